@@ -1,0 +1,146 @@
+//! Staff roles and what each may reach. Every page and API route names the
+//! [`Area`] it belongs to; [`Role::may`] is the one rule deciding access.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    FrontDesk,
+    Lead,
+    Clinician,
+    Billing,
+    Admin,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 6] = [
+        Role::FrontDesk,
+        Role::Lead,
+        Role::Clinician,
+        Role::Billing,
+        Role::Admin,
+        Role::Auditor,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Role::FrontDesk => "front_desk",
+            Role::Lead => "lead",
+            Role::Clinician => "clinician",
+            Role::Billing => "billing",
+            Role::Admin => "admin",
+            Role::Auditor => "auditor",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::FrontDesk => "Front desk",
+            Role::Lead => "Lead",
+            Role::Clinician => "Clinician",
+            Role::Billing => "Billing",
+            Role::Admin => "Administrator",
+            Role::Auditor => "Auditor",
+        }
+    }
+
+    /// Least privilege: each role reaches only the areas its work needs.
+    /// Auditors see the audit log and nothing clinical; administrators manage
+    /// the clinic's set-up but are not given the audit log they could hide in.
+    pub fn may(self, area: Area) -> bool {
+        match area {
+            Area::Home => true,
+            Area::Today | Area::Schedule | Area::Patients | Area::Worklists => matches!(
+                self,
+                Role::FrontDesk | Role::Lead | Role::Clinician | Role::Billing
+            ),
+            Area::DirectoryRead => !matches!(self, Role::Auditor),
+            Area::Reports => matches!(self, Role::Lead | Role::Billing | Role::Admin),
+            Area::Admin => matches!(self, Role::Admin),
+            Area::Audit => matches!(self, Role::Auditor),
+        }
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown role '{0}' (expected one of front_desk, lead, clinician, billing, admin, auditor)")]
+pub struct UnknownRole(pub String);
+
+impl FromStr for Role {
+    type Err = UnknownRole;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Role::ALL
+            .into_iter()
+            .find(|r| r.code() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
+    }
+}
+
+/// A part of the product a route belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Area {
+    /// The signed-in shell itself.
+    Home,
+    Today,
+    Schedule,
+    Patients,
+    Worklists,
+    Reports,
+    /// Organization, locations, practitioners: read by most staff.
+    DirectoryRead,
+    /// Changing users and the clinic's set-up.
+    Admin,
+    /// The audit log and its exports.
+    Audit,
+}
+
+impl Area {
+    /// The navigation entries of the staff shell, in order.
+    pub const NAVIGATION: [(Area, &'static str, &'static str); 7] = [
+        (Area::Today, "Today", "/today"),
+        (Area::Schedule, "Schedule", "/schedule"),
+        (Area::Patients, "Patients", "/patients"),
+        (Area::Worklists, "Worklists", "/worklists"),
+        (Area::Reports, "Reports", "/reports"),
+        (Area::Admin, "Admin", "/admin"),
+        (Area::Audit, "Audit log", "/audit"),
+    ];
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_codes_round_trip() {
+        for role in Role::ALL {
+            assert_eq!(role.code().parse::<Role>().unwrap(), role);
+        }
+        assert!("superuser".parse::<Role>().is_err());
+    }
+
+    #[test]
+    fn auditor_sees_audit_and_no_patient_areas() {
+        assert!(Role::Auditor.may(Area::Audit));
+        assert!(!Role::Auditor.may(Area::Patients));
+        assert!(!Role::Auditor.may(Area::Schedule));
+        assert!(!Role::Admin.may(Area::Audit));
+    }
+
+    #[test]
+    fn front_desk_cannot_administer() {
+        assert!(Role::FrontDesk.may(Area::Patients));
+        assert!(!Role::FrontDesk.may(Area::Admin));
+        assert!(!Role::FrontDesk.may(Area::Reports));
+    }
+}

@@ -1,0 +1,14 @@
+//! Carefront's domain core: the rules of the front office as plain Rust.
+//!
+//! Nothing here performs I/O. Storage, HTTP, HTML and the healthcare wire
+//! formats are adapters around these types (see ARCHITECTURE.md).
+
+pub mod access;
+pub mod audit;
+pub mod directory;
+pub mod patient;
+pub mod security;
+pub mod validation;
+
+pub use access::{Area, Role};
+pub use validation::{FieldError, ValidationErrors};
