@@ -73,7 +73,9 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role '{0}' (expected one of front_desk, lead, clinician, billing, admin, auditor)")]
+#[error(
+    "unknown role '{0}' (expected one of front_desk, lead, clinician, billing, admin, auditor)"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

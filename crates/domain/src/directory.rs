@@ -1,8 +1,8 @@
 //! The clinic's directory: its organization, locations (each with an IANA
 //! time zone), rooms, practitioners and the roles they hold at locations.
 
-use crate::validation::{optional_text, required_text};
 use crate::ValidationErrors;
+use crate::validation::{optional_text, required_text};
 use serde::{Deserialize, Serialize};
 
 /// A stored record with the metadata every versioned record carries.
@@ -54,7 +54,10 @@ impl Address {
                 errors.add(f("state"), "must be a two-letter US state code");
             }
             if !is_us_zip(&self.postal_code) {
-                errors.add(f("postal_code"), "must be a US ZIP code (12345 or 12345-6789)");
+                errors.add(
+                    f("postal_code"),
+                    "must be a US ZIP code (12345 or 12345-6789)",
+                );
             }
         }
     }
@@ -109,7 +112,10 @@ impl Location {
         if jiff::tz::TimeZone::get(&self.timezone).is_err() || !self.timezone.contains('/') {
             errors.add(
                 "timezone",
-                format!("'{}' is not an IANA time zone such as America/New_York", self.timezone),
+                format!(
+                    "'{}' is not an IANA time zone such as America/New_York",
+                    self.timezone
+                ),
             );
         }
         self.address.validate(&mut errors, "address");
@@ -156,15 +162,42 @@ pub struct Specialty {
 pub const NUCC_TAXONOMY_SYSTEM: &str = "http://nucc.org/provider-taxonomy";
 
 pub const SPECIALTIES: [Specialty; 9] = [
-    Specialty { code: "207Q00000X", display: "Family Medicine" },
-    Specialty { code: "207R00000X", display: "Internal Medicine" },
-    Specialty { code: "208000000X", display: "Pediatrics" },
-    Specialty { code: "207N00000X", display: "Dermatology" },
-    Specialty { code: "207RC0000X", display: "Cardiovascular Disease" },
-    Specialty { code: "2084P0800X", display: "Psychiatry" },
-    Specialty { code: "103TC0700X", display: "Clinical Psychologist" },
-    Specialty { code: "1041C0700X", display: "Clinical Social Worker" },
-    Specialty { code: "363LF0000X", display: "Family Nurse Practitioner" },
+    Specialty {
+        code: "207Q00000X",
+        display: "Family Medicine",
+    },
+    Specialty {
+        code: "207R00000X",
+        display: "Internal Medicine",
+    },
+    Specialty {
+        code: "208000000X",
+        display: "Pediatrics",
+    },
+    Specialty {
+        code: "207N00000X",
+        display: "Dermatology",
+    },
+    Specialty {
+        code: "207RC0000X",
+        display: "Cardiovascular Disease",
+    },
+    Specialty {
+        code: "2084P0800X",
+        display: "Psychiatry",
+    },
+    Specialty {
+        code: "103TC0700X",
+        display: "Clinical Psychologist",
+    },
+    Specialty {
+        code: "1041C0700X",
+        display: "Clinical Social Worker",
+    },
+    Specialty {
+        code: "363LF0000X",
+        display: "Family Nurse Practitioner",
+    },
 ];
 
 impl Specialty {
@@ -237,7 +270,10 @@ impl Practitioner {
         self.suffix = optional_text(&mut errors, "suffix", self.suffix.as_deref(), 40);
         self.phone = optional_text(&mut errors, "phone", self.phone.as_deref(), 40);
         self.email = optional_text(&mut errors, "email", self.email.as_deref(), 254);
-        self.npi = self.npi.map(|n| n.trim().to_string()).filter(|n| !n.is_empty());
+        self.npi = self
+            .npi
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty());
         if let Some(npi) = &self.npi
             && !is_valid_npi(npi)
         {
@@ -284,11 +320,15 @@ pub struct PractitionerRole {
 impl PractitionerRole {
     pub fn validate(mut self) -> Result<Self, ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        self.practitioner_id = required_text(&mut errors, "practitioner", &self.practitioner_id, 64);
+        self.practitioner_id =
+            required_text(&mut errors, "practitioner", &self.practitioner_id, 64);
         self.location_id = required_text(&mut errors, "location", &self.location_id, 64);
         self.specialty = self.specialty.trim().to_string();
         if Specialty::by_code(&self.specialty).is_none() {
-            errors.add("specialty", format!("'{}' is not a supported NUCC taxonomy code", self.specialty));
+            errors.add(
+                "specialty",
+                format!("'{}' is not a supported NUCC taxonomy code", self.specialty),
+            );
         }
         errors.into_result(self)
     }
@@ -352,6 +392,11 @@ mod tests {
             specialty: "nope".into(),
             active: true,
         };
-        assert!(role.validate().unwrap_err().for_field("specialty").is_some());
+        assert!(
+            role.validate()
+                .unwrap_err()
+                .for_field("specialty")
+                .is_some()
+        );
     }
 }

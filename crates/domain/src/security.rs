@@ -69,8 +69,8 @@ impl LockoutPolicy {
 
     pub fn after_failure(&self, failed_count: u32, now_us: i64) -> FailureOutcome {
         let failed_count = failed_count + 1;
-        let locked_until_us = (failed_count >= self.max_failures)
-            .then(|| now_us + self.lock_seconds * 1_000_000);
+        let locked_until_us =
+            (failed_count >= self.max_failures).then(|| now_us + self.lock_seconds * 1_000_000);
         FailureOutcome {
             failed_count: if locked_until_us.is_some() {
                 0

@@ -50,7 +50,11 @@ impl ValidationErrors {
     /// `Ok(value)` when no error was recorded, so validators can end with
     /// `errors.into_result(value)`.
     pub fn into_result<T>(self, value: T) -> Result<T, ValidationErrors> {
-        if self.is_empty() { Ok(value) } else { Err(self) }
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
     }
 }
 

@@ -1,1 +1,57 @@
+//! Carefront storage: one code path over SQLite (embedded default) and
+//! PostgreSQL, through sqlx's `Any` driver with `$n` placeholders.
+//!
+//! Invariants: every table leads its keys with `org_id`; instants are BIGINT
+//! microseconds (UTC); integrity rules live in the schema (unique keys,
+//! foreign keys, checks), so a racing second server cannot break them.
 
+mod audit;
+mod db;
+mod directory;
+mod identity;
+mod patients;
+mod records;
+pub mod testing;
+
+pub use audit::{AuditFilter, AuditStats};
+pub use db::{Backend, Db, WriteTx, new_id, now_us};
+pub use identity::{ApiToken, NewUser, Session, User};
+pub use patients::format_mrn;
+pub use records::{Filter, HistoryEntry, Page, Record, Val};
+
+use carefront_domain::ValidationErrors;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    #[error("gone: the record was deleted")]
+    Gone,
+    #[error("version conflict: the record is at version {current}")]
+    VersionConflict { current: i64 },
+    #[error("conflict: {0}")]
+    Conflict(String),
+    #[error("invalid: {0}")]
+    Invalid(#[from] ValidationErrors),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Maps a unique or foreign-key violation to a [`StoreError::Conflict`]
+    /// naming what collided, and passes other errors through.
+    pub(crate) fn from_write(err: sqlx::Error, what: &str) -> StoreError {
+        if let sqlx::Error::Database(db) = &err
+            && (db.is_unique_violation() || db.is_foreign_key_violation())
+        {
+            return StoreError::Conflict(what.to_string());
+        }
+        StoreError::Database(err)
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

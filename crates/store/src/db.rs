@@ -1,0 +1,175 @@
+use crate::{Result, StoreError};
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::{Any, AnyPool, Transaction};
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The database. SQLite gets one writer connection (SQLite allows one writer
+/// at a time; queueing in the pool beats spinning on SQLITE_BUSY) and a pool
+/// of readers; PostgreSQL uses one pool for both.
+#[derive(Clone, Debug)]
+pub struct Db {
+    backend: Backend,
+    read: AnyPool,
+    pub(crate) write: AnyPool,
+}
+
+static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static MIGRATE_POSTGRES: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+pub fn now_us() -> i64 {
+    jiff::Timestamp::now().as_microsecond()
+}
+
+/// Time-ordered ids keep recent rows together in B-tree indexes.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+impl Db {
+    /// Opens `sqlite://path` (created if missing) or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Db> {
+        install_default_drivers();
+        if url.starts_with("sqlite:") {
+            let url = if url.contains('?') {
+                url.to_string()
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            let open = |max: u32| {
+                AnyPoolOptions::new()
+                    .max_connections(max)
+                    .acquire_timeout(Duration::from_secs(30))
+                    .after_connect(|conn, _| {
+                        Box::pin(async move {
+                            use sqlx::Executor;
+                            // WAL lets readers run beside the writer; FULL sync
+                            // makes every acknowledged commit survive power loss.
+                            for pragma in [
+                                "PRAGMA journal_mode = WAL",
+                                "PRAGMA synchronous = FULL",
+                                "PRAGMA foreign_keys = ON",
+                                "PRAGMA busy_timeout = 10000",
+                            ] {
+                                conn.execute(pragma).await?;
+                            }
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+            };
+            let write = open(1).await?;
+            let read = open(8).await?;
+            Ok(Db {
+                backend: Backend::Sqlite,
+                read,
+                write,
+            })
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = AnyPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect(url)
+                .await?;
+            Ok(Db {
+                backend: Backend::Postgres,
+                read: pool.clone(),
+                write: pool,
+            })
+        } else {
+            Err(StoreError::Conflict(format!(
+                "unsupported database URL '{url}': use sqlite://FILE or postgres://..."
+            )))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub async fn migrate(&self) -> Result<()> {
+        let migrator = match self.backend {
+            Backend::Sqlite => &MIGRATE_SQLITE,
+            Backend::Postgres => &MIGRATE_POSTGRES,
+        };
+        migrator.run(&self.write).await?;
+        Ok(())
+    }
+
+    /// True when the database answers a query.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.read).await?;
+        Ok(())
+    }
+
+    pub(crate) fn reader(&self) -> &AnyPool {
+        &self.read
+    }
+
+    /// A write transaction for one organization. On SQLite it takes the write
+    /// lock at BEGIN, so it never fails half-way on a lock upgrade.
+    pub async fn begin(&self, org_id: &str) -> Result<WriteTx> {
+        let tx = match self.backend {
+            Backend::Sqlite => self.write.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.write.begin().await?,
+        };
+        Ok(WriteTx {
+            org_id: org_id.to_string(),
+            tx,
+        })
+    }
+
+    pub async fn close(&self) {
+        self.write.close().await;
+        self.read.close().await;
+    }
+}
+
+/// A unit of work in one organization: data changes and their audit events
+/// commit together or not at all.
+pub struct WriteTx {
+    pub(crate) org_id: String,
+    pub(crate) tx: Transaction<'static, Any>,
+}
+
+impl WriteTx {
+    pub fn org_id(&self) -> &str {
+        &self.org_id
+    }
+
+    pub async fn commit(self) -> Result<()> {
+        self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Hands out the next value of a per-organization counter (MRNs).
+    pub async fn next_counter(&mut self, name: &str) -> Result<i64> {
+        sqlx::query(
+            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, 0) \
+             ON CONFLICT (org_id, name) DO NOTHING",
+        )
+        .bind(&self.org_id)
+        .bind(name)
+        .execute(&mut *self.tx)
+        .await?;
+        let (value,): (i64,) = sqlx::query_as(
+            "UPDATE org_counters SET value = value + 1 WHERE org_id = $1 AND name = $2 RETURNING value",
+        )
+        .bind(&self.org_id)
+        .bind(name)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(value)
+    }
+}
+
+/// Marks SQL assembled from column and table names written in this crate.
+/// Values never enter SQL text: they are always bound as parameters.
+pub(crate) fn sql(text: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(text)
+}

@@ -1,0 +1,398 @@
+//! Versioned records: one generic implementation of create, read, version
+//! read, update with optimistic concurrency, delete (tombstone), history and
+//! search, used by every table that the FHIR API and the UI edit.
+
+use crate::db::{now_us, sql};
+use crate::{Db, Result, StoreError, WriteTx};
+use carefront_domain::directory::Versioned;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+/// A bindable column value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Val {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Val {
+    fn from(v: &str) -> Self {
+        Val::Text(Some(v.to_string()))
+    }
+}
+impl From<String> for Val {
+    fn from(v: String) -> Self {
+        Val::Text(Some(v))
+    }
+}
+impl From<Option<String>> for Val {
+    fn from(v: Option<String>) -> Self {
+        Val::Text(v)
+    }
+}
+impl From<bool> for Val {
+    fn from(v: bool) -> Self {
+        Val::Int(Some(i64::from(v)))
+    }
+}
+
+/// A domain type stored in its own table, keyed by `(org_id, id)` and
+/// carrying `version`, `updated_at_us` and `deleted` columns.
+pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + 'static {
+    /// The record type named in history and audit (the FHIR resource type).
+    const KIND: &'static str;
+    const TABLE: &'static str;
+    /// Data columns, in the order [`Record::values`] returns them.
+    const COLUMNS: &'static [&'static str];
+    /// Column used to order search results.
+    const SORT: &'static str;
+    fn values(&self) -> Vec<Val>;
+    fn from_row(row: &AnyRow) -> std::result::Result<Self, sqlx::Error>;
+}
+
+/// A search condition on a column the caller names from code, never from
+/// user input; values are always bound.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Filter {
+    Eq(&'static str, Val),
+    /// Case-insensitive prefix match on any of the columns.
+    Prefix(&'static [&'static str], String),
+    Id(String),
+    UpdatedAtLeast(i64),
+    UpdatedBefore(i64),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub offset: i64,
+    pub count: i64,
+}
+
+fn bind<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments>,
+    v: &Val,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments> {
+    match v {
+        Val::Text(t) => q.bind(t.clone()),
+        Val::Int(i) => q.bind(*i),
+    }
+}
+
+fn versioned<R: Record>(row: &AnyRow) -> Result<Versioned<R>> {
+    Ok(Versioned {
+        id: row.try_get("id")?,
+        version: row.try_get("version")?,
+        updated_at_us: row.try_get("updated_at_us")?,
+        value: R::from_row(row)?,
+    })
+}
+
+fn select_columns<R: Record>() -> String {
+    format!(
+        "id, version, updated_at_us, deleted, {}",
+        R::COLUMNS.join(", ")
+    )
+}
+
+impl WriteTx {
+    async fn record_history<R: Record>(
+        &mut self,
+        id: &str,
+        version: i64,
+        at: i64,
+        changed_by: &str,
+        deleted: bool,
+        value: &R,
+    ) -> Result<()> {
+        let data = serde_json::to_string(value)
+            .map_err(|e| StoreError::Corrupt(format!("cannot serialize {}: {e}", R::KIND)))?;
+        sqlx::query(
+            "INSERT INTO record_history \
+             (org_id, record_type, record_id, version, changed_at_us, changed_by, deleted, data) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&self.org_id)
+        .bind(R::KIND)
+        .bind(id)
+        .bind(version)
+        .bind(at)
+        .bind(changed_by)
+        .bind(i64::from(deleted))
+        .bind(data)
+        .execute(&mut *self.tx)
+        .await?;
+        Ok(())
+    }
+
+    pub async fn create<R: Record>(
+        &mut self,
+        id: &str,
+        value: &R,
+        changed_by: &str,
+    ) -> Result<Versioned<R>> {
+        let at = now_us();
+        let cols = R::COLUMNS;
+        let placeholders: Vec<String> = (0..cols.len()).map(|i| format!("${}", i + 5)).collect();
+        let sql_text = format!(
+            "INSERT INTO {} (org_id, id, version, updated_at_us, {}) VALUES ($1, $2, $3, $4, {})",
+            R::TABLE,
+            cols.join(", "),
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(sql(sql_text))
+            .bind(self.org_id.clone())
+            .bind(id.to_string())
+            .bind(1i64)
+            .bind(at);
+        for v in value.values() {
+            q = bind(q, &v);
+        }
+        q.execute(&mut *self.tx).await.map_err(|e| {
+            StoreError::from_write(
+                e,
+                &format!("{} {id} conflicts with an existing record", R::KIND),
+            )
+        })?;
+        self.record_history(id, 1, at, changed_by, false, value)
+            .await?;
+        Ok(Versioned {
+            id: id.to_string(),
+            version: 1,
+            updated_at_us: at,
+            value: value.clone(),
+        })
+    }
+
+    /// Updates a live record. With `if_version`, refuses unless the stored
+    /// version matches (optimistic concurrency for FHIR If-Match).
+    pub async fn update<R: Record>(
+        &mut self,
+        id: &str,
+        value: &R,
+        if_version: Option<i64>,
+        changed_by: &str,
+    ) -> Result<Versioned<R>> {
+        let current = self.current_version::<R>(id).await?;
+        if let Some(expected) = if_version
+            && expected != current
+        {
+            return Err(StoreError::VersionConflict { current });
+        }
+        let at = now_us();
+        let version = current + 1;
+        let sets: Vec<String> = R::COLUMNS
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c} = ${}", i + 6))
+            .collect();
+        let sql_text = format!(
+            "UPDATE {} SET version = $3, updated_at_us = $4, {} \
+             WHERE org_id = $1 AND id = $2 AND version = $5 AND deleted = 0",
+            R::TABLE,
+            sets.join(", ")
+        );
+        let mut q = sqlx::query(sql(sql_text))
+            .bind(self.org_id.clone())
+            .bind(id.to_string())
+            .bind(version)
+            .bind(at)
+            .bind(current);
+        for v in value.values() {
+            q = bind(q, &v);
+        }
+        let done = q.execute(&mut *self.tx).await.map_err(|e| {
+            StoreError::from_write(
+                e,
+                &format!("{} {id} conflicts with an existing record", R::KIND),
+            )
+        })?;
+        if done.rows_affected() != 1 {
+            return Err(StoreError::VersionConflict { current });
+        }
+        self.record_history(id, version, at, changed_by, false, value)
+            .await?;
+        Ok(Versioned {
+            id: id.to_string(),
+            version,
+            updated_at_us: at,
+            value: value.clone(),
+        })
+    }
+
+    /// Marks a record deleted; its history stays, reads answer Gone.
+    pub async fn delete<R: Record>(&mut self, id: &str, changed_by: &str) -> Result<i64> {
+        let current = self.current_version::<R>(id).await?;
+        let row = sqlx::query(sql(format!(
+            "SELECT {} FROM {} WHERE org_id = $1 AND id = $2",
+            select_columns::<R>(),
+            R::TABLE
+        )))
+        .bind(&self.org_id)
+        .bind(id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        let value = R::from_row(&row)?;
+        let at = now_us();
+        let version = current + 1;
+        sqlx::query(sql(format!(
+            "UPDATE {} SET deleted = 1, version = $3, updated_at_us = $4 WHERE org_id = $1 AND id = $2",
+            R::TABLE
+        )))
+        .bind(&self.org_id)
+        .bind(id)
+        .bind(version)
+        .bind(at)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| StoreError::from_write(e, &format!("{} {id} is still referenced", R::KIND)))?;
+        self.record_history(id, version, at, changed_by, true, &value)
+            .await?;
+        Ok(version)
+    }
+
+    async fn current_version<R: Record>(&mut self, id: &str) -> Result<i64> {
+        let row: Option<(i64, i64)> = sqlx::query_as(sql(format!(
+            "SELECT version, deleted FROM {} WHERE org_id = $1 AND id = $2",
+            R::TABLE
+        )))
+        .bind(&self.org_id)
+        .bind(id)
+        .fetch_optional(&mut *self.tx)
+        .await?;
+        match row {
+            None => Err(StoreError::NotFound),
+            Some((_, 1)) => Err(StoreError::Gone),
+            Some((version, _)) => Ok(version),
+        }
+    }
+}
+
+/// One entry of a record's history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryEntry<R> {
+    pub version: i64,
+    pub changed_at_us: i64,
+    pub changed_by: String,
+    pub deleted: bool,
+    pub value: R,
+}
+
+impl Db {
+    /// The current version of a live record.
+    pub async fn get<R: Record>(&self, org_id: &str, id: &str) -> Result<Versioned<R>> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {} FROM {} WHERE org_id = $1 AND id = $2",
+            select_columns::<R>(),
+            R::TABLE
+        )))
+        .bind(org_id)
+        .bind(id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if row.try_get::<i64, _>("deleted")? == 1 {
+            return Err(StoreError::Gone);
+        }
+        versioned(&row)
+    }
+
+    /// Versions newest first.
+    pub async fn history<R: Record>(&self, org_id: &str, id: &str) -> Result<Vec<HistoryEntry<R>>> {
+        let rows = sqlx::query(
+            "SELECT version, changed_at_us, changed_by, deleted, data FROM record_history \
+             WHERE org_id = $1 AND record_type = $2 AND record_id = $3 ORDER BY version DESC",
+        )
+        .bind(org_id)
+        .bind(R::KIND)
+        .bind(id)
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let data: String = row.try_get("data")?;
+                Ok(HistoryEntry {
+                    version: row.try_get("version")?,
+                    changed_at_us: row.try_get("changed_at_us")?,
+                    changed_by: row.try_get("changed_by")?,
+                    deleted: row.try_get::<i64, _>("deleted")? == 1,
+                    value: serde_json::from_str(&data).map_err(|e| {
+                        StoreError::Corrupt(format!("{} {id} history: {e}", R::KIND))
+                    })?,
+                })
+            })
+            .collect()
+    }
+
+    /// Live records matching every filter, ordered by [`Record::SORT`], with
+    /// the total number of matches.
+    pub async fn search<R: Record>(
+        &self,
+        org_id: &str,
+        filters: &[Filter],
+        page: Page,
+    ) -> Result<(Vec<Versioned<R>>, i64)> {
+        let mut clauses = vec!["org_id = $1".to_string(), "deleted = 0".to_string()];
+        let mut binds: Vec<Val> = vec![Val::from(org_id)];
+        for f in filters {
+            match f {
+                Filter::Eq(col, v) => {
+                    binds.push(v.clone());
+                    clauses.push(format!("{col} = ${}", binds.len()));
+                }
+                Filter::Prefix(cols, text) => {
+                    binds.push(Val::from(format!("{}%", escape_like(&text.to_lowercase()))));
+                    let n = binds.len();
+                    let any: Vec<String> = cols
+                        .iter()
+                        .map(|c| format!("lower({c}) LIKE ${n} ESCAPE '\\'"))
+                        .collect();
+                    clauses.push(format!("({})", any.join(" OR ")));
+                }
+                Filter::Id(id) => {
+                    binds.push(Val::from(id.as_str()));
+                    clauses.push(format!("id = ${}", binds.len()));
+                }
+                Filter::UpdatedAtLeast(t) => {
+                    binds.push(Val::Int(Some(*t)));
+                    clauses.push(format!("updated_at_us >= ${}", binds.len()));
+                }
+                Filter::UpdatedBefore(t) => {
+                    binds.push(Val::Int(Some(*t)));
+                    clauses.push(format!("updated_at_us < ${}", binds.len()));
+                }
+            }
+        }
+        let where_sql = clauses.join(" AND ");
+        let count_sql = format!("SELECT COUNT(*) AS n FROM {} WHERE {where_sql}", R::TABLE);
+        let list_sql = format!(
+            "SELECT {} FROM {} WHERE {where_sql} ORDER BY {}, id LIMIT {} OFFSET {}",
+            select_columns::<R>(),
+            R::TABLE,
+            R::SORT,
+            page.count.clamp(0, 1000),
+            page.offset.max(0)
+        );
+        let mut count = sqlx::query(sql(count_sql));
+        let mut list = sqlx::query(sql(list_sql));
+        for v in &binds {
+            count = bind(count, v);
+            list = bind(list, v);
+        }
+        let total: i64 = count.fetch_one(self.reader()).await?.try_get("n")?;
+        let rows = if page.count > 0 {
+            list.fetch_all(self.reader()).await?
+        } else {
+            Vec::new()
+        };
+        let records = rows.iter().map(versioned).collect::<Result<_>>()?;
+        Ok((records, total))
+    }
+}
+
+fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
+}

@@ -1,0 +1,354 @@
+//! Storage behaviour, run on SQLite and (with CAREFRONT_TEST_POSTGRES) on
+//! PostgreSQL.
+
+use carefront_domain::Role;
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
+use carefront_domain::directory::{Address, Location, Organization, Practitioner};
+use carefront_store::testing::fresh_database;
+use carefront_store::{Db, Filter, NewUser, Page, StoreError, new_id};
+
+async fn org(db: &Db, name: &str) -> String {
+    let org_id = new_id();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let org = Organization {
+        name: name.into(),
+        phone: None,
+        address: None,
+        active: true,
+    };
+    tx.create(&org_id, &org, "test").await.unwrap();
+    tx.commit().await.unwrap();
+    org_id
+}
+
+fn location(name: &str) -> Location {
+    Location {
+        name: name.into(),
+        timezone: "America/New_York".into(),
+        address: Address {
+            line1: "10 Elm St".into(),
+            line2: None,
+            city: "Albany".into(),
+            state: "NY".into(),
+            postal_code: "12207".into(),
+            country: "US".into(),
+        },
+        phone: None,
+        active: true,
+    }
+}
+
+fn practitioner(npi: &str) -> Practitioner {
+    Practitioner {
+        npi: Some(npi.into()),
+        prefix: None,
+        given: "Ana".into(),
+        family: "Reyes".into(),
+        suffix: Some("MD".into()),
+        gender: None,
+        phone: None,
+        email: None,
+        active: true,
+    }
+}
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let (db, _) = fresh_database().await.unwrap();
+    db.migrate().await.unwrap();
+    db.ping().await.unwrap();
+}
+
+#[tokio::test]
+async fn versioned_records_keep_history_and_refuse_stale_updates() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    let id = new_id();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let v1 = tx.create(&id, &location("North"), "alice").await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(v1.version, 1);
+
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let v2 = tx
+        .update(&id, &location("North Campus"), Some(1), "bob")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(v2.version, 2);
+
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let stale = tx.update(&id, &location("Stale"), Some(1), "carol").await;
+    assert!(matches!(
+        stale,
+        Err(StoreError::VersionConflict { current: 2 })
+    ));
+    drop(tx);
+    assert_eq!(
+        db.get::<Location>(&org_id, &id).await.unwrap().value.name,
+        "North Campus"
+    );
+
+    let history = db.history::<Location>(&org_id, &id).await.unwrap();
+    let names: Vec<_> = history
+        .iter()
+        .map(|h| (h.version, h.value.name.as_str(), h.changed_by.as_str()))
+        .collect();
+    assert_eq!(
+        names,
+        vec![(2, "North Campus", "bob"), (1, "North", "alice")]
+    );
+
+    let mut tx = db.begin(&org_id).await.unwrap();
+    assert_eq!(tx.delete::<Location>(&id, "dave").await.unwrap(), 3);
+    tx.commit().await.unwrap();
+    assert!(matches!(
+        db.get::<Location>(&org_id, &id).await,
+        Err(StoreError::Gone)
+    ));
+    assert!(db.history::<Location>(&org_id, &id).await.unwrap()[0].deleted);
+}
+
+#[tokio::test]
+async fn records_are_invisible_to_other_organizations() {
+    let (db, _) = fresh_database().await.unwrap();
+    let a = org(&db, "A").await;
+    let b = org(&db, "B").await;
+    let id = new_id();
+    let mut tx = db.begin(&a).await.unwrap();
+    tx.create(&id, &location("Only A"), "t").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(matches!(
+        db.get::<Location>(&b, &id).await,
+        Err(StoreError::NotFound)
+    ));
+    let (found, total) = db
+        .search::<Location>(
+            &b,
+            &[],
+            Page {
+                offset: 0,
+                count: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(found.is_empty());
+    assert_eq!(total, 0);
+}
+
+#[tokio::test]
+async fn search_filters_by_prefix_case_insensitively_and_pages() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    let mut tx = db.begin(&org_id).await.unwrap();
+    for name in ["Northgate", "north Hills", "Southside", "100%_Care"] {
+        tx.create(&new_id(), &location(name), "t").await.unwrap();
+    }
+    tx.commit().await.unwrap();
+    let filter = [Filter::Prefix(&["name"], "NORTH".into())];
+    let (first, total) = db
+        .search::<Location>(
+            &org_id,
+            &filter,
+            Page {
+                offset: 0,
+                count: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 2);
+    assert_eq!(first.len(), 1);
+    let (second, _) = db
+        .search::<Location>(
+            &org_id,
+            &filter,
+            Page {
+                offset: 1,
+                count: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert_ne!(first[0].id, second[0].id);
+    // LIKE wildcards in the input are literal.
+    let (pct, total) = db
+        .search::<Location>(
+            &org_id,
+            &[Filter::Prefix(&["name"], "100%_".into())],
+            Page {
+                offset: 0,
+                count: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((pct.len(), total), (1, 1));
+}
+
+#[tokio::test]
+async fn database_enforces_unique_usernames_and_npis() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    let user = NewUser {
+        username: "maria".into(),
+        display_name: "Maria".into(),
+        role: Role::FrontDesk,
+        password_hash: "x".into(),
+    };
+    let mut tx = db.begin(&org_id).await.unwrap();
+    tx.create_user(&new_id(), &user).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let again = tx.create_user(&new_id(), &user).await;
+    assert!(matches!(again, Err(StoreError::Conflict(m)) if m.contains("maria")));
+    drop(tx);
+    assert_eq!(db.users(&org_id).await.unwrap().len(), 1);
+
+    let mut tx = db.begin(&org_id).await.unwrap();
+    tx.create(&new_id(), &practitioner("1234567893"), "t")
+        .await
+        .unwrap();
+    let dup = tx.create(&new_id(), &practitioner("1234567893"), "t").await;
+    assert!(matches!(dup, Err(StoreError::Conflict(_))));
+}
+
+#[tokio::test]
+async fn audit_chain_verifies_and_names_an_edited_event() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    for i in 0..10 {
+        db.audit(
+            &org_id,
+            AuditEntry::new("alice", Action::Read, Outcome::Success)
+                .resource("Patient", Some(&format!("p{i}")))
+                .patient(&format!("p{i}")),
+        )
+        .await
+        .unwrap();
+    }
+    let stats = db
+        .verify_audit_chain(&org_id, |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.verified, 10);
+
+    // Someone with database access rewrites who looked at a record.
+    db.execute_unchecked(&format!(
+        "UPDATE audit_events SET actor_name = 'mallory' WHERE org_id = '{org_id}' AND seq = 4"
+    ))
+    .await
+    .unwrap();
+    let brk = db
+        .verify_audit_chain(&org_id, |_| {})
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(brk.seq, 4);
+}
+
+#[tokio::test]
+async fn deleting_the_newest_audit_event_is_detected() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    for _ in 0..3 {
+        db.audit(
+            &org_id,
+            AuditEntry::new("a", Action::SignIn, Outcome::Success),
+        )
+        .await
+        .unwrap();
+    }
+    db.execute_unchecked(&format!(
+        "DELETE FROM audit_events WHERE org_id = '{org_id}' AND seq = 3"
+    ))
+    .await
+    .unwrap();
+    let brk = db
+        .verify_audit_chain(&org_id, |_| {})
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(brk.seq, 3);
+}
+
+#[tokio::test]
+async fn concurrent_audit_appends_form_one_unbroken_chain() {
+    let (db, url) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    // A second connection pool stands in for a second server process.
+    let other = Db::connect(&url).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let db = if i % 2 == 0 {
+            db.clone()
+        } else {
+            other.clone()
+        };
+        let org_id = org_id.clone();
+        tasks.push(tokio::spawn(async move {
+            db.audit(
+                &org_id,
+                AuditEntry::new(format!("u{i}"), Action::Read, Outcome::Success),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let stats = db
+        .verify_audit_chain(&org_id, |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.verified, 40);
+}
+
+#[tokio::test]
+async fn mrns_are_sequential_per_organization() {
+    let (db, _) = fresh_database().await.unwrap();
+    let a = org(&db, "A").await;
+    let b = org(&db, "B").await;
+    let patient = carefront_domain::patient::Patient {
+        mrn: String::new(),
+        given: "Lena".into(),
+        middle: None,
+        family: "Okafor".into(),
+        birth_date: jiff::civil::date(1980, 2, 29),
+        sex: carefront_domain::directory::AdministrativeGender::Female,
+        phone: None,
+        email: None,
+        address: None,
+        language: Some("en".into()),
+    };
+    let mut mrns = Vec::new();
+    for org_id in [&a, &a, &b] {
+        let mut tx = db.begin(org_id).await.unwrap();
+        mrns.push(
+            tx.create_patient(&new_id(), patient.clone(), "t")
+                .await
+                .unwrap()
+                .value
+                .mrn,
+        );
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(mrns, vec!["00000001", "00000002", "00000001"]);
+    let stored = db
+        .search::<carefront_domain::patient::Patient>(
+            &a,
+            &[],
+            Page {
+                offset: 0,
+                count: 10,
+            },
+        )
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(stored[0].value.birth_date, jiff::civil::date(1980, 2, 29));
+}
