@@ -1,1 +1,84 @@
+//! Carefront's HTTP edge: the staff web application, the FHIR R4 API and the
+//! operations endpoints, served by one axum router over [`AppState`].
+//!
+//! Request flow: `ops::track` (metrics) → security headers → the area's
+//! authentication (`auth`) → `access::guard` (role may use the route's
+//! [`Area`]) → handler → store. Patient-data reads are audited by
+//! `audit::record` from the note the handler attaches to its response;
+//! writes append their audit event inside their own transaction.
 
+pub mod access;
+pub mod audit;
+pub mod auth;
+pub mod fhir;
+pub mod ops;
+pub mod ui;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use carefront_domain::security::LockoutPolicy;
+use carefront_store::Db;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use access::{RouteSpec, route_specs};
+
+/// Largest request body accepted, for forms and FHIR resources alike.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Idle time after which a staff session ends.
+    pub idle_timeout_secs: i64,
+    pub lockout: LockoutPolicy,
+    /// Mark cookies `Secure`; on when Carefront is served over TLS (directly
+    /// or behind a TLS-terminating proxy).
+    pub secure_cookies: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            idle_timeout_secs: 15 * 60,
+            lockout: LockoutPolicy::default(),
+            secure_cookies: false,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub config: Arc<Config>,
+}
+
+impl AppState {
+    pub fn new(db: Db, config: Config) -> Self {
+        Self {
+            db,
+            config: Arc::new(config),
+        }
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let app = access::routes(state.clone())
+        .merge(ui::public_routes())
+        .merge(fhir::routes(state.clone()))
+        .merge(ops::routes());
+    app.fallback(ui::not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(ops::security_headers))
+        .layer(axum::middleware::from_fn(ops::track))
+        .with_state(state)
+}
+
+/// Serves until the process is stopped.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState) -> std::io::Result<()> {
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+}

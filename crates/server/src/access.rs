@@ -1,0 +1,103 @@
+//! The staff application's route table. Every route is registered with the
+//! [`Area`] it belongs to; registration wraps it in the session check and the
+//! role guard, so no route can be added without declaring who may use it.
+
+use crate::auth::{Principal, require_session};
+use crate::{AppState, audit, ui};
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::Method;
+use axum::middleware::{Next, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use carefront_domain::Area;
+use carefront_domain::audit::{Action, Outcome};
+
+/// One staff route: what the role-by-route test walks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteSpec {
+    pub method: Method,
+    pub path: &'static str,
+    pub area: Area,
+}
+
+struct Table {
+    state: AppState,
+    specs: Vec<RouteSpec>,
+    router: Router<AppState>,
+}
+
+impl Table {
+    fn add(
+        mut self,
+        method: Method,
+        path: &'static str,
+        area: Area,
+        handler: MethodRouter<AppState>,
+    ) -> Self {
+        self.specs.push(RouteSpec {
+            method,
+            path,
+            area,
+        });
+        let guarded = handler.route_layer(from_fn_with_state(
+            (self.state.clone(), area),
+            guard,
+        ));
+        self.router = self.router.route(path, guarded);
+        self
+    }
+}
+
+fn table(state: AppState) -> Table {
+    let t = Table {
+        state,
+        specs: Vec::new(),
+        router: Router::new(),
+    };
+    t.add(Method::GET, "/", Area::Home, get(ui::pages::home))
+        .add(Method::GET, "/today", Area::Today, get(ui::pages::today))
+        .add(Method::GET, "/schedule", Area::Schedule, get(ui::pages::schedule))
+        .add(Method::GET, "/patients", Area::Patients, get(ui::pages::patients))
+        .add(Method::GET, "/worklists", Area::Worklists, get(ui::pages::worklists))
+        .add(Method::GET, "/reports", Area::Reports, get(ui::pages::reports))
+        .add(Method::GET, "/admin", Area::Admin, get(ui::admin::page))
+        .add(Method::POST, "/admin/users", Area::Admin, post(ui::admin::add_user))
+        .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
+        .add(Method::GET, "/audit/export.csv", Area::Audit, get(ui::audit::export))
+        .add(Method::POST, "/logout", Area::Home, post(ui::login::logout))
+}
+
+/// Every staff route with its area, for tests and documentation.
+pub fn route_specs(state: AppState) -> Vec<RouteSpec> {
+    table(state).specs
+}
+
+/// The staff application, behind sign-in.
+pub fn routes(state: AppState) -> Router<AppState> {
+    table(state.clone())
+        .router
+        .layer(from_fn_with_state(state.clone(), audit::record))
+        .layer(from_fn_with_state(state, require_session))
+}
+
+/// Refuses a route to a role outside its area, auditing the refusal.
+async fn guard(
+    State((state, area)): State<(AppState, Area)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Some(principal) = req.extensions().get::<Principal>().cloned() else {
+        return ui::forbidden().into_response();
+    };
+    if principal.role.may(area) {
+        return next.run(req).await;
+    }
+    let denied = principal
+        .entry(Action::Read, Outcome::Denied)
+        .detail(format!("{} {} not permitted for role {}", req.method(), req.uri().path(), principal.role));
+    if let Err(e) = state.db.audit(&principal.org_id, denied).await {
+        return crate::ops::internal_error(e);
+    }
+    ui::forbidden().into_response()
+}

@@ -1,0 +1,96 @@
+//! Auditing of reads. A handler that shows patient data (or any audited
+//! resource) attaches [`AuditNote`]s to its response; [`record`] appends them
+//! to the chain before the response leaves, and withholds the response if
+//! the audit cannot be written. Writes audit inside their own transaction.
+
+use crate::AppState;
+use crate::auth::Principal;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use carefront_domain::audit::{Action, Outcome};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNote {
+    pub action: Action,
+    pub resource_type: String,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditNote {
+    pub fn new(action: Action, resource_type: &str, resource_id: Option<&str>) -> Self {
+        Self {
+            action,
+            resource_type: resource_type.to_string(),
+            resource_id: resource_id.map(str::to_string),
+            patient_id: None,
+            detail: None,
+        }
+    }
+
+    pub fn patient(mut self, patient_id: &str) -> Self {
+        self.patient_id = Some(patient_id.to_string());
+        self
+    }
+
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+struct Notes(Vec<AuditNote>);
+
+/// Attaches a note to a response for [`record`] to append.
+pub fn note(response: &mut Response, note: AuditNote) {
+    let notes = response.extensions_mut().get_or_insert_default::<Notes>();
+    notes.0.push(note);
+}
+
+fn outcome_of(status: axum::http::StatusCode) -> Outcome {
+    if status.is_success() || status.is_redirection() {
+        Outcome::Success
+    } else if matches!(status.as_u16(), 401 | 403) {
+        Outcome::Denied
+    } else {
+        Outcome::Failed
+    }
+}
+
+/// Middleware: appends the notes of the response, in one transaction.
+pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let principal = req.extensions().get::<Principal>().cloned();
+    let mut response = next.run(req).await;
+    let Some(Notes(notes)) = response.extensions_mut().remove::<Notes>() else {
+        return response;
+    };
+    let Some(principal) = principal else {
+        return response;
+    };
+    let outcome = outcome_of(response.status());
+    let result = async {
+        let mut tx = state.db.begin(&principal.org_id).await?;
+        for n in notes {
+            let mut entry = principal
+                .entry(n.action, outcome)
+                .resource(&n.resource_type, n.resource_id.as_deref());
+            entry.patient_id = n.patient_id;
+            if let Some(d) = n.detail {
+                entry.detail = Some(match entry.detail {
+                    Some(via) => format!("{d} ({via})"),
+                    None => d,
+                });
+            }
+            tx.audit(entry).await?;
+        }
+        tx.commit().await
+    }
+    .await;
+    match result {
+        Ok(()) => response,
+        Err(e) => crate::ops::internal_error(e),
+    }
+}

@@ -1,0 +1,242 @@
+//! The staff web application: server-rendered HTML (maud escapes every
+//! interpolated value), one stylesheet and one small script served from the
+//! binary, forms that work without JavaScript.
+
+pub mod admin;
+pub mod audit;
+pub mod login;
+pub mod pages;
+
+use crate::AppState;
+use crate::auth::{Principal, secrets_match};
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use carefront_domain::Area;
+use maud::{DOCTYPE, Markup, html};
+use serde::de::DeserializeOwned;
+
+const APP_CSS: &str = include_str!("../../assets/app.css");
+const APP_JS: &str = include_str!("../../assets/app.js");
+
+pub fn public_routes() -> Router<AppState> {
+    Router::new()
+        .route("/login", get(login::page).post(login::submit))
+        .route("/assets/app.css", get(|| asset("text/css", APP_CSS)))
+        .route("/assets/app.js", get(|| asset("text/javascript", APP_JS)))
+}
+
+async fn asset(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+fn head(title: &str) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            title { (title) " · Carefront" }
+            link rel="stylesheet" href="/assets/app.css";
+            script src="/assets/app.js" defer {}
+        }
+    }
+}
+
+/// A page for people who are not signed in.
+pub fn bare_page(title: &str, content: Markup) -> Html<String> {
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title))
+                body.bare {
+                    main #main { (content) }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+/// A page inside the staff shell: top bar with the patient search, the
+/// navigation this role may use, and the content.
+pub fn shell(principal: &Principal, idle_seconds: i64, current: Area, title: &str, content: Markup) -> Html<String> {
+    let can_search = principal.role.may(Area::Patients);
+    Html(
+        html! {
+            (DOCTYPE)
+            html lang="en" {
+                (head(title))
+                body data-idle-seconds=(idle_seconds) {
+                    a.skip href="#main" { "Skip to main content" }
+                    header.topbar {
+                        a.brand href="/" { "Carefront" }
+                        @if can_search {
+                            form.search role="search" action="/patients" method="get" {
+                                label for="global-search" { "Find patient" }
+                                input #global-search type="search" name="q" autocomplete="off"
+                                    placeholder="Name, date of birth, phone or MRN" aria-keyshortcuts="/";
+                                button type="submit" { "Search" }
+                            }
+                        }
+                        div.who {
+                            span { (principal.display_name) } " "
+                            span.role { (principal.role.label()) }
+                        }
+                        form #logout-form method="post" action="/logout" {
+                            (csrf_field(principal))
+                            input type="hidden" name="reason" value="";
+                            button type="submit" { "Sign out" }
+                        }
+                    }
+                    nav aria-label="Main" {
+                        ul {
+                            @for (area, label, href) in Area::NAVIGATION {
+                                @if principal.role.may(area) {
+                                    li {
+                                        @if area == current {
+                                            a href=(href) aria-current="page" { (label) }
+                                        } @else {
+                                            a href=(href) { (label) }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    main #main tabindex="-1" {
+                        h1 { (title) }
+                        (content)
+                    }
+                }
+            }
+        }
+        .into_string(),
+    )
+}
+
+pub fn csrf_field(principal: &Principal) -> Markup {
+    html! { input type="hidden" name="csrf" value=(principal.csrf()); }
+}
+
+/// A section that is not built yet says what will be there.
+pub fn coming(what: &str, arrives_with: &str) -> Markup {
+    html! {
+        section.empty aria-label="Not yet available" {
+            p { (what) }
+            p.muted { "This arrives with " (arrives_with) "." }
+        }
+    }
+}
+
+pub fn error_page(status: StatusCode, title: &str, message: &str) -> Response {
+    (
+        status,
+        bare_page(
+            title,
+            html! {
+                h1 { (title) }
+                p { (message) }
+                p { a href="/" { "Go to the start page" } }
+            },
+        ),
+    )
+        .into_response()
+}
+
+pub fn forbidden() -> Response {
+    error_page(
+        StatusCode::FORBIDDEN,
+        "Not permitted",
+        "Your role does not give access to this page. The attempt was recorded.",
+    )
+}
+
+pub async fn not_found() -> Response {
+    error_page(StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.")
+}
+
+/// The request came from one of our own pages: no cross-site Origin and no
+/// cross-site fetch metadata.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    if headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v == "cross-site" || v == "same-site")
+    {
+        return false;
+    }
+    match (
+        headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()),
+        headers.get(header::HOST).and_then(|v| v.to_str().ok()),
+    ) {
+        (None, _) => true,
+        (Some(origin), Some(host)) => {
+            let origin_host = origin
+                .split_once("://")
+                .map(|(_, rest)| rest)
+                .unwrap_or(origin);
+            origin_host == host
+        }
+        (Some(_), None) => false,
+    }
+}
+
+/// A form body from a signed-in page, accepted only with the session's CSRF
+/// token and from our own origin.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (parts, body) = req.into_parts();
+        let rejected = || {
+            error_page(
+                StatusCode::FORBIDDEN,
+                "Form expired",
+                "This form could not be accepted (it is from another site or an earlier session). Go back, reload the page and try again.",
+            )
+        };
+        let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
+            return Err(rejected());
+        };
+        if !same_origin(&parts.headers) {
+            return Err(rejected());
+        }
+        let bytes = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let token = form_urlencoded::parse(&bytes)
+            .find(|(k, _)| k == "csrf")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        if !secrets_match(&token, principal.csrf()) {
+            return Err(rejected());
+        }
+        let axum::Form(value) =
+            axum::Form::<T>::from_request(Request::from_parts(parts, Body::from(bytes)), state)
+                .await
+                .map_err(|e| {
+                    error_page(StatusCode::BAD_REQUEST, "The form could not be read", &e.body_text())
+                })?;
+        Ok(CsrfForm(value))
+    }
+}
+
+/// Renders a local date and time the way US clinics read them.
+pub fn local_time(at_us: i64, tz: &jiff::tz::TimeZone) -> String {
+    jiff::Timestamp::from_microsecond(at_us)
+        .map(|t| t.to_zoned(tz.clone()).strftime("%m/%d/%Y %I:%M:%S %p %Z").to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,242 @@
+//! The shell's sections. Sections whose capability is not built yet say what
+//! will be there; none shows invented data.
+
+use super::{coming, local_time, shell};
+use crate::audit::{AuditNote, note};
+use crate::auth::Principal;
+use crate::{AppState, ops};
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use carefront_domain::Area;
+use carefront_domain::audit::Action;
+use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty};
+use carefront_domain::patient::Patient;
+use carefront_store::{Filter, Page, now_us};
+use maud::html;
+use serde::Deserialize;
+
+const ALL: Page = Page {
+    offset: 0,
+    count: 1000,
+};
+
+pub async fn home(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+    let sections = [
+        (Area::Today, "Today", "/today", "Today's board: arrivals, check-in, rooms and wait times."),
+        (Area::Schedule, "Schedule", "/schedule", "Providers, their locations and the appointment book."),
+        (Area::Patients, "Patients", "/patients", "Find, register and review patients."),
+        (Area::Worklists, "Worklists", "/worklists", "Tasks, calls to return, forms and coverage to fix."),
+        (Area::Reports, "Reports", "/reports", "Wait times, no-shows, utilization and exports."),
+        (Area::Admin, "Admin", "/admin", "Staff users, API tokens and the clinic's set-up."),
+        (Area::Audit, "Audit log", "/audit", "Who accessed which record, when, and from where."),
+    ];
+    shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Home,
+        &format!("Welcome, {}", p.display_name),
+        html! {
+            ul.cards {
+                @for (area, label, href, text) in sections {
+                    @if p.role.may(area) {
+                        li { a href=(href) { strong { (label) } span { (text) } } }
+                    }
+                }
+            }
+        },
+    )
+    .into_response()
+}
+
+pub async fn today(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+    let locations = match state.db.search::<Location>(&p.org_id, &[], ALL).await {
+        Ok((l, _)) => l,
+        Err(e) => return ops::internal_error(e),
+    };
+    let now = now_us();
+    shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Today,
+        "Today",
+        html! {
+            h2 { "Locations" }
+            table {
+                caption.visually-hidden { "Locations and their local time" }
+                thead { tr { th scope="col" { "Location" } th scope="col" { "Local time now" } th scope="col" { "Time zone" } th scope="col" { "Address" } } }
+                tbody {
+                    @for l in &locations {
+                        @let tz = jiff::tz::TimeZone::get(&l.value.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
+                        tr {
+                            td { (l.value.name) }
+                            td { (local_time(now, &tz)) }
+                            td { (l.value.timezone) }
+                            td { (l.value.address.line1) ", " (l.value.address.city) ", " (l.value.address.state) " " (l.value.address.postal_code) }
+                        }
+                    }
+                }
+            }
+            (coming(
+                "Today's board will list every appointment of the day with its patient, provider, status and time waiting, and the rooms board.",
+                "the visit-flow capability"
+            ))
+        },
+    )
+    .into_response()
+}
+
+pub async fn schedule(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+    let loaded = async {
+        let (practitioners, _) = state.db.search::<Practitioner>(&p.org_id, &[], ALL).await?;
+        let (roles, _) = state.db.search::<PractitionerRole>(&p.org_id, &[], ALL).await?;
+        let (locations, _) = state.db.search::<Location>(&p.org_id, &[], ALL).await?;
+        Ok::<_, carefront_store::StoreError>((practitioners, roles, locations))
+    }
+    .await;
+    let (practitioners, roles, locations) = match loaded {
+        Ok(v) => v,
+        Err(e) => return ops::internal_error(e),
+    };
+    let location_name = |id: &str| {
+        locations
+            .iter()
+            .find(|l| l.id == id)
+            .map(|l| l.value.name.clone())
+            .unwrap_or_default()
+    };
+    shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Schedule,
+        "Schedule",
+        html! {
+            h2 { "Providers" }
+            table {
+                caption.visually-hidden { "Providers, specialties and locations" }
+                thead { tr { th scope="col" { "Provider" } th scope="col" { "Specialty" } th scope="col" { "Locations" } th scope="col" { "NPI" } } }
+                tbody {
+                    @for pr in &practitioners {
+                        @let mine: Vec<_> = roles.iter().filter(|r| r.value.practitioner_id == pr.id).collect();
+                        tr {
+                            td { (pr.value.display_name()) }
+                            td {
+                                @let mut specialties: Vec<&str> = mine.iter().filter_map(|r| Specialty::by_code(&r.value.specialty)).map(|s| s.display).collect();
+                                @let _ = { specialties.sort(); specialties.dedup(); };
+                                (specialties.join(", "))
+                            }
+                            td { (mine.iter().map(|r| location_name(&r.value.location_id)).collect::<Vec<_>>().join(", ")) }
+                            td { (pr.value.npi.clone().unwrap_or_default()) }
+                        }
+                    }
+                }
+            }
+            (coming(
+                "The appointment book will show each provider's day and week with free slots, booking, rescheduling and the waitlist.",
+                "the scheduling capability"
+            ))
+        },
+    )
+    .into_response()
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct PatientQuery {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn patients(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(query): Query<PatientQuery>,
+) -> Response {
+    let q = query.q.trim().to_string();
+    let results = if q.is_empty() {
+        Vec::new()
+    } else {
+        let filters = [Filter::Prefix(&["family", "given", "mrn"], q.clone())];
+        match state
+            .db
+            .search::<Patient>(&p.org_id, &filters, Page { offset: 0, count: 25 })
+            .await
+        {
+            Ok((found, _)) => found,
+            Err(e) => return ops::internal_error(e),
+        }
+    };
+    let mut response = shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Patients,
+        "Patients",
+        html! {
+            form.inline role="search" action="/patients" method="get" {
+                label for="patient-q" { "Name or MRN starts with" }
+                input #patient-q type="search" name="q" value=(q) autocomplete="off";
+                button type="submit" { "Search" }
+            }
+            @if !q.is_empty() {
+                p role="status" { (results.len()) " patient(s) found for “" (q) "”." }
+                @if !results.is_empty() {
+                    table {
+                        caption.visually-hidden { "Matching patients" }
+                        thead { tr { th scope="col" { "Name" } th scope="col" { "Date of birth" } th scope="col" { "MRN" } th scope="col" { "Phone" } } }
+                        tbody {
+                            @for r in &results {
+                                tr {
+                                    td { (r.value.display_name()) }
+                                    td { (r.value.birth_date.strftime("%m/%d/%Y").to_string()) }
+                                    td { (r.value.mrn) }
+                                    td { (r.value.phone.clone().unwrap_or_default()) }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            (coming(
+                "Search will also understand dates of birth, phones in any format and misspellings, rank the matches, and open each patient's summary and registration.",
+                "the patients capability"
+            ))
+        },
+    )
+    .into_response();
+    for r in &results {
+        note(
+            &mut response,
+            AuditNote::new(Action::Search, "Patient", Some(&r.id))
+                .patient(&r.id)
+                .detail("shown in patient search results"),
+        );
+    }
+    response
+}
+
+pub async fn worklists(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+    shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Worklists,
+        "Worklists",
+        coming(
+            "Worklists will gather tasks routed to you or your team: calls to return, missing forms and consents, coverage to verify, referrals to schedule and restock requests.",
+            "the communications capability",
+        ),
+    )
+    .into_response()
+}
+
+pub async fn reports(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+    shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Reports,
+        "Reports",
+        coming(
+            "Reports will show wait times, no-show rate, utilization, third-next-available, call volume and satisfaction, with CSV and Excel exports.",
+            "the insights capability",
+        ),
+    )
+    .into_response()
+}
