@@ -35,15 +35,8 @@ impl Table {
         area: Area,
         handler: MethodRouter<AppState>,
     ) -> Self {
-        self.specs.push(RouteSpec {
-            method,
-            path,
-            area,
-        });
-        let guarded = handler.route_layer(from_fn_with_state(
-            (self.state.clone(), area),
-            guard,
-        ));
+        self.specs.push(RouteSpec { method, path, area });
+        let guarded = handler.route_layer(from_fn_with_state((self.state.clone(), area), guard));
         self.router = self.router.route(path, guarded);
         self
     }
@@ -57,14 +50,44 @@ fn table(state: AppState) -> Table {
     };
     t.add(Method::GET, "/", Area::Home, get(ui::pages::home))
         .add(Method::GET, "/today", Area::Today, get(ui::pages::today))
-        .add(Method::GET, "/schedule", Area::Schedule, get(ui::pages::schedule))
-        .add(Method::GET, "/patients", Area::Patients, get(ui::pages::patients))
-        .add(Method::GET, "/worklists", Area::Worklists, get(ui::pages::worklists))
-        .add(Method::GET, "/reports", Area::Reports, get(ui::pages::reports))
+        .add(
+            Method::GET,
+            "/schedule",
+            Area::Schedule,
+            get(ui::pages::schedule),
+        )
+        .add(
+            Method::GET,
+            "/patients",
+            Area::Patients,
+            get(ui::pages::patients),
+        )
+        .add(
+            Method::GET,
+            "/worklists",
+            Area::Worklists,
+            get(ui::pages::worklists),
+        )
+        .add(
+            Method::GET,
+            "/reports",
+            Area::Reports,
+            get(ui::pages::reports),
+        )
         .add(Method::GET, "/admin", Area::Admin, get(ui::admin::page))
-        .add(Method::POST, "/admin/users", Area::Admin, post(ui::admin::add_user))
+        .add(
+            Method::POST,
+            "/admin/users",
+            Area::Admin,
+            post(ui::admin::add_user),
+        )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
-        .add(Method::GET, "/audit/export.csv", Area::Audit, get(ui::audit::export))
+        .add(
+            Method::GET,
+            "/audit/export.csv",
+            Area::Audit,
+            get(ui::audit::export),
+        )
         .add(Method::POST, "/logout", Area::Home, post(ui::login::logout))
 }
 
@@ -95,7 +118,12 @@ async fn guard(
     }
     let denied = principal
         .entry(Action::Read, Outcome::Denied)
-        .detail(format!("{} {} not permitted for role {}", req.method(), req.uri().path(), principal.role));
+        .detail(format!(
+            "{} {} not permitted for role {}",
+            req.method(),
+            req.uri().path(),
+            principal.role
+        ));
     if let Err(e) = state.db.audit(&principal.org_id, denied).await {
         return crate::ops::internal_error(e);
     }

@@ -5,8 +5,8 @@
 //! copy of the database cannot be replayed as credentials.
 
 use crate::{AppState, ops};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
@@ -100,8 +100,7 @@ pub fn sha256_hex(s: &str) -> String {
 /// Constant-time comparison for secrets.
 pub fn secrets_match(a: &str, b: &str) -> bool {
     a.len() == b.len()
-        && a
-            .bytes()
+        && a.bytes()
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
@@ -123,7 +122,9 @@ pub enum SignInError {
     /// Deliberately silent about which of username or password was wrong.
     #[error("The username or password is not correct.")]
     BadCredentials,
-    #[error("This account is locked after repeated failed sign-ins. Try again later or ask an administrator.")]
+    #[error(
+        "This account is locked after repeated failed sign-ins. Try again later or ask an administrator."
+    )]
     Locked,
     #[error("Choose your organization.")]
     OrganizationRequired,
@@ -165,7 +166,10 @@ pub async fn sign_in(
         verify_password(password, decoy_hash());
         attempt.action = Action::SignInFailed;
         attempt.outcome = Outcome::Denied;
-        state.db.audit(org_id, attempt.detail("unknown or inactive user")).await?;
+        state
+            .db
+            .audit(org_id, attempt.detail("unknown or inactive user"))
+            .await?;
         return Err(SignInError::BadCredentials);
     };
     attempt.actor_id = Some(user.id.clone());
@@ -173,7 +177,10 @@ pub async fn sign_in(
     if policy.is_locked(user.locked_until_us, now) {
         attempt.action = Action::SignInFailed;
         attempt.outcome = Outcome::Denied;
-        state.db.audit(org_id, attempt.detail("account locked")).await?;
+        state
+            .db
+            .audit(org_id, attempt.detail("account locked"))
+            .await?;
         return Err(SignInError::Locked);
     }
     if !verify_password(password, &user.password_hash) {
@@ -283,9 +290,10 @@ pub async fn require_session(
         let location = format!("/login?{reason}next={next_param}");
         (clear_session_cookie(jar.clone()), Redirect::to(&location)).into_response()
     };
-    let Some((org_id, secret)) = jar.get(SESSION_COOKIE).and_then(|c| {
-        split_credential(c.value()).map(|(o, s)| (o.to_string(), s.to_string()))
-    }) else {
+    let Some((org_id, secret)) = jar
+        .get(SESSION_COOKIE)
+        .and_then(|c| split_credential(c.value()).map(|(o, s)| (o.to_string(), s.to_string())))
+    else {
         return to_sign_in("");
     };
     let token_hash = sha256_hex(&secret);
@@ -342,7 +350,10 @@ pub async fn authenticate_bearer(
     let value = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
         .ok_or(BearerError::Missing)?;
     let (org_id, secret) = value
         .trim()
@@ -364,7 +375,10 @@ pub async fn authenticate_bearer(
             if orgs.iter().any(|(id, _)| id == org_id) {
                 let mut e = AuditEntry::new("token:unknown", Action::TokenUse, Outcome::Denied);
                 e.client_addr = client_addr;
-                state.db.audit(org_id, e.detail("invalid or revoked token")).await?;
+                state
+                    .db
+                    .audit(org_id, e.detail("invalid or revoked token"))
+                    .await?;
             }
             Err(BearerError::Invalid)
         }
@@ -384,11 +398,12 @@ pub async fn issue_token(
     let token = tx
         .create_token(&new_id(), name, role, &sha256_hex(&secret))
         .await?;
-    tx.audit(actor.resource("ApiToken", Some(&token.id)).detail(format!(
-        "token '{name}' for role {role}"
-    )))
+    tx.audit(
+        actor
+            .resource("ApiToken", Some(&token.id))
+            .detail(format!("token '{name}' for role {role}")),
+    )
     .await?;
     tx.commit().await?;
     Ok((token, format!("{TOKEN_PREFIX}{org_id}.{secret}")))
 }
-

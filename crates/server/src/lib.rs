@@ -10,6 +10,7 @@
 pub mod access;
 pub mod audit;
 pub mod auth;
+pub mod demo;
 pub mod fhir;
 pub mod ops;
 pub mod ui;

@@ -54,12 +54,7 @@ pub fn validate_new_user(form: &NewUserForm) -> Result<(NewUser, String), Valida
     ))
 }
 
-fn field(
-    errors: &ValidationErrors,
-    name: &str,
-    label: &str,
-    input: Markup,
-) -> Markup {
+fn field(errors: &ValidationErrors, name: &str, label: &str, input: Markup) -> Markup {
     let error = errors.for_field(name);
     html! {
         div.field.invalid[error.is_some()] {
@@ -170,7 +165,14 @@ async fn render(
 }
 
 pub async fn page(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
-    render(&state, &p, StatusCode::OK, &NewUserForm::default(), &ValidationErrors::new()).await
+    render(
+        &state,
+        &p,
+        StatusCode::OK,
+        &NewUserForm::default(),
+        &ValidationErrors::new(),
+    )
+    .await
 }
 
 pub async fn add_user(
@@ -180,7 +182,9 @@ pub async fn add_user(
 ) -> Response {
     let (mut new, password) = match validate_new_user(&form) {
         Ok(v) => v,
-        Err(errors) => return render(&state, &p, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await,
+        Err(errors) => {
+            return render(&state, &p, StatusCode::UNPROCESSABLE_ENTITY, &form, &errors).await;
+        }
     };
     new.password_hash = hash_password(&password);
     let result = async {

@@ -35,7 +35,10 @@ pub struct AuditQuery {
 
 /// Turns the form into a store filter; dates are whole days in the server's
 /// time zone, `to` inclusive.
-pub fn parse_filter(q: &AuditQuery, tz: &jiff::tz::TimeZone) -> Result<AuditFilter, ValidationErrors> {
+pub fn parse_filter(
+    q: &AuditQuery,
+    tz: &jiff::tz::TimeZone,
+) -> Result<AuditFilter, ValidationErrors> {
     let mut errors = ValidationErrors::new();
     let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
     let day_start = |field: &str, s: &str, plus_days: i64, errors: &mut ValidationErrors| {
@@ -99,7 +102,11 @@ pub async fn page(
         Err(e) => (AuditFilter::default(), e),
     };
     let (events, total) = if errors.is_empty() {
-        match state.db.audit_events(&p.org_id, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE).await {
+        match state
+            .db
+            .audit_events(&p.org_id, &filter, (page - 1) * PAGE_SIZE, PAGE_SIZE)
+            .await
+        {
             Ok(v) => v,
             Err(e) => return ops::internal_error(e),
         }
@@ -108,7 +115,11 @@ pub async fn page(
     };
     let pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
     let qs = query_string(&q);
-    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let status = if errors.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
     let invalid = |f: &str| errors.for_field(f).map(|_| "true");
     let mut response = shell(
         &p,
@@ -167,18 +178,35 @@ pub async fn page(
     )
     .into_response();
     *response.status_mut() = status;
-    note(&mut response, AuditNote::new(Action::Read, "AuditEvent", None).detail(format!("viewed audit log page {page}")));
+    note(
+        &mut response,
+        AuditNote::new(Action::Read, "AuditEvent", None)
+            .detail(format!("viewed audit log page {page}")),
+    );
     response
 }
 
 /// CSV columns, in order.
 pub const CSV_HEADER: [&str; 13] = [
-    "seq", "time_utc", "user", "role", "action", "resource_type", "resource_id", "patient_id",
-    "client_address", "outcome", "detail", "prev_hash", "hash",
+    "seq",
+    "time_utc",
+    "user",
+    "role",
+    "action",
+    "resource_type",
+    "resource_id",
+    "patient_id",
+    "client_address",
+    "outcome",
+    "detail",
+    "prev_hash",
+    "hash",
 ];
 
 fn csv_row(e: &AuditEvent) -> [String; 13] {
-    let time = jiff::Timestamp::from_microsecond(e.at_us).map(|t| t.to_string()).unwrap_or_default();
+    let time = jiff::Timestamp::from_microsecond(e.at_us)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
     let o = |v: &Option<String>| v.clone().unwrap_or_default();
     [
         e.seq.to_string(),
@@ -216,7 +244,11 @@ pub async fn export(
         Ok(f) => f,
         Err(e) => return (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).into_response(),
     };
-    let (events, total) = match state.db.audit_events(&p.org_id, &filter, 0, EXPORT_LIMIT).await {
+    let (events, total) = match state
+        .db
+        .audit_events(&p.org_id, &filter, 0, EXPORT_LIMIT)
+        .await
+    {
         Ok(v) => v,
         Err(e) => return ops::internal_error(e),
     };
@@ -237,15 +269,20 @@ pub async fn export(
     let mut response = (
         [
             (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (header::CONTENT_DISPOSITION, "attachment; filename=\"carefront-audit.csv\""),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"carefront-audit.csv\"",
+            ),
         ],
         body,
     )
         .into_response();
     note(
         &mut response,
-        AuditNote::new(Action::Export, "AuditEvent", None)
-            .detail(format!("exported {} of {total} events as CSV", events.len())),
+        AuditNote::new(Action::Export, "AuditEvent", None).detail(format!(
+            "exported {} of {total} events as CSV",
+            events.len()
+        )),
     );
     response
 }

@@ -2,15 +2,15 @@
 
 use super::{CsrfForm, bare_page, same_origin};
 use crate::auth::{
-    Principal, SignInError, client_addr, clear_session_cookie, end_session, random_secret,
+    Principal, SignInError, clear_session_cookie, client_addr, end_session, random_secret,
     resolve_org, secrets_match, session_cookie, sign_in,
 };
 use crate::{AppState, ops};
+use axum::Extension;
 use axum::Form;
 use axum::extract::{FromRequest, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::Extension;
 use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use carefront_domain::audit::Action;
 use maud::html;
@@ -40,7 +40,9 @@ pub struct LoginForm {
 /// Only same-site paths, so the sign-in page cannot redirect elsewhere.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => n.to_string(),
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+            n.to_string()
+        }
         _ => "/".to_string(),
     }
 }
@@ -106,7 +108,11 @@ async fn render(
     (status, jar.add(cookie), page).into_response()
 }
 
-pub async fn page(State(state): State<AppState>, jar: CookieJar, Query(q): Query<LoginQuery>) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    jar: CookieJar,
+    Query(q): Query<LoginQuery>,
+) -> Response {
     let notice = if q.expired.is_some() {
         Some(format!(
             "You were signed out after {} minutes without activity.",
@@ -118,20 +124,49 @@ pub async fn page(State(state): State<AppState>, jar: CookieJar, Query(q): Query
         None
     };
     let next = safe_next(q.next.as_deref());
-    render(&state, jar, StatusCode::OK, &next, "", notice.as_deref(), None).await
+    render(
+        &state,
+        jar,
+        StatusCode::OK,
+        &next,
+        "",
+        notice.as_deref(),
+        None,
+    )
+    .await
 }
 
 pub async fn submit(State(state): State<AppState>, jar: CookieJar, req: Request) -> Response {
     let addr = client_addr(&req);
     let same = same_origin(req.headers());
     let Ok(Form(form)) = Form::<LoginForm>::from_request(req, &state).await else {
-        return render(&state, jar, StatusCode::BAD_REQUEST, "/", "", None, Some("Enter your username and password.")).await;
+        return render(
+            &state,
+            jar,
+            StatusCode::BAD_REQUEST,
+            "/",
+            "",
+            None,
+            Some("Enter your username and password."),
+        )
+        .await;
     };
     let next = safe_next(form.next.as_deref());
-    let cookie_token = jar.get(LOGIN_CSRF_COOKIE).map(|c| c.value().to_string()).unwrap_or_default();
+    let cookie_token = jar
+        .get(LOGIN_CSRF_COOKIE)
+        .map(|c| c.value().to_string())
+        .unwrap_or_default();
     if !same || cookie_token.is_empty() || !secrets_match(&cookie_token, &form.csrf) {
-        return render(&state, jar, StatusCode::FORBIDDEN, &next, &form.username, None,
-            Some("The sign-in form expired. Please try again.")).await;
+        return render(
+            &state,
+            jar,
+            StatusCode::FORBIDDEN,
+            &next,
+            &form.username,
+            None,
+            Some("The sign-in form expired. Please try again."),
+        )
+        .await;
     }
     let result = match resolve_org(&state, form.organization.as_deref()).await {
         Ok(org_id) => sign_in(&state, &org_id, &form.username, &form.password, addr).await,
@@ -146,7 +181,16 @@ pub async fn submit(State(state): State<AppState>, jar: CookieJar, req: Request)
         }
         Err(SignInError::Store(e)) => ops::internal_error(e),
         Err(e) => {
-            render(&state, jar, StatusCode::UNAUTHORIZED, &next, &form.username, None, Some(&e.to_string())).await
+            render(
+                &state,
+                jar,
+                StatusCode::UNAUTHORIZED,
+                &next,
+                &form.username,
+                None,
+                Some(&e.to_string()),
+            )
+            .await
         }
     }
 }
@@ -166,10 +210,18 @@ pub async fn logout(
     CsrfForm(form): CsrfForm<LogoutForm>,
 ) -> Response {
     let idle = form.reason == "idle";
-    let action = if idle { Action::SessionExpired } else { Action::SignOut };
+    let action = if idle {
+        Action::SessionExpired
+    } else {
+        Action::SignOut
+    };
     if let Err(e) = end_session(&state, &principal, action).await {
         return ops::internal_error(e);
     }
-    let target = if idle { "/login?expired=1" } else { "/login?signed_out=1" };
+    let target = if idle {
+        "/login?expired=1"
+    } else {
+        "/login?signed_out=1"
+    };
     (clear_session_cookie(jar), Redirect::to(target)).into_response()
 }

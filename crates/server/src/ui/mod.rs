@@ -70,7 +70,13 @@ pub fn bare_page(title: &str, content: Markup) -> Html<String> {
 
 /// A page inside the staff shell: top bar with the patient search, the
 /// navigation this role may use, and the content.
-pub fn shell(principal: &Principal, idle_seconds: i64, current: Area, title: &str, content: Markup) -> Html<String> {
+pub fn shell(
+    principal: &Principal,
+    idle_seconds: i64,
+    current: Area,
+    title: &str,
+    content: Markup,
+) -> Html<String> {
     let can_search = principal.role.may(Area::Patients);
     Html(
         html! {
@@ -163,7 +169,11 @@ pub fn forbidden() -> Response {
 }
 
 pub async fn not_found() -> Response {
-    error_page(StatusCode::NOT_FOUND, "Page not found", "There is no page at this address.")
+    error_page(
+        StatusCode::NOT_FOUND,
+        "Page not found",
+        "There is no page at this address.",
+    )
 }
 
 /// The request came from one of our own pages: no cross-site Origin and no
@@ -228,7 +238,11 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             axum::Form::<T>::from_request(Request::from_parts(parts, Body::from(bytes)), state)
                 .await
                 .map_err(|e| {
-                    error_page(StatusCode::BAD_REQUEST, "The form could not be read", &e.body_text())
+                    error_page(
+                        StatusCode::BAD_REQUEST,
+                        "The form could not be read",
+                        &e.body_text(),
+                    )
                 })?;
         Ok(CsrfForm(value))
     }
@@ -237,6 +251,10 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
 /// Renders a local date and time the way US clinics read them.
 pub fn local_time(at_us: i64, tz: &jiff::tz::TimeZone) -> String {
     jiff::Timestamp::from_microsecond(at_us)
-        .map(|t| t.to_zoned(tz.clone()).strftime("%m/%d/%Y %I:%M:%S %p %Z").to_string())
+        .map(|t| {
+            t.to_zoned(tz.clone())
+                .strftime("%m/%d/%Y %I:%M:%S %p %Z")
+                .to_string()
+        })
         .unwrap_or_default()
 }

@@ -23,13 +23,48 @@ const ALL: Page = Page {
 
 pub async fn home(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
     let sections = [
-        (Area::Today, "Today", "/today", "Today's board: arrivals, check-in, rooms and wait times."),
-        (Area::Schedule, "Schedule", "/schedule", "Providers, their locations and the appointment book."),
-        (Area::Patients, "Patients", "/patients", "Find, register and review patients."),
-        (Area::Worklists, "Worklists", "/worklists", "Tasks, calls to return, forms and coverage to fix."),
-        (Area::Reports, "Reports", "/reports", "Wait times, no-shows, utilization and exports."),
-        (Area::Admin, "Admin", "/admin", "Staff users, API tokens and the clinic's set-up."),
-        (Area::Audit, "Audit log", "/audit", "Who accessed which record, when, and from where."),
+        (
+            Area::Today,
+            "Today",
+            "/today",
+            "Today's board: arrivals, check-in, rooms and wait times.",
+        ),
+        (
+            Area::Schedule,
+            "Schedule",
+            "/schedule",
+            "Providers, their locations and the appointment book.",
+        ),
+        (
+            Area::Patients,
+            "Patients",
+            "/patients",
+            "Find, register and review patients.",
+        ),
+        (
+            Area::Worklists,
+            "Worklists",
+            "/worklists",
+            "Tasks, calls to return, forms and coverage to fix.",
+        ),
+        (
+            Area::Reports,
+            "Reports",
+            "/reports",
+            "Wait times, no-shows, utilization and exports.",
+        ),
+        (
+            Area::Admin,
+            "Admin",
+            "/admin",
+            "Staff users, API tokens and the clinic's set-up.",
+        ),
+        (
+            Area::Audit,
+            "Audit log",
+            "/audit",
+            "Who accessed which record, when, and from where.",
+        ),
     ];
     shell(
         &p,
@@ -86,10 +121,16 @@ pub async fn today(State(state): State<AppState>, Extension(p): Extension<Princi
     .into_response()
 }
 
-pub async fn schedule(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+pub async fn schedule(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
     let loaded = async {
         let (practitioners, _) = state.db.search::<Practitioner>(&p.org_id, &[], ALL).await?;
-        let (roles, _) = state.db.search::<PractitionerRole>(&p.org_id, &[], ALL).await?;
+        let (roles, _) = state
+            .db
+            .search::<PractitionerRole>(&p.org_id, &[], ALL)
+            .await?;
         let (locations, _) = state.db.search::<Location>(&p.org_id, &[], ALL).await?;
         Ok::<_, carefront_store::StoreError>((practitioners, roles, locations))
     }
@@ -158,7 +199,14 @@ pub async fn patients(
         let filters = [Filter::Prefix(&["family", "given", "mrn"], q.clone())];
         match state
             .db
-            .search::<Patient>(&p.org_id, &filters, Page { offset: 0, count: 25 })
+            .search::<Patient>(
+                &p.org_id,
+                &filters,
+                Page {
+                    offset: 0,
+                    count: 25,
+                },
+            )
             .await
         {
             Ok((found, _)) => found,
@@ -213,7 +261,10 @@ pub async fn patients(
     response
 }
 
-pub async fn worklists(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+pub async fn worklists(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
     shell(
         &p,
         state.config.idle_timeout_secs,
@@ -227,7 +278,10 @@ pub async fn worklists(State(state): State<AppState>, Extension(p): Extension<Pr
     .into_response()
 }
 
-pub async fn reports(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
+pub async fn reports(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
     shell(
         &p,
         state.config.idle_timeout_secs,

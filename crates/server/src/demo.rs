@@ -1,0 +1,116 @@
+//! Seeding the demo clinic and adding generated patients (synthetic only).
+
+use crate::auth::hash_password;
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
+use carefront_domain::directory::{PractitionerRole, Room};
+use carefront_domain::patient::Patient;
+use carefront_store::{Db, NewUser, Record, StoreError, new_id};
+use carefront_synth::{DemoStaff, PatientGenerator, demo_clinic};
+
+pub const DEFAULT_SEED: u64 = 1;
+pub const DEFAULT_PATIENTS: u64 = 2_000;
+const BATCH: u64 = 500;
+
+/// Creates the demo organization with its locations, rooms, practitioners
+/// and one staff user per role. Returns the organization id and the staff
+/// sign-ins to print.
+pub async fn seed_clinic(db: &Db, seed: u64) -> Result<(String, Vec<DemoStaff>), StoreError> {
+    let clinic = demo_clinic(seed);
+    let org_id = new_id();
+    let mut tx = db.begin(&org_id).await?;
+    tx.create(&org_id, &clinic.organization.clone().validate()?, "demo")
+        .await?;
+    let mut location_ids = Vec::new();
+    for location in &clinic.locations {
+        let id = new_id();
+        tx.create(&id, &location.clone().validate()?, "demo")
+            .await?;
+        location_ids.push(id);
+    }
+    for room in &clinic.rooms {
+        let room = Room {
+            location_id: location_ids[room.location].clone(),
+            name: room.name.clone(),
+            kind: room.kind,
+        };
+        tx.create(&new_id(), &room, "demo").await?;
+    }
+    let mut practitioner_ids = Vec::new();
+    for p in &clinic.practitioners {
+        let id = new_id();
+        tx.create(&id, &p.clone().validate()?, "demo").await?;
+        practitioner_ids.push(id);
+    }
+    for r in &clinic.practitioner_roles {
+        let role = PractitionerRole {
+            practitioner_id: practitioner_ids[r.practitioner].clone(),
+            location_id: location_ids[r.location].clone(),
+            specialty: r.specialty.to_string(),
+            active: true,
+        }
+        .validate()?;
+        tx.create(&new_id(), &role, "demo").await?;
+    }
+    for s in &clinic.staff {
+        let user = NewUser {
+            username: s.username.clone(),
+            display_name: s.display_name.clone(),
+            role: s.role,
+            password_hash: hash_password(&s.password),
+        };
+        tx.create_user(&new_id(), &user).await?;
+    }
+    tx.audit(
+        AuditEntry::new("system", Action::Create, Outcome::Success)
+            .resource("Organization", Some(&org_id))
+            .detail(format!("demo clinic seeded from seed {seed}")),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok((org_id, clinic.staff))
+}
+
+/// Adds `count` generated patients after the ones already stored, so that
+/// repeated runs add new people. Calls `progress` with the number added.
+pub async fn add_patients(
+    db: &Db,
+    org_id: &str,
+    seed: u64,
+    count: u64,
+    mut progress: impl FnMut(u64),
+) -> Result<u64, StoreError> {
+    let existing = db
+        .search::<Patient>(
+            org_id,
+            &[],
+            carefront_store::Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await?
+        .1;
+    let start = u64::try_from(existing).unwrap_or(0);
+    let generator = PatientGenerator::new(seed);
+    let mut added = 0;
+    while added < count {
+        let n = BATCH.min(count - added);
+        let mut tx = db.begin(org_id).await?;
+        for patient in generator.iter(start + added..start + added + n) {
+            tx.create_patient(&new_id(), patient, "demo").await?;
+        }
+        tx.commit().await?;
+        added += n;
+        progress(added);
+    }
+    db.audit(
+        org_id,
+        AuditEntry::new("system", Action::Create, Outcome::Success)
+            .resource(Patient::KIND, None)
+            .detail(format!(
+                "{count} synthetic demo patients generated from seed {seed}"
+            )),
+    )
+    .await?;
+    Ok(added)
+}
