@@ -183,7 +183,17 @@ enum AuditCommand {
 const EXIT_CHAIN_BROKEN: u8 = 3;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            // One line naming what was wrong, instead of clap's full usage.
+            let rendered = e.to_string();
+            let reason = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!("{reason} (see `carefront --help`)");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("CAREFRONT_LOG")

@@ -184,8 +184,9 @@ pub async fn sign_in(
         return Err(SignInError::Locked);
     }
     if !verify_password(password, &user.password_hash) {
-        let after = policy.after_failure(user.failed_count, now);
         let mut tx = state.db.begin(org_id).await?;
+        let previous = tx.count_sign_in_failure(&user.id).await?;
+        let after = policy.after_failure(previous, now);
         tx.set_sign_in_failures(&user.id, after).await?;
         let mut failed = attempt.clone();
         failed.action = Action::SignInFailed;

@@ -117,6 +117,21 @@ impl WriteTx {
         })
     }
 
+    /// Counts one more failed sign-in and returns the count before it. The
+    /// increment happens in the database (and locks the row on PostgreSQL),
+    /// so failures spread over several servers are all counted.
+    pub async fn count_sign_in_failure(&mut self, user_id: &str) -> Result<u32> {
+        let (count,): (i64,) = sqlx::query_as(
+            "UPDATE users SET failed_count = failed_count + 1 WHERE org_id = $1 AND id = $2 \
+             RETURNING failed_count",
+        )
+        .bind(&self.org_id)
+        .bind(user_id)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(u32::try_from(count - 1).unwrap_or(0))
+    }
+
     pub async fn set_sign_in_failures(
         &mut self,
         user_id: &str,

@@ -1,0 +1,164 @@
+//! The `carefront` command, run as a real process against the backend under
+//! test (SQLite, or PostgreSQL with CAREFRONT_TEST_POSTGRES).
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+fn carefront(args: &[&str], url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carefront"))
+        .args(args)
+        .env("CAREFRONT_DATABASE_URL", url)
+        .env("CAREFRONT_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+async fn fresh_url() -> String {
+    carefront_store::testing::fresh_url().await.unwrap()
+}
+
+#[tokio::test]
+async fn help_lists_every_subcommand() {
+    let out = carefront(&["--help"], "sqlite://unused.db");
+    assert!(out.status.success());
+    let text = stdout(&out);
+    for sub in ["serve", "migrate", "user", "token", "audit", "demo"] {
+        assert!(text.contains(sub), "--help does not list {sub}");
+    }
+}
+
+#[tokio::test]
+async fn bad_arguments_fail_with_one_line_naming_the_problem() {
+    let url = fresh_url().await;
+    let out = carefront(
+        &["user", "add", "--username", "x1", "--role", "wizard"],
+        &url,
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("wizard"));
+    let out = carefront(&["serve", "--frobnicate"], &url);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("--frobnicate"));
+}
+
+#[tokio::test]
+async fn users_tokens_and_audit_verification_from_the_command_line() {
+    let url = fresh_url().await;
+    // No organization yet: a clear error, nothing created.
+    let out = carefront(
+        &["token", "create", "--name", "ehr", "--role", "admin"],
+        &url,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("no organization"));
+
+    let out = carefront(
+        &["org", "create", "--name", "Riverside Family Practice"],
+        &url,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carefront"))
+        .args([
+            "user",
+            "add",
+            "--username",
+            "Maria.Lopez",
+            "--role",
+            "front_desk",
+            "--password-stdin",
+        ])
+        .env("CAREFRONT_DATABASE_URL", &url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"a sufficiently long password\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("maria.lopez"));
+
+    let out = carefront(
+        &["user", "add", "--username", "maria.lopez", "--role", "lead"],
+        &url,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("taken"));
+
+    let out = carefront(
+        &["token", "create", "--name", "ehr", "--role", "admin"],
+        &url,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let token = stdout(&out).trim().lines().last().unwrap().to_string();
+    assert!(token.starts_with("cft_"));
+
+    let out = carefront(&["token", "revoke", "ehr"], &url);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&carefront(&["token", "list"], &url)).contains("revoked"));
+
+    let out = carefront(&["audit", "verify"], &url);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("intact: 4 events"),
+        "{}",
+        stdout(&out)
+    );
+
+    // Tamper with the trail directly in the database.
+    let db = carefront_store::Db::connect(&url).await.unwrap();
+    db.execute_unchecked("UPDATE audit_events SET detail = 'nothing to see' WHERE seq = 2")
+        .await
+        .unwrap();
+    let out = carefront(&["audit", "verify"], &url);
+    assert_eq!(out.status.code(), Some(3));
+    assert!(
+        stdout(&out).contains("BROKEN at event 2"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[tokio::test]
+async fn demo_adds_patients_deterministically_and_migrate_is_repeatable() {
+    let url = fresh_url().await;
+    for _ in 0..2 {
+        let out = carefront(&["migrate"], &url);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let out = carefront(&["demo", "--patients", "30", "--seed", "7"], &url);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("frontdesk"));
+    let out = carefront(&["demo", "--patients", "20", "--seed", "7"], &url);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = carefront_store::Db::connect(&url).await.unwrap();
+    let org_id = db.organizations().await.unwrap()[0].0.clone();
+    let (_, total) = db
+        .search::<carefront_domain::patient::Patient>(
+            &org_id,
+            &[],
+            carefront_store::Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(total, 50);
+}
