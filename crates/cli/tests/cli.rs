@@ -162,3 +162,60 @@ async fn demo_adds_patients_deterministically_and_migrate_is_repeatable() {
         .unwrap();
     assert_eq!(total, 50);
 }
+
+/// Minimal HTTP/1.1 GET, enough to probe a served process.
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::Read;
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[tokio::test]
+async fn serve_demo_prints_its_address_and_sign_ins_and_answers() {
+    use std::io::BufRead;
+    let url = fresh_url().await;
+    let child = Command::new(env!("CARGO_BIN_EXE_carefront"))
+        .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
+        .env("CAREFRONT_DATABASE_URL", &url)
+        .env("CAREFRONT_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = child;
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let addr = loop {
+        let line = lines.next().expect("serve exited early").unwrap();
+        if let Some(rest) = line.strip_prefix("Carefront is serving http://") {
+            break rest.split('/').next().unwrap().to_string();
+        }
+        printed.push(line);
+    };
+    let _server = KillOnDrop(child);
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("frontdesk") && l.contains("password:"))
+    );
+    assert!(http_get(&addr, "/healthz").ends_with("ok\n"));
+    assert!(http_get(&addr, "/readyz").contains("200 OK"));
+    assert!(http_get(&addr, "/login").contains("<h1>Sign in</h1>"));
+}
+
+/// Stops a served process when the test ends, passed or failed.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
