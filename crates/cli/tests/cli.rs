@@ -181,7 +181,7 @@ fn http_get(addr: &str, path: &str) -> String {
 async fn serve_demo_prints_its_address_and_sign_ins_and_answers() {
     use std::io::BufRead;
     let url = fresh_url().await;
-    let child = Command::new(env!("CARGO_BIN_EXE_carefront"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_carefront"))
         .args(["serve", "--demo", "--listen", "127.0.0.1:0"])
         .env("CAREFRONT_DATABASE_URL", &url)
         .env("CAREFRONT_LOG", "warn")
@@ -189,7 +189,6 @@ async fn serve_demo_prints_its_address_and_sign_ins_and_answers() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut child = child;
     let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
     let mut printed = Vec::new();
     let addr = loop {
