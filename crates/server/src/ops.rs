@@ -76,7 +76,10 @@ pub async fn track(req: Request, next: Next) -> Response {
     let started = Instant::now();
     let response = next.run(req).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let status = response.status().as_u16().to_string();
+    let status = response.status().as_u16();
+    // The route template, never the concrete URI: queries can hold names.
+    tracing::info!(target: "carefront::http", %method, %route, status, ms = elapsed * 1000.0, "request");
+    let status = status.to_string();
     metrics::counter!("http_requests_total", "route" => route.clone(), "method" => method, "status" => status).increment(1);
     metrics::histogram!("http_request_duration_seconds", "route" => route).record(elapsed);
     response
