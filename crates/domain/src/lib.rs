@@ -5,9 +5,12 @@
 
 pub mod access;
 pub mod audit;
+pub mod contact;
 pub mod directory;
 pub mod patient;
+pub mod patient_search;
 pub mod security;
+pub mod text;
 pub mod validation;
 
 pub use access::{Area, Role};

@@ -1,0 +1,303 @@
+//! Understanding what the front desk types in the one search box: names in
+//! any order ("smi jo", "Smith, John"), dates of birth in common formats,
+//! phones in any format, MRNs and emails; and ranking the patients found.
+
+use crate::text::{fold, name_tokens};
+use jiff::civil::Date;
+
+/// MRNs are stored zero-padded to this width.
+pub const MRN_WIDTH: usize = 8;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PatientQuery {
+    /// Folded name fragments in the order typed; each must begin some part
+    /// of the patient's name.
+    pub names: Vec<String>,
+    /// "Family, Given": the first fragment is the family name.
+    pub family_first: bool,
+    pub birth_date: Option<Date>,
+    /// National significant digits (10 for US numbers).
+    pub phone: Option<String>,
+    pub mrn: Option<String>,
+    pub email: Option<String>,
+}
+
+impl PatientQuery {
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+            && self.birth_date.is_none()
+            && self.phone.is_none()
+            && self.mrn.is_none()
+            && self.email.is_none()
+    }
+}
+
+/// Reads a search. `today` resolves two-digit years: a date of birth is never
+/// in the future, so `3-14-62` is 1962 and `3-14-19` is 2019.
+pub fn parse(input: &str, today: Date) -> PatientQuery {
+    let mut q = PatientQuery::default();
+    let mut phone_digits = String::new();
+    let mut phone_punctuated = false;
+    let comma = input.find(',');
+    let mut before_comma_names = 0;
+    for (start, raw) in split_with_offsets(input) {
+        let token = raw.trim_matches(|c: char| c == ',' || c == ';');
+        if token.is_empty() {
+            continue;
+        }
+        if token.contains('@') {
+            q.email = Some(token.to_lowercase());
+        } else if let Some(date) = parse_date(token, today) {
+            q.birth_date = Some(date);
+        } else if token
+            .chars()
+            .all(|c| c.is_ascii_digit() || "()+-.".contains(c))
+        {
+            phone_punctuated |= token.chars().any(|c| !c.is_ascii_digit());
+            phone_digits.extend(token.chars().filter(char::is_ascii_digit));
+        } else {
+            // A compound name typed whole searches by its run-together form.
+            let term = fold_term(token);
+            if !term.is_empty() {
+                if comma.is_some_and(|c| start < c) {
+                    before_comma_names += 1;
+                }
+                q.names.push(term);
+            }
+        }
+    }
+    q.family_first = comma.is_some() && before_comma_names > 0;
+    if !phone_digits.is_empty() {
+        let digits = match phone_digits.len() {
+            11 if phone_digits.starts_with('1') => phone_digits[1..].to_string(),
+            _ => phone_digits.clone(),
+        };
+        if digits.len() >= 7 {
+            q.phone = Some(digits);
+        }
+        if !phone_punctuated && phone_digits.len() <= MRN_WIDTH {
+            q.mrn = Some(format!("{phone_digits:0>MRN_WIDTH$}"));
+        }
+    }
+    q
+}
+
+fn split_with_offsets(s: &str) -> impl Iterator<Item = (usize, &str)> {
+    s.split_whitespace()
+        .map(move |t| (t.as_ptr() as usize - s.as_ptr() as usize, t))
+}
+
+/// `03/14/1962`, `3/14/62`, `3-14-62`, `03.14.1962`, `1962-03-14`.
+pub fn parse_date(token: &str, today: Date) -> Option<Date> {
+    let parts: Vec<&str> = token.split(['/', '-', '.']).collect();
+    if parts.len() != 3
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return None;
+    }
+    let num = |s: &str| s.parse::<i32>().ok();
+    let (year, month, day) = if parts[0].len() == 4 {
+        (num(parts[0])?, num(parts[1])?, num(parts[2])?)
+    } else {
+        let y = num(parts[2])?;
+        let year = match parts[2].len() {
+            4 => y,
+            2 => {
+                let century = i32::from(today.year()) / 100 * 100;
+                if century + y > i32::from(today.year()) {
+                    century - 100 + y
+                } else {
+                    century + y
+                }
+            }
+            _ => return None,
+        };
+        (year, num(parts[0])?, num(parts[1])?)
+    };
+    Date::new(
+        i16::try_from(year).ok()?,
+        i8::try_from(month).ok()?,
+        i8::try_from(day).ok()?,
+    )
+    .ok()
+}
+
+/// What the ranking needs to know about one patient.
+#[derive(Debug, Clone, Copy)]
+pub struct Candidate<'a> {
+    pub given: &'a str,
+    pub middle: Option<&'a str>,
+    pub family: &'a str,
+    pub preferred: Option<&'a str>,
+    pub birth_date: Date,
+    /// E.164.
+    pub phones: &'a [String],
+    pub mrn: &'a str,
+    pub email: Option<&'a str>,
+}
+
+/// How well a patient fits a query, higher is better; `None` when some part
+/// of the query does not fit at all. Every name fragment must begin a part of
+/// the name; a date of birth, phone or email typed must agree; digits that
+/// could be an MRN or a phone need to agree with either.
+pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
+    let mut score = 0u32;
+    let family = name_tokens(c.family);
+    let given = name_tokens(c.given);
+    let others: Vec<String> = c
+        .middle
+        .into_iter()
+        .chain(c.preferred)
+        .flat_map(name_tokens)
+        .collect();
+    for (i, fragment) in q.names.iter().enumerate() {
+        let fit = |tokens: &[String], exact: u32, prefix: u32| {
+            if tokens.iter().any(|t| t == fragment) {
+                Some(exact)
+            } else if tokens.iter().any(|t| t.starts_with(fragment.as_str())) {
+                Some(prefix)
+            } else {
+                None
+            }
+        };
+        let as_family = fit(&family, 30, 20);
+        let as_given = fit(&given, 25, 15);
+        let best = as_family.max(as_given).or_else(|| fit(&others, 10, 5))?;
+        // "Family, Given": reward the fragment typed as the family name.
+        let order_bonus = if q.family_first && i == 0 && as_family.is_some() {
+            10
+        } else {
+            0
+        };
+        score += best + order_bonus;
+    }
+    if let Some(d) = q.birth_date {
+        if d != c.birth_date {
+            return None;
+        }
+        score += 40;
+    }
+    if let Some(email) = &q.email {
+        if !c.email.is_some_and(|e| e.eq_ignore_ascii_case(email)) {
+            return None;
+        }
+        score += 60;
+    }
+    let mrn_fits = q.mrn.as_deref().is_some_and(|m| m == c.mrn);
+    let phone_fits = q
+        .phone
+        .as_deref()
+        .is_some_and(|digits| c.phones.iter().any(|p| p.ends_with(digits)));
+    match (q.mrn.is_some(), q.phone.is_some()) {
+        (false, false) => {}
+        _ if mrn_fits => score += 100,
+        _ if phone_fits => score += 40,
+        _ => return None,
+    }
+    Some(score)
+}
+
+/// Folds free text the way names are indexed.
+pub fn fold_term(s: &str) -> String {
+    fold(s).replace(['\'', ' ', '-'], "")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jiff::civil::date;
+
+    fn today() -> Date {
+        date(2026, 11, 23)
+    }
+
+    #[test]
+    fn names_in_any_order_and_family_comma_given() {
+        let q = parse("smi jo", today());
+        assert_eq!(q.names, vec!["smi", "jo"]);
+        assert!(!q.family_first);
+        let q = parse("Smith, John", today());
+        assert_eq!(q.names, vec!["smith", "john"]);
+        assert!(q.family_first);
+        let q = parse("García-López", today());
+        assert_eq!(q.names, vec!["garcialopez"]);
+    }
+
+    #[test]
+    fn dates_of_birth_in_common_formats() {
+        for typed in [
+            "03/14/1962",
+            "1962-03-14",
+            "3-14-62",
+            "3/14/62",
+            "03.14.1962",
+        ] {
+            assert_eq!(
+                parse(typed, today()).birth_date,
+                Some(date(1962, 3, 14)),
+                "{typed}"
+            );
+        }
+        assert_eq!(
+            parse("3/14/19", today()).birth_date,
+            Some(date(2019, 3, 14))
+        );
+        assert_eq!(parse("2/30/1962", today()).birth_date, None);
+    }
+
+    #[test]
+    fn phones_in_any_format_and_mrns() {
+        for typed in [
+            "(212) 555-0123",
+            "212-555-0123",
+            "+1 212 555 0123",
+            "2125550123",
+            "212.555.0123",
+        ] {
+            let q = parse(typed, today());
+            assert_eq!(q.phone.as_deref(), Some("2125550123"), "{typed}");
+        }
+        let q = parse("1234", today());
+        assert_eq!(q.mrn.as_deref(), Some("00001234"));
+        assert_eq!(q.phone, None);
+        let q = parse("5550123", today());
+        assert_eq!(q.mrn.as_deref(), Some("05550123"));
+        assert_eq!(q.phone.as_deref(), Some("5550123"));
+        assert_eq!(
+            parse("Ana@Example.com", today()).email.as_deref(),
+            Some("ana@example.com")
+        );
+    }
+
+    fn candidate<'a>(phones: &'a [String]) -> Candidate<'a> {
+        Candidate {
+            given: "John",
+            middle: Some("Paul"),
+            family: "Smith",
+            preferred: Some("Jack"),
+            birth_date: date(1962, 3, 14),
+            phones,
+            mrn: "00000042",
+            email: Some("jsmith@example.com"),
+        }
+    }
+
+    #[test]
+    fn ranking_requires_every_part_and_prefers_exact_names() {
+        let phones = vec!["+12125550123".to_string()];
+        let c = candidate(&phones);
+        let exact = rank(&parse("smith john", today()), &c).unwrap();
+        let prefix = rank(&parse("smi jo", today()), &c).unwrap();
+        assert!(exact > prefix);
+        assert!(rank(&parse("jo smi", today()), &c).is_some());
+        assert!(rank(&parse("jack", today()), &c).is_some());
+        assert!(rank(&parse("smith mary", today()), &c).is_none());
+        assert!(rank(&parse("smith 1/1/1970", today()), &c).is_none());
+        assert!(rank(&parse("smith 3/14/62", today()), &c).is_some());
+        assert!(rank(&parse("(212) 555-0123", today()), &c).is_some());
+        assert!(rank(&parse("42", today()), &c).is_some());
+        assert!(rank(&parse("43", today()), &c).is_none());
+    }
+}
