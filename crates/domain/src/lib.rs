@@ -6,6 +6,7 @@
 pub mod access;
 pub mod audit;
 pub mod contact;
+pub mod coverage;
 pub mod directory;
 pub mod patient;
 pub mod patient_search;
