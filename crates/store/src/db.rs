@@ -124,6 +124,32 @@ impl Db {
         })
     }
 
+    /// On a PostgreSQL server, creates database `name` (lower-case letters,
+    /// digits and `_`) unless it exists. Returns whether it was created.
+    pub async fn create_database_if_missing(&self, name: &str) -> Result<bool> {
+        if self.backend != Backend::Postgres
+            || name.is_empty()
+            || !name
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+        {
+            return Err(StoreError::Conflict(format!(
+                "'{name}' cannot be created as a PostgreSQL database"
+            )));
+        }
+        let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
+            .bind(name)
+            .fetch_optional(&self.read)
+            .await?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        sqlx::query(sql(format!("CREATE DATABASE {name}")))
+            .execute(&self.write)
+            .await?;
+        Ok(true)
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;

@@ -21,9 +21,7 @@ pub async fn fresh_url() -> Result<String> {
     match std::env::var(POSTGRES_ENV) {
         Ok(admin_url) if !admin_url.is_empty() => {
             let admin = Db::connect(&admin_url).await?;
-            sqlx::query(crate::db::sql(format!("CREATE DATABASE {name}")))
-                .execute(admin.reader())
-                .await?;
+            admin.create_database_if_missing(&name).await?;
             admin.close().await;
             let base = admin_url
                 .rsplit_once('/')

@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use carefront_domain::Area;
 use carefront_domain::audit::Action;
-use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty};
+use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty, Versioned};
 use carefront_domain::patient::Patient;
 use carefront_store::{Filter, Page, now_us};
 use maud::html;
@@ -161,11 +161,7 @@ pub async fn schedule(
                         @let mine: Vec<_> = roles.iter().filter(|r| r.value.practitioner_id == pr.id).collect();
                         tr {
                             td { (pr.value.display_name()) }
-                            td {
-                                @let mut specialties: Vec<&str> = mine.iter().filter_map(|r| Specialty::by_code(&r.value.specialty)).map(|s| s.display).collect();
-                                @let _ = { specialties.sort(); specialties.dedup(); };
-                                (specialties.join(", "))
-                            }
+                            td { (specialties(&mine)) }
                             td { (mine.iter().map(|r| location_name(&r.value.location_id)).collect::<Vec<_>>().join(", ")) }
                             td { (pr.value.npi.clone().unwrap_or_default()) }
                         }
@@ -179,6 +175,18 @@ pub async fn schedule(
         },
     )
     .into_response()
+}
+
+/// The distinct specialties a provider practices, for display.
+fn specialties(roles: &[&Versioned<PractitionerRole>]) -> String {
+    let mut names: Vec<&str> = roles
+        .iter()
+        .filter_map(|r| Specialty::by_code(&r.value.specialty))
+        .map(|s| s.display)
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.join(", ")
 }
 
 #[derive(Debug, Default, Deserialize)]

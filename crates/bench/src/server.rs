@@ -1,0 +1,80 @@
+//! A real `carefront serve` process for the duration of a scenario.
+
+use anyhow::{Context, Result, bail};
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+pub struct Server {
+    child: Child,
+    pub base: String,
+}
+
+/// The `carefront` binary beside this one, built first if it is missing.
+fn carefront_binary() -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let dir = exe.parent().context("the harness has no directory")?;
+    let bin = dir.join("carefront");
+    if !bin.exists() {
+        let profile = dir
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("release");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "-p", "carefront"]);
+        if profile == "release" {
+            build.arg("--release");
+        }
+        if !build.status()?.success() {
+            bail!("building the carefront binary failed");
+        }
+    }
+    Ok(bin)
+}
+
+impl Server {
+    pub async fn start(database_url: &str) -> Result<Server> {
+        let mut child = Command::new(carefront_binary()?)
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                database_url,
+            ])
+            .env("CAREFRONT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start carefront serve")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let base = tokio::task::spawn_blocking(move || -> Result<String> {
+            for line in BufReader::new(stdout).lines() {
+                let line = line?;
+                if let Some(rest) = line.strip_prefix("Carefront is serving ") {
+                    let url = rest.split_whitespace().next().unwrap_or_default();
+                    return Ok(url.trim_end_matches('/').to_string());
+                }
+            }
+            bail!("carefront serve exited before it was ready")
+        })
+        .await??;
+        Ok(Server { child, base })
+    }
+
+    /// Stops the server; returns its peak resident set size in bytes.
+    pub async fn stop(mut self) -> Result<u64> {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let peak_kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(peak_kib * 1024)
+    }
+}
