@@ -8,7 +8,7 @@ use crate::auth::Principal;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use carefront_domain::audit::{Action, Outcome};
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditNote {
@@ -38,6 +38,22 @@ impl AuditNote {
     pub fn detail(mut self, detail: impl Into<String>) -> Self {
         self.detail = Some(detail.into());
         self
+    }
+
+    /// The chain entry for this note: `principal` did it, with `outcome`.
+    /// Also used by writes that audit inside their own transaction.
+    pub fn entry(&self, principal: &Principal, outcome: Outcome) -> AuditEntry {
+        let mut entry = principal
+            .entry(self.action, outcome)
+            .resource(&self.resource_type, self.resource_id.as_deref());
+        entry.patient_id = self.patient_id.clone();
+        if let Some(d) = &self.detail {
+            entry.detail = Some(match entry.detail {
+                Some(via) => format!("{d} ({via})"),
+                None => d.clone(),
+            });
+        }
+        entry
     }
 }
 
@@ -74,17 +90,7 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let result = async {
         let mut tx = state.db.begin(&principal.org_id).await?;
         for n in notes {
-            let mut entry = principal
-                .entry(n.action, outcome)
-                .resource(&n.resource_type, n.resource_id.as_deref());
-            entry.patient_id = n.patient_id;
-            if let Some(d) = n.detail {
-                entry.detail = Some(match entry.detail {
-                    Some(via) => format!("{d} ({via})"),
-                    None => d,
-                });
-            }
-            tx.audit(entry).await?;
+            tx.audit(n.entry(&principal, outcome)).await?;
         }
         tx.commit().await
     }

@@ -54,7 +54,19 @@ pub fn validate_new_user(form: &NewUserForm) -> Result<(NewUser, String), Valida
     ))
 }
 
-fn field(errors: &ValidationErrors, name: &str, label: &str, input: Markup) -> Markup {
+/// The label of a field of the new-user form.
+fn label(name: &str) -> &str {
+    match name {
+        "username" => "Username",
+        "display_name" => "Full name",
+        "role" => "Role",
+        "password" => "Initial password",
+        other => other,
+    }
+}
+
+fn field(errors: &ValidationErrors, name: &str, input: Markup) -> Markup {
+    let label = label(name);
     let error = errors.for_field(name);
     html! {
         div.field.invalid[error.is_some()] {
@@ -114,30 +126,33 @@ async fn render(
             }
             h2 #add-user { "Add a staff user" }
             @if !errors.is_empty() {
-                div.error role="alert" {
+                // Focused on load, so the reason the form came back is seen
+                // (and read out) even though the form is below the fold.
+                div.error #add-user-errors role="alert" tabindex="-1" autofocus {
                     p { "The user was not added. Please correct:" }
-                    ul { @for e in errors.errors() { li { a href=(format!("#new-{}", e.field)) { (e.field.replace('_', " ")) ": " (e.message) } } } }
+                    ul { @for e in errors.errors() { li { a href=(format!("#new-{}", e.field)) { (label(&e.field)) " " (e.message) } } } }
                 }
             }
             form.stack method="post" action="/admin/users" novalidate {
                 (csrf_field(p))
-                (field(errors, "username", "Username", html! {
+                (field(errors, "username", html! {
                     input #new-username name="username" type="text" autocomplete="off" required value=(form.username)
                         aria-invalid=[errors.for_field("username").map(|_| "true")] aria-describedby=[described("username")];
                 }))
-                (field(errors, "display_name", "Full name", html! {
+                (field(errors, "display_name", html! {
                     input #new-display_name name="display_name" type="text" required value=(form.display_name)
                         aria-invalid=[errors.for_field("display_name").map(|_| "true")] aria-describedby=[described("display_name")];
                 }))
-                (field(errors, "role", "Role", html! {
-                    select #new-role name="role" required aria-describedby=[described("role")] {
+                (field(errors, "role", html! {
+                    select #new-role name="role" required
+                        aria-invalid=[errors.for_field("role").map(|_| "true")] aria-describedby=[described("role")] {
                         option value="" { "Choose…" }
                         @for r in Role::ALL {
                             option value=(r.code()) selected[form.role == r.code()] { (r.label()) }
                         }
                     }
                 }))
-                (field(errors, "password", "Initial password", html! {
+                (field(errors, "password", html! {
                     input #new-password name="password" type="password" autocomplete="new-password" required
                         aria-invalid=[errors.for_field("password").map(|_| "true")] aria-describedby=[described("password")];
                 }))

@@ -37,13 +37,34 @@ pub struct LoginForm {
     csrf: String,
 }
 
-/// Only same-site paths, so the sign-in page cannot redirect elsewhere.
+/// Only same-site pages, so the sign-in page cannot redirect elsewhere. The
+/// sign-out address is not a page: an idle tab's sign-out that reaches an
+/// already expired session comes back here with `next=/logout`.
 fn safe_next(next: Option<&str>) -> String {
     match next {
-        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.starts_with("/\\") => {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.starts_with("/\\")
+                && !n.starts_with("/logout") =>
+        {
             n.to_string()
         }
         _ => "/".to_string(),
+    }
+}
+
+/// "3 seconds", "1 minute", "15 minutes".
+fn idle_duration(seconds: i64) -> String {
+    let (n, unit) = if seconds < 60 {
+        (seconds, "second")
+    } else {
+        ((seconds + 59) / 60, "minute")
+    };
+    if n == 1 {
+        format!("{n} {unit}")
+    } else {
+        format!("{n} {unit}s")
     }
 }
 
@@ -91,12 +112,14 @@ async fn render(
                         }
                     }
                     label for="username" { "Username" }
+                    // After a failed attempt the username is kept and the
+                    // cursor waits where the retyping starts.
                     input #username name="username" type="text" autocomplete="username"
-                        autocapitalize="none" spellcheck="false" required autofocus value=(username)
+                        autocapitalize="none" spellcheck="false" required autofocus[username.is_empty()] value=(username)
                         aria-describedby=[error.map(|_| "signin-error")];
                     label for="password" { "Password" }
                     input #password name="password" type="password" autocomplete="current-password" required
-                        aria-describedby=[error.map(|_| "signin-error")];
+                        autofocus[!username.is_empty()] aria-describedby=[error.map(|_| "signin-error")];
                     button type="submit" { "Sign in" }
                 }
                 @if orgs.is_empty() {
@@ -115,8 +138,8 @@ pub async fn page(
 ) -> Response {
     let notice = if q.expired.is_some() {
         Some(format!(
-            "You were signed out after {} minutes without activity.",
-            (state.config.idle_timeout_secs + 59) / 60
+            "You were signed out after {} without activity.",
+            idle_duration(state.config.idle_timeout_secs)
         ))
     } else if q.signed_out.is_some() {
         Some("You are signed out.".to_string())
@@ -224,4 +247,27 @@ pub async fn logout(
         "/login?signed_out=1"
     };
     (clear_session_cookie(jar), Redirect::to(target)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{idle_duration, safe_next};
+
+    #[test]
+    fn idle_time_reads_naturally() {
+        assert_eq!(idle_duration(3), "3 seconds");
+        assert_eq!(idle_duration(1), "1 second");
+        assert_eq!(idle_duration(60), "1 minute");
+        assert_eq!(idle_duration(15 * 60), "15 minutes");
+        assert_eq!(idle_duration(61), "2 minutes");
+    }
+
+    #[test]
+    fn next_is_a_page_of_ours() {
+        assert_eq!(safe_next(Some("/today")), "/today");
+        assert_eq!(safe_next(Some("//evil.example")), "/");
+        assert_eq!(safe_next(Some("https://evil.example")), "/");
+        assert_eq!(safe_next(Some("/logout")), "/");
+        assert_eq!(safe_next(None), "/");
+    }
 }

@@ -21,12 +21,17 @@ use serde::de::DeserializeOwned;
 
 const APP_CSS: &str = include_str!("../../assets/app.css");
 const APP_JS: &str = include_str!("../../assets/app.js");
+const FAVICON: &str = include_str!("../../assets/favicon.svg");
 
 pub fn public_routes() -> Router<AppState> {
     Router::new()
         .route("/login", get(login::page).post(login::submit))
         .route("/assets/app.css", get(|| asset("text/css", APP_CSS)))
         .route("/assets/app.js", get(|| asset("text/javascript", APP_JS)))
+        .route(
+            "/assets/favicon.svg",
+            get(|| asset("image/svg+xml", FAVICON)),
+        )
 }
 
 async fn asset(content_type: &'static str, body: &'static str) -> Response {
@@ -46,6 +51,7 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Carefront" }
+            link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
             link rel="stylesheet" href="/assets/app.css";
             script src="/assets/app.js" defer {}
         }
@@ -179,11 +185,8 @@ pub async fn not_found() -> Response {
 /// The request came from one of our own pages: no cross-site Origin and no
 /// cross-site fetch metadata.
 pub fn same_origin(headers: &HeaderMap) -> bool {
-    if headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v == "cross-site" || v == "same-site")
-    {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|v| v == "cross-site" || v == "same-site") {
         return false;
     }
     match (
@@ -191,6 +194,10 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
         headers.get(header::HOST).and_then(|v| v.to_str().ok()),
     ) {
         (None, _) => true,
+        // Our pages are served with `Referrer-Policy: no-referrer`, so
+        // browsers send `Origin: null` on every form post; the fetch metadata
+        // then says where it came from.
+        (Some("null"), _) => fetch_site == Some("same-origin"),
         (Some(origin), Some(host)) => {
             let origin_host = origin
                 .split_once("://")
@@ -257,4 +264,53 @@ pub fn local_time(at_us: i64, tz: &jiff::tz::TimeZone) -> String {
                 .to_string()
         })
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_origin;
+    use axum::http::HeaderMap;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn form_posts_from_our_pages_are_same_origin() {
+        let host = ("host", "clinic.example:8080");
+        assert!(same_origin(&headers(&[host])));
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "https://clinic.example:8080")
+        ])));
+        // What Chromium sends under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(&headers(&[
+            host,
+            ("origin", "null"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+    }
+
+    #[test]
+    fn other_sites_and_opaque_origins_are_not() {
+        let host = ("host", "clinic.example:8080");
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "https://evil.example")
+        ])));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!same_origin(&headers(&[
+            host,
+            ("sec-fetch-site", "same-site")
+        ])));
+    }
 }

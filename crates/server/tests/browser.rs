@@ -1,0 +1,657 @@
+//! The staff web application in a real browser: headless Chromium driven
+//! through chromedriver (both from Debian's `chromium` and `chromium-driver`
+//! packages). Each step saves a screenshot to
+//! `<target>/artifacts/browser/NN-name.png` and checks the browser console
+//! for errors such as Content-Security-Policy violations.
+//!
+//! Without Chromium the tests print "skipped: chromium not installed" and
+//! pass, unless `CAREFRONT_REQUIRE_BROWSER=1` (set in CI) makes that a
+//! failure.
+
+mod common;
+
+use anyhow::{Context, Result, bail, ensure};
+use carefront_domain::Role;
+use carefront_domain::patient::Patient;
+use carefront_server::Config;
+use carefront_store::Page;
+use common::TestApp;
+use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::elements::Element;
+use fantoccini::key::Key;
+use fantoccini::{Client, ClientBuilder, Locator};
+use std::io::{BufRead, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Longest explicit wait for a page to show an element.
+const PAGE_WAIT: Duration = Duration::from_secs(15);
+const WIDE: (u32, u32) = (1280, 900);
+const NARROW: (u32, u32) = (400, 900);
+
+#[tokio::test]
+async fn front_desk_signs_in_finds_a_patient_and_signs_out() -> Result<()> {
+    let Some(b) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::new().await;
+    let base = app.spawn().await;
+    let desk = app.staff(Role::FrontDesk).clone();
+
+    // 1. Anonymous visitors are sent to sign-in; a wrong password is refused
+    //    with an alert while the username stays filled in.
+    b.client.goto(&format!("{base}/")).await?;
+    let username = b.wait(Locator::Css("input#username")).await?;
+    let url = b.client.current_url().await?;
+    assert_eq!(url.path(), "/login", "/ redirects to sign-in, got {url}");
+    username.send_keys(&desk.username).await?;
+    b.find("input#password")
+        .await?
+        .send_keys("not-the-password-at-all")
+        .await?;
+    b.find(".signin button[type=submit]").await?.click().await?;
+    let alert = b.wait(Locator::Css("#signin-error[role=alert]")).await?;
+    assert_eq!(
+        alert.text().await?,
+        "The username or password is not correct."
+    );
+    assert_eq!(
+        b.find("input#username").await?.prop("value").await?,
+        Some(desk.username.clone()),
+        "the username is kept after a failed sign-in"
+    );
+    assert_eq!(
+        b.find("input#password").await?.prop("value").await?,
+        Some(String::new()),
+        "the password is never sent back"
+    );
+    assert_eq!(
+        b.focused_id().await?,
+        "password",
+        "with the username kept, the cursor waits in the password field"
+    );
+    b.step("01-signin-wrong-password").await?;
+    b.narrow_step("02-signin-wrong-password-narrow").await?;
+
+    // 2. Keyboard only: username, Tab, password, Enter.
+    b.client.goto(&format!("{base}/")).await?;
+    b.wait(Locator::Css("input#username")).await?;
+    assert_eq!(b.focused_id().await?, "username", "sign-in starts focused");
+    b.keys(&desk.username).await?;
+    b.keys(&Key::Tab.to_string()).await?;
+    b.keys(&desk.password).await?;
+    b.keys(&Key::Enter.to_string()).await?;
+    b.wait(Locator::Css("nav[aria-label=Main]")).await?;
+    assert_eq!(b.client.current_url().await?.path(), "/");
+    assert_eq!(
+        b.texts("nav[aria-label=Main] a").await?,
+        ["Today", "Schedule", "Patients", "Worklists"],
+        "front desk navigation, without Admin"
+    );
+    assert!(b.texts("header .who").await?[0].contains(&desk.display_name));
+    b.keys("/").await?;
+    assert_eq!(
+        b.focused_id().await?,
+        "global-search",
+        "\"/\" focuses search"
+    );
+    assert_eq!(
+        b.find("#global-search").await?.prop("value").await?,
+        Some(String::new()),
+        "the \"/\" is not typed into the box"
+    );
+    b.step("03-shell-search-focused").await?;
+
+    // 3. The global search finds a demo patient by family name.
+    let family = demo_family_name(&app).await;
+    b.keys(&family).await?;
+    b.keys(&Key::Enter.to_string()).await?;
+    b.wait(Locator::Css("main table tbody tr")).await?;
+    let url = b.client.current_url().await?;
+    assert_eq!(url.path(), "/patients");
+    let rows = b.texts("main table tbody tr").await?;
+    assert!(
+        rows.iter().all(|r| r.contains(&family)),
+        "every result matches {family}: {rows:?}"
+    );
+    assert!(b.texts("main p[role=status]").await?[0].contains("found"));
+    b.step("04-patient-search-results").await?;
+    b.narrow_step("05-patient-search-results-narrow").await?;
+
+    // 4. Signing out ends the session: /today asks for sign-in again.
+    b.find("#logout-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let notice = b.wait(Locator::Css("p.notice[role=status]")).await?;
+    assert_eq!(notice.text().await?, "You are signed out.");
+    assert_eq!(b.client.current_url().await?.path(), "/login");
+    b.step("06-signed-out").await?;
+    b.client.goto(&format!("{base}/today")).await?;
+    b.wait(Locator::Css("input#username")).await?;
+    let url = b.client.current_url().await?;
+    assert_eq!(url.path(), "/login", "/today needs sign-in again");
+    assert_eq!(url.query(), Some("next=%2Ftoday"));
+    b.check_console().await?;
+
+    b.close().await
+}
+
+#[tokio::test]
+async fn an_idle_page_signs_itself_out() -> Result<()> {
+    let Some(b) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::with_config(Config {
+        idle_timeout_secs: 3,
+        ..Config::default()
+    })
+    .await;
+    let base = app.spawn().await;
+    let desk = app.staff(Role::FrontDesk).clone();
+
+    // 5. Nobody touches the page: its timer posts the sign-out form.
+    b.sign_in(&base, &desk.username, &desk.password).await?;
+    let started = Instant::now();
+    let notice = b
+        .client
+        .wait()
+        .at_most(Duration::from_secs(15))
+        .for_element(Locator::Css("p.notice[role=status]"))
+        .await?;
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2500),
+        "signed out too early, after {waited:?}"
+    );
+    assert_eq!(
+        notice.text().await?,
+        "You were signed out after 3 seconds without activity."
+    );
+    assert_eq!(b.client.current_url().await?.path(), "/login");
+    b.step("07-idle-signed-out").await?;
+
+    // Signing in again from that page lands in the shell, not on the
+    // sign-out form's address.
+    b.find("input#username")
+        .await?
+        .send_keys(&desk.username)
+        .await?;
+    b.find("input#password")
+        .await?
+        .send_keys(&desk.password)
+        .await?;
+    b.find(".signin button[type=submit]").await?.click().await?;
+    b.wait(Locator::Css("nav[aria-label=Main]")).await?;
+    assert_eq!(b.client.current_url().await?.path(), "/");
+    b.check_console().await?;
+
+    b.close().await
+}
+
+#[tokio::test]
+async fn auditor_reads_the_log_and_admin_sees_field_errors() -> Result<()> {
+    let Some(b) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::new().await;
+    let base = app.spawn().await;
+    let auditor = app.staff(Role::Auditor).clone();
+    let admin = app.staff(Role::Admin).clone();
+
+    // 6a. The auditor's log lists the sign-in that just happened.
+    b.sign_in(&base, &auditor.username, &auditor.password)
+        .await?;
+    assert_eq!(b.texts("nav[aria-label=Main] a").await?, ["Audit log"]);
+    b.client
+        .find(Locator::LinkText("Audit log"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("main table tbody tr")).await?;
+    assert_eq!(b.client.current_url().await?.path(), "/audit");
+    let rows = b.texts("main table tbody tr").await?;
+    assert!(
+        rows.iter()
+            .any(|r| r.contains(&auditor.username) && r.contains("sign in")),
+        "the auditor's sign-in is listed: {rows:?}"
+    );
+    b.step("08-audit-log").await?;
+    b.narrow_step("09-audit-log-narrow").await?;
+
+    // 6b. The administrator adds a user with a too-short password.
+    b.find("#logout-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("p.notice[role=status]")).await?;
+    b.sign_in(&base, &admin.username, &admin.password).await?;
+    b.client
+        .find(Locator::LinkText("Admin"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("input#new-username"))
+        .await?
+        .send_keys("newdesk")
+        .await?;
+    b.find("input#new-display_name")
+        .await?
+        .send_keys("Nia Desk")
+        .await?;
+    b.find("select#new-role")
+        .await?
+        .select_by_value("front_desk")
+        .await?;
+    b.find("input#new-password")
+        .await?
+        .send_keys("short")
+        .await?;
+    b.find("main form.stack button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let summary = b.wait(Locator::Css("main div.error[role=alert]")).await?;
+    assert!(
+        summary
+            .text()
+            .await?
+            .contains("Initial password must be at least"),
+        "the summary names the field by its label"
+    );
+    assert_eq!(
+        b.focused_id().await?,
+        "add-user-errors",
+        "the summary takes the focus, so it is seen below the staff table"
+    );
+    let password = b.find("input#new-password").await?;
+    assert_eq!(
+        password.attr("aria-invalid").await?.as_deref(),
+        Some("true")
+    );
+    assert_eq!(
+        password.attr("aria-describedby").await?.as_deref(),
+        Some("new-password-error")
+    );
+    let message = b.find("#new-password-error").await?.text().await?;
+    assert!(
+        message.contains("at least"),
+        "the field says what is wrong: {message}"
+    );
+    assert_eq!(
+        b.find("input#new-username").await?.prop("value").await?,
+        Some("newdesk".to_string()),
+        "entered values are kept"
+    );
+    b.step("10-admin-field-errors").await?;
+    b.narrow_step("11-admin-field-errors-narrow").await?;
+
+    b.close().await
+}
+
+/// The family name of one of the demo clinic's patients.
+async fn demo_family_name(app: &TestApp) -> String {
+    let (found, _) = app
+        .db
+        .search::<Patient>(
+            &app.org_id,
+            &[],
+            Page {
+                offset: 0,
+                count: 1,
+            },
+        )
+        .await
+        .unwrap();
+    found[0].value.family.clone()
+}
+
+/// A Chromium session behind its own chromedriver.
+struct Browser {
+    client: Client,
+    driver: Driver,
+    shots: PathBuf,
+}
+
+impl Browser {
+    /// Starts chromedriver and Chromium, or returns `None` (after saying so)
+    /// when they are not installed and the browser is not required.
+    async fn start() -> Result<Option<Browser>> {
+        if !Path::new(CHROMIUM).exists() || !Path::new(CHROMEDRIVER).exists() {
+            if std::env::var("CAREFRONT_REQUIRE_BROWSER").is_ok_and(|v| v == "1") {
+                bail!(
+                    "CAREFRONT_REQUIRE_BROWSER=1 but {CHROMIUM} or {CHROMEDRIVER} is missing \
+                     (apt-get install chromium chromium-driver)"
+                );
+            }
+            eprintln!("skipped: chromium not installed ({CHROMIUM}, {CHROMEDRIVER})");
+            return Ok(None);
+        }
+        let mut driver = Driver::start()?;
+        let profile = driver.profile.display().to_string();
+        let capabilities = serde_json::json!({
+            "goog:chromeOptions": {
+                "binary": CHROMIUM,
+                "args": [
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-quic",
+                    format!("--user-data-dir={profile}"),
+                    format!("--window-size={},{}", WIDE.0, WIDE.1),
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        // sqlx brings rustls' ring provider and fantoccini aws-lc-rs; with
+        // two, rustls needs to be told (an Err only says one is installed).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = ClientBuilder::rustls()?
+            .capabilities(capabilities.as_object().cloned().unwrap_or_default())
+            .connect(&format!("http://127.0.0.1:{}", driver.port))
+            .await
+            .context("starting a Chromium session")?;
+        driver.session = client.session_id().await?;
+        let shots = artifacts_dir();
+        std::fs::create_dir_all(&shots).with_context(|| format!("creating {}", shots.display()))?;
+        let _ = std::fs::remove_file(shots.join(format!("{}.png", failure_name())));
+        Ok(Some(Browser {
+            client,
+            driver,
+            shots,
+        }))
+    }
+
+    async fn wait(&self, locator: Locator<'_>) -> Result<Element> {
+        let found = self
+            .client
+            .wait()
+            .at_most(PAGE_WAIT)
+            .for_element(locator)
+            .await;
+        match found {
+            Ok(e) => Ok(e),
+            Err(e) => {
+                let url = self.client.current_url().await?;
+                let _ = self.screenshot(&failure_name()).await;
+                Err(e).with_context(|| format!("waiting for {locator:?} on {url}"))
+            }
+        }
+    }
+
+    async fn find(&self, css: &str) -> Result<Element> {
+        let url = self.client.current_url().await?;
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .with_context(|| format!("finding {css} on {url}"))
+    }
+
+    /// The visible text of every element matching `css`.
+    async fn texts(&self, css: &str) -> Result<Vec<String>> {
+        let mut texts = Vec::new();
+        for e in self.client.find_all(Locator::Css(css)).await? {
+            texts.push(e.text().await?);
+        }
+        Ok(texts)
+    }
+
+    /// The id of the element that has the keyboard focus.
+    async fn focused_id(&self) -> Result<String> {
+        let e = self.client.active_element().await?;
+        Ok(e.attr("id").await?.unwrap_or_default())
+    }
+
+    /// Types on the keyboard, into whatever has the focus.
+    async fn keys(&self, text: &str) -> Result<()> {
+        let mut keys = KeyActions::new("keyboard".to_string());
+        for c in text.chars() {
+            keys = keys
+                .then(KeyAction::Down { value: c })
+                .then(KeyAction::Up { value: c });
+        }
+        self.client.perform_actions(keys).await?;
+        Ok(())
+    }
+
+    /// Signs in through the form and waits for the staff shell.
+    async fn sign_in(&self, base: &str, username: &str, password: &str) -> Result<()> {
+        self.client.goto(&format!("{base}/login")).await?;
+        self.wait(Locator::Css("input#username"))
+            .await?
+            .send_keys(username)
+            .await?;
+        self.find("input#password")
+            .await?
+            .send_keys(password)
+            .await?;
+        self.find(".signin button[type=submit]")
+            .await?
+            .click()
+            .await?;
+        self.wait(Locator::Css("nav[aria-label=Main]")).await?;
+        Ok(())
+    }
+
+    async fn screenshot(&self, name: &str) -> Result<PathBuf> {
+        let png = self.client.screenshot().await?;
+        let path = self.shots.join(format!("{name}.png"));
+        std::fs::write(&path, png).with_context(|| format!("writing {}", path.display()))?;
+        Ok(path)
+    }
+
+    /// Ends a step: the console is clean, and a screenshot records the page.
+    async fn step(&self, name: &str) -> Result<()> {
+        self.check_console().await?;
+        let path = self.screenshot(name).await?;
+        eprintln!("screenshot: {}", path.display());
+        Ok(())
+    }
+
+    /// The same page at a phone's width, where it must not scroll sideways
+    /// (wide tables scroll inside the content).
+    async fn narrow_step(&self, name: &str) -> Result<()> {
+        self.client.set_window_size(NARROW.0, NARROW.1).await?;
+        let result = async {
+            self.step(name).await?;
+            let overflow = self
+                .client
+                .execute(
+                    "const w = document.documentElement.clientWidth;
+                     return [...document.querySelectorAll('body *')]
+                       .filter(e => e.getBoundingClientRect().right > w + 1
+                         && !e.closest('main')?.contains(e.closest('table')))
+                       .map(e => e.tagName + (e.id ? '#' + e.id : '') + ' ' +
+                         Math.round(e.getBoundingClientRect().right));",
+                    vec![],
+                )
+                .await?;
+            ensure!(
+                overflow.as_array().is_some_and(Vec::is_empty),
+                "{name}: wider than the {}px window: {overflow}",
+                NARROW.0
+            );
+            Ok(())
+        }
+        .await;
+        self.client.set_window_size(WIDE.0, WIDE.1).await?;
+        result
+    }
+
+    /// Fails on any error the pages logged since the last check, such as a
+    /// Content-Security-Policy violation or a failed asset.
+    async fn check_console(&self) -> Result<()> {
+        let Some(session) = &self.driver.session else {
+            return Ok(());
+        };
+        let body = webdriver_http(
+            self.driver.port,
+            "POST",
+            &format!("/session/{session}/se/log"),
+            r#"{"type":"browser"}"#,
+        )
+        .context("reading the browser console")?;
+        let log: serde_json::Value = serde_json::from_str(&body)?;
+        let url = self.client.current_url().await?;
+        // A page's own status (401 for a wrong password, 422 for a form with
+        // errors) is logged too; the tests check those pages themselves.
+        let own_status = format!("{url} - Failed to load resource: the server responded");
+        let errors: Vec<String> = log["value"]
+            .as_array()
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+            .iter()
+            .filter(|entry| entry["level"] == "SEVERE" || entry["level"] == "WARNING")
+            .map(|entry| entry["message"].as_str().unwrap_or_default().to_string())
+            .filter(|message| !message.starts_with(&own_status))
+            .collect();
+        ensure!(
+            errors.is_empty(),
+            "the browser console has errors on {url}: {errors:#?}"
+        );
+        Ok(())
+    }
+
+    async fn close(self) -> Result<()> {
+        self.client.close().await?;
+        drop(self.driver);
+        Ok(())
+    }
+}
+
+/// A chromedriver process in its own process group, with a fresh Chromium
+/// profile. Dropping it (also when a test panics) ends the browser session,
+/// the driver and the browser it started, and removes the profile.
+struct Driver {
+    child: Child,
+    port: u16,
+    session: Option<String>,
+    profile: PathBuf,
+}
+
+impl Driver {
+    fn start() -> Result<Driver> {
+        let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let profile =
+            std::env::temp_dir().join(format!("carefront-chromium-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&profile)?;
+        let child = {
+            use std::os::unix::process::CommandExt;
+            Command::new(CHROMEDRIVER)
+                .arg(format!("--port={port}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .with_context(|| format!("starting {CHROMEDRIVER}"))?
+        };
+        let mut driver = Driver {
+            child,
+            port,
+            session: None,
+            profile,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = driver.child.try_wait()? {
+                bail!("chromedriver exited at start: {status}");
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "chromedriver did not listen on port {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(driver)
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if let Some(session) = self.session.take() {
+            // Quits Chromium; harmless when the session was already closed.
+            let _ = webdriver_http(self.port, "DELETE", &format!("/session/{session}"), "");
+        }
+        // Anything left of the driver's process group, Chromium included.
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.profile);
+    }
+}
+
+/// One blocking HTTP/1.1 request to chromedriver, for the commands fantoccini
+/// does not offer; returns the body.
+fn webdriver_http(port: u16, method: &str, path: &str, body: &str) -> Result<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    // chromedriver keeps the connection open: read the head, then exactly
+    // Content-Length bytes.
+    let mut reader = std::io::BufReader::new(stream);
+    let mut status = String::new();
+    reader.read_line(&mut status)?;
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line)?;
+        let line = line.trim_end();
+        if line.is_empty() {
+            break;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body)?;
+    ensure!(
+        status.starts_with("HTTP/1.1 200"),
+        "chromedriver answered {method} {path} with {}",
+        status.trim_end()
+    );
+    Ok(String::from_utf8(body)?)
+}
+
+/// The screenshot taken when a wait fails: `failed-<test name>`.
+fn failure_name() -> String {
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("test")
+        .replace("::", "-");
+    format!("failed-{test}")
+}
+
+/// `<target>/artifacts/browser`, in the workspace's target directory.
+fn artifacts_dir() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    let target = match std::env::var_os("CARGO_TARGET_DIR") {
+        Some(dir) if Path::new(&dir).is_absolute() => PathBuf::from(dir),
+        Some(dir) => workspace.join(dir),
+        None => workspace.join("target"),
+    };
+    target.join("artifacts").join("browser")
+}
