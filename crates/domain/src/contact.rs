@@ -99,3 +99,23 @@ mod tests {
         assert!(normalize_email("ana@localhost").is_err());
     }
 }
+
+/// How a stored E.164 number is shown: US numbers as `(212) 555-0123`,
+/// others as stored.
+pub fn display_phone(e164: &str) -> String {
+    match e164.strip_prefix("+1") {
+        Some(n) if n.len() == 10 && n.bytes().all(|b| b.is_ascii_digit()) => {
+            format!("({}) {}-{}", &n[..3], &n[3..6], &n[6..])
+        }
+        _ => e164.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod display_tests {
+    #[test]
+    fn us_numbers_display_the_us_way() {
+        assert_eq!(super::display_phone("+12125550123"), "(212) 555-0123");
+        assert_eq!(super::display_phone("+442079460958"), "+442079460958");
+    }
+}

@@ -38,7 +38,7 @@ impl Address {
         self.line1.is_empty() && self.city.is_empty() && self.postal_code.is_empty()
     }
 
-    fn validate(&mut self, errors: &mut ValidationErrors, prefix: &str) {
+    pub(crate) fn validate(&mut self, errors: &mut ValidationErrors, prefix: &str) {
         let f = |name: &str| format!("{prefix}.{name}");
         self.line1 = required_text(errors, &f("line1"), &self.line1, 120);
         self.line2 = optional_text(errors, &f("line2"), self.line2.as_deref(), 120);

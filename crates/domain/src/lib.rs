@@ -8,6 +8,7 @@ pub mod audit;
 pub mod contact;
 pub mod coverage;
 pub mod directory;
+pub mod matching;
 pub mod patient;
 pub mod patient_search;
 pub mod security;

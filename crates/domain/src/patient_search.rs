@@ -2,6 +2,8 @@
 //! any order ("smi jo", "Smith, John"), dates of birth in common formats,
 //! phones in any format, MRNs and emails; and ranking the patients found.
 
+use crate::matching::{MatchRecord, blocking_keys};
+use crate::patient::Patient;
 use crate::text::{fold, name_tokens};
 use jiff::civil::Date;
 
@@ -199,6 +201,120 @@ pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
     Some(score)
 }
 
+/// The keys a patient is stored under (the store keeps them in its
+/// `search_keys` index): name parts (`n:`), family/given prefix pairs
+/// (`fg:`, so "smi jo" needs no scan of every "jo…"), date of birth (`d:`),
+/// phone digits (`p:` ten digits, `p7:` the last seven), email (`e:`),
+/// external identifiers (`i:`) and the duplicate-detection blocking keys.
+pub fn index_keys(p: &Patient) -> Vec<String> {
+    let given: Vec<String> = name_tokens(&p.given)
+        .into_iter()
+        .chain(p.preferred_name.iter().flat_map(|n| name_tokens(n)))
+        .collect();
+    let family = name_tokens(&p.family);
+    let mut keys: Vec<String> = given
+        .iter()
+        .chain(&family)
+        .chain(
+            &p.middle
+                .iter()
+                .flat_map(|m| name_tokens(m))
+                .collect::<Vec<_>>(),
+        )
+        .map(|t| format!("n:{t}"))
+        .collect();
+    for f in family.iter().filter(|f| f.len() >= PAIR_FAMILY) {
+        for g in given.iter().filter(|g| g.len() >= PAIR_GIVEN) {
+            keys.push(pair_key(f, g));
+        }
+    }
+    keys.push(format!("d:{}", p.birth_date));
+    if !p.mrn.is_empty() {
+        keys.push(format!("m:{}", p.mrn));
+    }
+    for phone in &p.phones {
+        let digits: String = phone.number.chars().filter(char::is_ascii_digit).collect();
+        let national = national_digits(&digits);
+        keys.push(format!("p:{national}"));
+        if national.len() >= 7 {
+            keys.push(format!("p7:{}", &national[national.len() - 7..]));
+        }
+    }
+    if let Some(e) = &p.email {
+        keys.push(format!("e:{}", e.to_lowercase()));
+    }
+    for id in &p.identifiers {
+        keys.push(format!("i:{}|{}", id.system, id.value));
+    }
+    keys.extend(blocking_keys(&MatchRecord::from(p)));
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+const PAIR_FAMILY: usize = 3;
+const PAIR_GIVEN: usize = 2;
+
+fn pair_key(family: &str, given: &str) -> String {
+    format!("fg:{}|{}", &family[..PAIR_FAMILY], &given[..PAIR_GIVEN])
+}
+
+/// US numbers without the leading country code 1.
+fn national_digits(digits: &str) -> &str {
+    match digits.len() {
+        11 if digits.starts_with('1') => &digits[1..],
+        _ => digits,
+    }
+}
+
+/// How to find a query's candidates in the key index: the most selective
+/// lookup the query allows. Candidates are then ranked with [`rank`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// Records having any of these keys.
+    Keys(Vec<String>),
+    /// Records having a key that starts with this.
+    Prefix(String),
+}
+
+pub fn lookups(q: &PatientQuery) -> Vec<Lookup> {
+    let mut found = Vec::new();
+    if let Some(m) = &q.mrn {
+        found.push(Lookup::Keys(vec![format!("m:{m}")]));
+    }
+    if let Some(e) = &q.email {
+        found.push(Lookup::Keys(vec![format!("e:{e}")]));
+    } else if let Some(d) = q.birth_date {
+        found.push(Lookup::Keys(vec![format!("d:{d}")]));
+    } else if let Some(p) = &q.phone {
+        let key = if p.len() == 7 {
+            format!("p7:{p}")
+        } else {
+            format!("p:{p}")
+        };
+        found.push(Lookup::Keys(vec![key]));
+    } else if let Some(pairs) = pair_lookup(&q.names, q.family_first) {
+        found.push(pairs);
+    } else if let Some(longest) = q.names.iter().max_by_key(|n| n.len()) {
+        found.push(Lookup::Prefix(format!("n:{longest}")));
+    }
+    found
+}
+
+/// Pair keys for the first two name fragments, in both orders unless the
+/// query said which is the family name.
+fn pair_lookup(names: &[String], family_first: bool) -> Option<Lookup> {
+    let [a, b, ..] = names else { return None };
+    let mut keys = Vec::new();
+    if a.len() >= PAIR_FAMILY && b.len() >= PAIR_GIVEN {
+        keys.push(pair_key(a, b));
+    }
+    if !family_first && b.len() >= PAIR_FAMILY && a.len() >= PAIR_GIVEN {
+        keys.push(pair_key(b, a));
+    }
+    (!keys.is_empty()).then_some(Lookup::Keys(keys))
+}
+
 /// Folds free text the way names are indexed.
 pub fn fold_term(s: &str) -> String {
     fold(s).replace(['\'', ' ', '-'], "")
@@ -281,6 +397,102 @@ mod tests {
             phones,
             mrn: "00000042",
             email: Some("jsmith@example.com"),
+        }
+    }
+
+    #[test]
+    fn lookups_pick_the_most_selective_key() {
+        assert_eq!(
+            lookups(&parse("smi jo", today())),
+            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+        );
+        assert_eq!(
+            lookups(&parse("Smith, John", today())),
+            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+        );
+        assert_eq!(
+            lookups(&parse("jo smith", today())),
+            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+        );
+        assert_eq!(
+            lookups(&parse("smith 3/14/62", today())),
+            vec![Lookup::Keys(vec!["d:1962-03-14".into()])]
+        );
+        assert_eq!(
+            lookups(&parse("smith", today())),
+            vec![Lookup::Prefix("n:smith".into())]
+        );
+        assert_eq!(
+            lookups(&parse("5550123", today())),
+            vec![
+                Lookup::Keys(vec!["m:05550123".into()]),
+                Lookup::Keys(vec!["p7:5550123".into()])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_patient_is_indexed_under_what_the_desk_types() {
+        use crate::directory::AdministrativeGender;
+        use crate::patient::{Phone, PhoneKind};
+        let p = Patient {
+            mrn: "00000042".into(),
+            given: "John".into(),
+            middle: None,
+            family: "Smith-Jones".into(),
+            suffix: None,
+            preferred_name: Some("Jack".into()),
+            birth_date: date(1962, 3, 14),
+            sex: AdministrativeGender::Male,
+            gender_identity: None,
+            pronouns: None,
+            address: None,
+            phones: vec![Phone {
+                number: "+12125550123".into(),
+                kind: PhoneKind::Mobile,
+                sms_consent: false,
+            }],
+            email: Some("js@example.com".into()),
+            language: None,
+            interpreter_needed: false,
+            preferred_contact: None,
+            contacts: vec![],
+            alerts: vec![],
+            identifiers: vec![],
+            active: true,
+            replaced_by: None,
+        };
+        let keys = index_keys(&p);
+        for k in [
+            "n:john",
+            "n:jack",
+            "n:smith",
+            "n:jones",
+            "n:smithjones",
+            "fg:smi|jo",
+            "fg:jon|ja",
+            "d:1962-03-14",
+            "m:00000042",
+            "p:2125550123",
+            "p7:5550123",
+            "e:js@example.com",
+        ] {
+            assert!(keys.contains(&k.to_string()), "missing {k} in {keys:?}");
+        }
+        for query in [
+            "smi jo",
+            "Jones, Jack",
+            "(212) 555-0123",
+            "3/14/1962",
+            "42",
+            "js@example.com",
+        ] {
+            let q = parse(query, today());
+            let reachable = lookups(&q).iter().any(|l| match l {
+                Lookup::Keys(ks) => ks.iter().any(|k| keys.contains(k)),
+                Lookup::Prefix(pre) => keys.iter().any(|k| k.starts_with(pre.as_str())),
+            });
+            assert!(reachable, "{query} cannot reach the patient");
         }
     }
 

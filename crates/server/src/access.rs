@@ -60,7 +60,7 @@ fn table(state: AppState) -> Table {
             Method::GET,
             "/patients",
             Area::Patients,
-            get(ui::pages::patients),
+            get(ui::patients::search),
         )
         .add(
             Method::GET,

@@ -337,8 +337,8 @@ async fn idle_sessions_end_and_say_so() {
     );
     let notice = body_text(app.send(get("/login?expired=1", None)).await).await;
     assert!(
-        notice.contains("signed out after 1 minutes without activity")
-            || notice.contains("signed out after")
+        notice.contains("You were signed out after 1 second without activity."),
+        "{notice}"
     );
 }
 

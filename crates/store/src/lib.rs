@@ -16,7 +16,7 @@ pub mod testing;
 pub use audit::{AuditFilter, AuditStats};
 pub use db::{Backend, Db, WriteTx, new_id, now_us};
 pub use identity::{ApiToken, NewUser, Session, User};
-pub use patients::format_mrn;
+pub use patients::{PatientHits, format_mrn};
 pub use records::{Filter, HistoryEntry, Page, Record, Val};
 
 use carefront_domain::ValidationErrors;

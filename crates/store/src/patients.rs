@@ -1,12 +1,27 @@
-//! Patient rows. Registration, search and matching extend this module.
+//! Patient rows: the columns searched and shown in lists are columns; the
+//! multi-valued parts are JSON; the search keys come from the domain.
 
-use crate::directory::{address_from_row, address_values, decode_err};
+use crate::directory::{address_from_row, address_values, decode_err, flag};
 use crate::records::{Record, Val};
 use crate::{Result, WriteTx};
-use carefront_domain::directory::AdministrativeGender;
-use carefront_domain::patient::Patient;
+use carefront_domain::directory::{AdministrativeGender, Versioned};
+use carefront_domain::patient::{ContactMethod, Patient};
+use carefront_domain::patient_search::{
+    Candidate, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use sqlx::Row;
 use sqlx::any::AnyRow;
+
+fn to_json<T: Serialize>(value: &T) -> Val {
+    Val::from(serde_json::to_string(value).expect("patient parts always serialize"))
+}
+
+fn from_json<T: DeserializeOwned>(row: &AnyRow, col: &str) -> Result<T, sqlx::Error> {
+    let text: String = row.try_get(col)?;
+    serde_json::from_str(&text).map_err(|e| decode_err(col, e.to_string()))
+}
 
 impl Record for Patient {
     const KIND: &'static str = "Patient";
@@ -16,9 +31,12 @@ impl Record for Patient {
         "given",
         "middle",
         "family",
+        "suffix",
+        "preferred_name",
         "birth_date",
         "sex",
-        "phone",
+        "gender_identity",
+        "pronouns",
         "email",
         "line1",
         "line2",
@@ -27,8 +45,17 @@ impl Record for Patient {
         "postal_code",
         "country",
         "language",
+        "interpreter_needed",
+        "preferred_contact",
+        "phones_json",
+        "contacts_json",
+        "alerts_json",
+        "identifiers_json",
+        "active",
+        "replaced_by",
     ];
     const SORT: &'static str = "family, given";
+    const KEYED: bool = true;
 
     fn values(&self) -> Vec<Val> {
         let mut v = vec![
@@ -36,48 +63,77 @@ impl Record for Patient {
             self.given.clone().into(),
             self.middle.clone().into(),
             self.family.clone().into(),
+            self.suffix.clone().into(),
+            self.preferred_name.clone().into(),
             self.birth_date.to_string().into(),
             self.sex.code().into(),
-            self.phone.clone().into(),
+            self.gender_identity.clone().into(),
+            self.pronouns.clone().into(),
             self.email.clone().into(),
         ];
         match &self.address {
             Some(a) => v.extend(address_values(a)),
             None => v.extend((0..6).map(|_| Val::Text(None))),
         }
-        v.push(self.language.clone().into());
+        v.extend([
+            self.language.clone().into(),
+            self.interpreter_needed.into(),
+            self.preferred_contact.map(|m| m.code().to_string()).into(),
+            to_json(&self.phones),
+            to_json(&self.contacts),
+            to_json(&self.alerts),
+            to_json(&self.identifiers),
+            self.active.into(),
+            self.replaced_by.clone().into(),
+        ]);
         v
     }
 
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         let birth_date: String = row.try_get("birth_date")?;
         let sex: String = row.try_get("sex")?;
+        let contact: Option<String> = row.try_get("preferred_contact")?;
         let has_address = row.try_get::<Option<String>, _>("line1")?.is_some();
         Ok(Patient {
             mrn: row.try_get("mrn")?,
             given: row.try_get("given")?,
             middle: row.try_get("middle")?,
             family: row.try_get("family")?,
+            suffix: row.try_get("suffix")?,
+            preferred_name: row.try_get("preferred_name")?,
             birth_date: birth_date
                 .parse()
                 .map_err(|e: jiff::Error| decode_err("birth_date", e.to_string()))?,
             sex: AdministrativeGender::from_code(&sex)
                 .ok_or_else(|| decode_err("sex", format!("unknown code '{sex}'")))?,
-            phone: row.try_get("phone")?,
-            email: row.try_get("email")?,
+            gender_identity: row.try_get("gender_identity")?,
+            pronouns: row.try_get("pronouns")?,
             address: if has_address {
                 Some(address_from_row(row)?)
             } else {
                 None
             },
+            phones: from_json(row, "phones_json")?,
+            email: row.try_get("email")?,
             language: row.try_get("language")?,
+            interpreter_needed: flag(row, "interpreter_needed")?,
+            preferred_contact: contact.as_deref().and_then(ContactMethod::from_code),
+            contacts: from_json(row, "contacts_json")?,
+            alerts: from_json(row, "alerts_json")?,
+            identifiers: from_json(row, "identifiers_json")?,
+            active: flag(row, "active")?,
+            replaced_by: row.try_get("replaced_by")?,
         })
+    }
+
+    fn search_keys(&self) -> Vec<String> {
+        index_keys(self)
     }
 }
 
 /// MRNs are per-organization sequence numbers, zero-padded, never reused.
 pub fn format_mrn(n: i64) -> String {
-    format!("{n:08}")
+    format!("{n:0MRN_WIDTH$}")
 }
 
 impl WriteTx {
@@ -87,10 +143,85 @@ impl WriteTx {
         id: &str,
         mut patient: Patient,
         changed_by: &str,
-    ) -> Result<carefront_domain::directory::Versioned<Patient>> {
+    ) -> Result<Versioned<Patient>> {
         if patient.mrn.is_empty() {
             patient.mrn = format_mrn(self.next_counter("mrn").await?);
         }
         self.create(id, &patient, changed_by).await
+    }
+}
+
+/// Candidates read per lookup before ranking; more than this and the desk
+/// is asked to narrow the search.
+const SEARCH_CANDIDATES: i64 = 400;
+
+/// Ranked results of the front desk's search box.
+#[derive(Debug, Clone)]
+pub struct PatientHits {
+    pub hits: Vec<(Versioned<Patient>, u32)>,
+    /// More patients may match than were considered.
+    pub truncated: bool,
+}
+
+impl crate::Db {
+    /// Finds patients for what was typed (see `patient_search::parse`):
+    /// candidates from the key index, ranked best first, merged records left out.
+    pub async fn search_patients(
+        &self,
+        org_id: &str,
+        query: &PatientQuery,
+        limit: usize,
+    ) -> Result<PatientHits> {
+        let mut ids = Vec::new();
+        let mut truncated = false;
+        for lookup in lookups(query) {
+            let found = match lookup {
+                Lookup::Keys(keys) => {
+                    self.ids_by_keys::<Patient>(org_id, &keys, SEARCH_CANDIDATES)
+                        .await?
+                }
+                Lookup::Prefix(prefix) => {
+                    self.ids_by_key_prefix::<Patient>(org_id, &prefix, SEARCH_CANDIDATES)
+                        .await?
+                }
+            };
+            truncated |= found.len() as i64 >= SEARCH_CANDIDATES;
+            ids.extend(found);
+        }
+        ids.sort();
+        ids.dedup();
+        let mut hits: Vec<(Versioned<Patient>, u32)> = self
+            .get_many::<Patient>(org_id, &ids)
+            .await?
+            .into_iter()
+            .filter(|p| p.value.replaced_by.is_none())
+            .filter_map(|p| {
+                let phones: Vec<String> =
+                    p.value.phones.iter().map(|ph| ph.number.clone()).collect();
+                let score = rank(query, &candidate(&p.value, &phones))?;
+                Some((p, score))
+            })
+            .collect();
+        hits.sort_by(|(a, sa), (b, sb)| {
+            sb.cmp(sa)
+                .then_with(|| a.value.family.cmp(&b.value.family))
+                .then_with(|| a.value.given.cmp(&b.value.given))
+        });
+        truncated |= hits.len() > limit;
+        hits.truncate(limit);
+        Ok(PatientHits { hits, truncated })
+    }
+}
+
+fn candidate<'a>(p: &'a Patient, phones: &'a [String]) -> Candidate<'a> {
+    Candidate {
+        given: &p.given,
+        middle: p.middle.as_deref(),
+        family: &p.family,
+        preferred: p.preferred_name.as_deref(),
+        birth_date: p.birth_date,
+        phones,
+        mrn: &p.mrn,
+        email: p.email.as_deref(),
     }
 }

@@ -50,6 +50,12 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + '
     const SORT: &'static str;
     fn values(&self) -> Vec<Val>;
     fn from_row(row: &AnyRow) -> std::result::Result<Self, sqlx::Error>;
+    /// Whether the record keeps [`Record::search_keys`] in `search_keys`.
+    const KEYED: bool = false;
+    /// Keys the record is found under (see `search_keys` in the schema).
+    fn search_keys(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// A search condition on a column the caller names from code, never from
@@ -97,6 +103,34 @@ fn select_columns<R: Record>() -> String {
 }
 
 impl WriteTx {
+    /// Replaces the record's keys with `keys` (none after a delete).
+    async fn set_keys<R: Record>(&mut self, id: &str, keys: &[String]) -> Result<()> {
+        if !R::KEYED {
+            return Ok(());
+        }
+        sqlx::query(
+            "DELETE FROM search_keys WHERE org_id = $1 AND record_type = $2 AND record_id = $3",
+        )
+        .bind(&self.org_id)
+        .bind(R::KIND)
+        .bind(id)
+        .execute(&mut *self.tx)
+        .await?;
+        for key in keys {
+            sqlx::query(
+                "INSERT INTO search_keys (org_id, record_type, key, record_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(&self.org_id)
+            .bind(R::KIND)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        Ok(())
+    }
+
     async fn record_history<R: Record>(
         &mut self,
         id: &str,
@@ -155,6 +189,7 @@ impl WriteTx {
                 &format!("{} {id} conflicts with an existing record", R::KIND),
             )
         })?;
+        self.set_keys::<R>(id, &value.search_keys()).await?;
         self.record_history(id, 1, at, changed_by, false, value)
             .await?;
         Ok(Versioned {
@@ -211,6 +246,7 @@ impl WriteTx {
         if done.rows_affected() != 1 {
             return Err(StoreError::VersionConflict { current });
         }
+        self.set_keys::<R>(id, &value.search_keys()).await?;
         self.record_history(id, version, at, changed_by, false, value)
             .await?;
         Ok(Versioned {
@@ -247,6 +283,7 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| StoreError::from_write(e, &format!("{} {id} is still referenced", R::KIND)))?;
+        self.set_keys::<R>(id, &[]).await?;
         self.record_history(id, version, at, changed_by, true, &value)
             .await?;
         Ok(version)
@@ -389,6 +426,97 @@ impl Db {
         let records = rows.iter().map(versioned).collect::<Result<_>>()?;
         Ok((records, total))
     }
+}
+
+impl Db {
+    /// Ids of live records having any of `keys`, at most `limit`.
+    pub async fn ids_by_keys<R: Record>(
+        &self,
+        org_id: &str,
+        keys: &[String],
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql_text = format!(
+            "SELECT DISTINCT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
+             AND key IN ({}) LIMIT {}",
+            placeholders.join(", "),
+            limit.clamp(1, 10_000)
+        );
+        let mut q = sqlx::query_as::<_, (String,)>(sql(sql_text))
+            .bind(org_id)
+            .bind(R::KIND);
+        for k in keys {
+            q = q.bind(k.clone());
+        }
+        Ok(q.fetch_all(self.reader())
+            .await?
+            .into_iter()
+            .map(|(id,)| id)
+            .collect())
+    }
+
+    /// Ids of live records having a key that starts with `prefix`, in key
+    /// order (so exact keys come before longer ones), at most `limit`.
+    pub async fn ids_by_key_prefix<R: Record>(
+        &self,
+        org_id: &str,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<String>> {
+        let rows: Vec<(String,)> = sqlx::query_as(sql(format!(
+            "SELECT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
+             AND key >= $3 AND key < $4 ORDER BY key, record_id LIMIT {}",
+            limit.clamp(1, 10_000)
+        )))
+        .bind(org_id)
+        .bind(R::KIND)
+        .bind(prefix)
+        .bind(prefix_end(prefix))
+        .fetch_all(self.reader())
+        .await?;
+        let mut ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
+        let mut seen = std::collections::HashSet::new();
+        ids.retain(|id| seen.insert(id.clone()));
+        Ok(ids)
+    }
+
+    /// The live records with these ids (missing and deleted ones left out).
+    pub async fn get_many<R: Record>(
+        &self,
+        org_id: &str,
+        ids: &[String],
+    ) -> Result<Vec<Versioned<R>>> {
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let placeholders: Vec<String> =
+                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut q = sqlx::query(sql(format!(
+                "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN ({})",
+                select_columns::<R>(),
+                R::TABLE,
+                placeholders.join(", ")
+            )))
+            .bind(org_id);
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(self.reader()).await? {
+                found.push(versioned(&row)?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix`.
+fn prefix_end(prefix: &str) -> String {
+    let mut end = prefix.to_string();
+    end.push(char::MAX);
+    end
 }
 
 fn escape_like(s: &str) -> String {

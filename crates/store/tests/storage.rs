@@ -313,18 +313,7 @@ async fn mrns_are_sequential_per_organization() {
     let (db, _) = fresh_database().await.unwrap();
     let a = org(&db, "A").await;
     let b = org(&db, "B").await;
-    let patient = carefront_domain::patient::Patient {
-        mrn: String::new(),
-        given: "Lena".into(),
-        middle: None,
-        family: "Okafor".into(),
-        birth_date: jiff::civil::date(1980, 2, 29),
-        sex: carefront_domain::directory::AdministrativeGender::Female,
-        phone: None,
-        email: None,
-        address: None,
-        language: Some("en".into()),
-    };
+    let patient = carefront_synth::PatientGenerator::new(3).patient(0);
     let mut mrns = Vec::new();
     for org_id in [&a, &a, &b] {
         let mut tx = db.begin(org_id).await.unwrap();
@@ -350,5 +339,85 @@ async fn mrns_are_sequential_per_organization() {
         .await
         .unwrap()
         .0;
-    assert_eq!(stored[0].value.birth_date, jiff::civil::date(1980, 2, 29));
+    assert_eq!(stored[0].value.birth_date, patient.birth_date);
+    assert_eq!(stored[0].value.phones, patient.phones);
+}
+
+#[tokio::test]
+async fn patients_are_found_however_the_desk_types_and_keys_follow_edits() {
+    use carefront_domain::patient::Patient;
+    use carefront_domain::patient_search::parse;
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    let generator = carefront_synth::PatientGenerator::new(11);
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let mut stored = Vec::new();
+    for p in generator.iter(0..60) {
+        stored.push(tx.create_patient(&new_id(), p, "t").await.unwrap());
+    }
+    tx.commit().await.unwrap();
+    let today = jiff::civil::date(2026, 11, 23);
+    let target = stored
+        .iter()
+        .find(|p| !p.value.phones.is_empty())
+        .unwrap()
+        .clone();
+    let p = &target.value;
+    let digits: String = p.phones[0]
+        .number
+        .chars()
+        .filter(char::is_ascii_digit)
+        .collect();
+    let phone_typed = format!("({}) {}-{}", &digits[1..4], &digits[4..7], &digits[7..]);
+    let given_prefix: String = carefront_domain::text::fold(&p.given)
+        .chars()
+        .take(2)
+        .collect();
+    let queries = [
+        format!("{}, {}", p.family, p.given),
+        format!("{} {}", given_prefix, p.family),
+        format!("{} {}", p.family, p.birth_date.strftime("%m/%d/%Y")),
+        phone_typed,
+        p.mrn.trim_start_matches('0').to_string(),
+    ];
+    for typed in &queries {
+        let hits = db
+            .search_patients(&org_id, &parse(typed, today), 25)
+            .await
+            .unwrap();
+        assert!(
+            hits.hits.iter().any(|(h, _)| h.id == target.id),
+            "'{typed}' did not find {}",
+            p.display_name()
+        );
+    }
+
+    // Renaming moves the keys: the old name no longer finds the patient.
+    let mut renamed = p.clone();
+    renamed.family = "Zyzzyva".into();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    tx.update(&target.id, &renamed, Some(1), "t").await.unwrap();
+    tx.commit().await.unwrap();
+    let by_new = db
+        .search_patients(&org_id, &parse("zyzzyva", today), 25)
+        .await
+        .unwrap();
+    assert_eq!(by_new.hits.len(), 1);
+    let old = format!("{}, {}", p.family, p.given);
+    let by_old = db
+        .search_patients(&org_id, &parse(&old, today), 25)
+        .await
+        .unwrap();
+    assert!(by_old.hits.iter().all(|(h, _)| h.id != target.id));
+
+    let mut tx = db.begin(&org_id).await.unwrap();
+    tx.delete::<Patient>(&target.id, "t").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(
+        db.search_patients(&org_id, &parse("zyzzyva", today), 25)
+            .await
+            .unwrap()
+            .hits
+            .is_empty()
+    );
 }

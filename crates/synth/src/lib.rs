@@ -11,6 +11,7 @@
 //! stable across platforms, and never reads the clock.
 
 mod clinic;
+pub mod duplicates;
 mod names;
 mod patients;
 mod places;

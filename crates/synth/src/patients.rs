@@ -4,7 +4,7 @@ use crate::names::{CULTURES, Name, person_name, push_slug};
 use crate::places::{CITIES, address_in, fictional_phone};
 use crate::rng::{Draw, Purpose};
 use carefront_domain::directory::AdministrativeGender;
-use carefront_domain::patient::Patient;
+use carefront_domain::patient::{ContactMethod, Patient, PatientContact, Phone, PhoneKind};
 use jiff::Span;
 use jiff::civil::Date;
 use std::fmt::Write;
@@ -142,17 +142,81 @@ impl PatientGenerator {
             "" => None,
             tag => Some(tag.to_string()),
         };
+        // Drawn after the fields above, so adding them left those unchanged.
+        let mut phones: Vec<Phone> = phone
+            .into_iter()
+            .map(|number| Phone {
+                number,
+                kind: PhoneKind::Mobile,
+                sms_consent: draw.chance(750),
+            })
+            .collect();
+        if draw.chance(120) {
+            phones.push(Phone {
+                number: fictional_phone(&mut draw, city),
+                kind: PhoneKind::Home,
+                sms_consent: false,
+            });
+        }
+        let interpreter_needed = language.as_deref().is_some_and(|l| l != "en") && draw.chance(450);
+        let preferred_contact = match draw.below(10) {
+            0..=3 if phones.iter().any(|p| p.sms_consent) => Some(ContactMethod::Sms),
+            4..=5 if email.is_some() => Some(ContactMethod::Email),
+            6..=8 if !phones.is_empty() => Some(ContactMethod::Phone),
+            _ => None,
+        };
+        let alerts = if draw.chance(40) {
+            vec![draw.pick(ALERTS).to_string()]
+        } else {
+            Vec::new()
+        };
+        let mut contacts = Vec::new();
+        if draw.chance(600) {
+            let relative_sex = draw_sex(&mut draw);
+            let relative = person_name(&mut draw, relative_sex, age);
+            let relationship = if age < 18 {
+                draw.pick(&["MTH", "FTH", "GUARD"])
+            } else {
+                draw.pick(&["SPS", "CHILD", "SIS", "BRO", "FRND"])
+            };
+            contacts.push(PatientContact {
+                name: format!(
+                    "{} {}",
+                    relative.given,
+                    if relationship == "FRND" {
+                        relative.family
+                    } else {
+                        name.family.clone()
+                    }
+                ),
+                relationship: relationship.to_string(),
+                phone: Some(fictional_phone(&mut draw, city)),
+                emergency: true,
+                guarantor: age < 18,
+            });
+        }
         Patient {
             mrn: String::new(),
             given: name.given,
             middle: name.middle,
             family: name.family,
+            suffix: None,
+            preferred_name: None,
             birth_date,
             sex,
-            phone,
-            email,
+            gender_identity: None,
+            pronouns: None,
             address,
+            phones,
+            email,
             language,
+            interpreter_needed,
+            preferred_contact,
+            contacts,
+            alerts,
+            identifiers: Vec::new(),
+            active: true,
+            replaced_by: None,
         }
     }
 
@@ -262,4 +326,22 @@ fn email(draw: &mut Draw, name: &Name, birth_date: Date) -> String {
     local.push('@');
     local.push_str(draw.weighted(EMAIL_DOMAINS));
     local
+}
+
+/// Alerts a front desk records, so that the demo shows them.
+const ALERTS: &[&str] = &[
+    "Needs wheelchair assistance",
+    "Hard of hearing: face the patient when speaking",
+    "Latex allergy",
+    "Service animal",
+    "Prefers a female provider",
+    "Low vision: offer large-print forms",
+];
+
+fn draw_sex(draw: &mut Draw) -> AdministrativeGender {
+    if draw.chance(500) {
+        AdministrativeGender::Female
+    } else {
+        AdministrativeGender::Male
+    }
 }

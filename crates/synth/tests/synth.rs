@@ -202,7 +202,12 @@ fn ten_thousand_patients_are_valid_and_varied() {
             assert_eq!(a.country, "US");
             assert!(!a.line1.is_empty() && !a.city.is_empty());
         }
-        if let Some(phone) = &p.phone {
+        for phone in p
+            .phones
+            .iter()
+            .map(|ph| &ph.number)
+            .chain(p.contacts.iter().filter_map(|c| c.phone.as_ref()))
+        {
             let b = phone.as_bytes();
             assert!(
                 b.len() == 12

@@ -6,6 +6,7 @@ pub mod admin;
 pub mod audit;
 pub mod login;
 pub mod pages;
+pub mod patients;
 
 use crate::AppState;
 use crate::auth::{Principal, secrets_match};

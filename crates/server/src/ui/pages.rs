@@ -2,19 +2,15 @@
 //! will be there; none shows invented data.
 
 use super::{coming, local_time, shell};
-use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
 use crate::{AppState, ops};
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use carefront_domain::Area;
-use carefront_domain::audit::Action;
 use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty, Versioned};
-use carefront_domain::patient::Patient;
-use carefront_store::{Filter, Page, now_us};
+use carefront_store::{Page, now_us};
 use maud::html;
-use serde::Deserialize;
 
 const ALL: Page = Page {
     offset: 0,
@@ -187,86 +183,6 @@ fn specialties(roles: &[&Versioned<PractitionerRole>]) -> String {
     names.sort_unstable();
     names.dedup();
     names.join(", ")
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct PatientQuery {
-    #[serde(default)]
-    q: String,
-}
-
-pub async fn patients(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Query(query): Query<PatientQuery>,
-) -> Response {
-    let q = query.q.trim().to_string();
-    let results = if q.is_empty() {
-        Vec::new()
-    } else {
-        let filters = [Filter::Prefix(&["family", "given", "mrn"], q.clone())];
-        match state
-            .db
-            .search::<Patient>(
-                &p.org_id,
-                &filters,
-                Page {
-                    offset: 0,
-                    count: 25,
-                },
-            )
-            .await
-        {
-            Ok((found, _)) => found,
-            Err(e) => return ops::internal_error(e),
-        }
-    };
-    let mut response = shell(
-        &p,
-        state.config.idle_timeout_secs,
-        Area::Patients,
-        "Patients",
-        html! {
-            form.inline role="search" action="/patients" method="get" {
-                label for="patient-q" { "Name or MRN starts with" }
-                input #patient-q type="search" name="q" value=(q) autocomplete="off";
-                button type="submit" { "Search" }
-            }
-            @if !q.is_empty() {
-                p role="status" { (results.len()) " patient(s) found for “" (q) "”." }
-                @if !results.is_empty() {
-                    table {
-                        caption.visually-hidden { "Matching patients" }
-                        thead { tr { th scope="col" { "Name" } th scope="col" { "Date of birth" } th scope="col" { "MRN" } th scope="col" { "Phone" } } }
-                        tbody {
-                            @for r in &results {
-                                tr {
-                                    td { (r.value.display_name()) }
-                                    td { (r.value.birth_date.strftime("%m/%d/%Y").to_string()) }
-                                    td { (r.value.mrn) }
-                                    td { (r.value.phone.clone().unwrap_or_default()) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-            (coming(
-                "Search will also understand dates of birth, phones in any format and misspellings, rank the matches, and open each patient's summary and registration.",
-                "the patients capability"
-            ))
-        },
-    )
-    .into_response();
-    for r in &results {
-        note(
-            &mut response,
-            AuditNote::new(Action::Search, "Patient", Some(&r.id))
-                .patient(&r.id)
-                .detail("shown in patient search results"),
-        );
-    }
-    response
 }
 
 pub async fn worklists(

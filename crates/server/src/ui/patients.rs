@@ -1,0 +1,111 @@
+//! Patients: the search box's results (and, next, the summary and registration).
+
+use super::shell;
+use crate::audit::{AuditNote, note};
+use crate::auth::Principal;
+use crate::{AppState, ops};
+use axum::Extension;
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use carefront_domain::Area;
+use carefront_domain::audit::Action;
+use carefront_domain::contact::display_phone;
+use carefront_domain::patient_search::parse;
+use maud::html;
+use serde::Deserialize;
+
+pub const RESULTS_SHOWN: usize = 25;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SearchQuery {
+    #[serde(default)]
+    q: String,
+}
+
+/// Today's date where the server runs: resolves two-digit birth years.
+pub fn today() -> jiff::civil::Date {
+    jiff::Zoned::now().date()
+}
+
+pub async fn search(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(query): Query<SearchQuery>,
+) -> Response {
+    let typed = query.q.trim().to_string();
+    let today = today();
+    let parsed = parse(&typed, today);
+    let found = if parsed.is_empty() {
+        None
+    } else {
+        match state
+            .db
+            .search_patients(&p.org_id, &parsed, RESULTS_SHOWN)
+            .await
+        {
+            Ok(hits) => Some(hits),
+            Err(e) => return ops::internal_error(e),
+        }
+    };
+    let mut response = shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Patients,
+        "Patients",
+        html! {
+            form.inline role="search" action="/patients" method="get" {
+                label for="patient-q" { "Name, date of birth, phone, MRN or email" }
+                input #patient-q type="search" name="q" value=(typed) autocomplete="off"
+                    aria-describedby="patient-q-help";
+                button type="submit" { "Search" }
+            }
+            p.muted #patient-q-help { "Examples: “smi jo”, “Smith, John”, “3/14/62”, “(212) 555-0123”, an MRN." }
+            @if let Some(found) = &found {
+                p role="status" {
+                    @match found.hits.len() {
+                        0 => { "No patient matches “" (typed) "”." }
+                        1 => { "1 patient matches “" (typed) "”." }
+                        n => { (n) " patients match “" (typed) "”, best match first." }
+                    }
+                    @if found.truncated { " More patients may match: add a first name or the date of birth." }
+                }
+                @if !found.hits.is_empty() {
+                    table {
+                        caption.visually-hidden { "Matching patients, best match first" }
+                        thead { tr {
+                            th scope="col" { "Name" } th scope="col" { "Date of birth" } th scope="col" { "Age" }
+                            th scope="col" { "MRN" } th scope="col" { "Phone" } th scope="col" { "Next appointment" }
+                        } }
+                        tbody {
+                            @for (r, _) in &found.hits {
+                                tr {
+                                    td {
+                                        (r.value.display_name())
+                                        @if let Some(pref) = &r.value.preferred_name { " (" (pref) ")" }
+                                    }
+                                    td { (r.value.birth_date.strftime("%m/%d/%Y").to_string()) }
+                                    td { (r.value.age_on(today)) }
+                                    td { (r.value.mrn) }
+                                    td { (r.value.phones.first().map(|ph| display_phone(&ph.number)).unwrap_or_default()) }
+                                    td.muted { "None booked" }
+                                }
+                            }
+                        }
+                    }
+                }
+            } @else if !typed.is_empty() {
+                p role="status" { "Type part of a name, a date of birth, a phone number, an MRN or an email." }
+            }
+        },
+    )
+    .into_response();
+    for (r, _) in found.iter().flat_map(|f| &f.hits) {
+        note(
+            &mut response,
+            AuditNote::new(Action::Search, "Patient", Some(&r.id))
+                .patient(&r.id)
+                .detail("shown in patient search results"),
+        );
+    }
+    response
+}
