@@ -5,6 +5,9 @@ use crate::directory::{address_from_row, address_values, decode_err, flag};
 use crate::records::{Record, Val};
 use crate::{Result, WriteTx};
 use carefront_domain::directory::{AdministrativeGender, Versioned};
+use carefront_domain::matching::{
+    MatchRecord, MatchScore, PreparedRecord, Thresholds, compare_with,
+};
 use carefront_domain::patient::{ContactMethod, Patient};
 use carefront_domain::patient_search::{
     Candidate, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
@@ -223,5 +226,42 @@ fn candidate<'a>(p: &'a Patient, phones: &'a [String]) -> Candidate<'a> {
         phones,
         mrn: &p.mrn,
         email: p.email.as_deref(),
+    }
+}
+
+/// Candidates read from the blocking keys of a record being matched.
+const MATCH_CANDIDATES: i64 = 200;
+
+impl crate::Db {
+    /// Existing patients who may be the person described, scored with the
+    /// matching engine, best first; only those at or above `lower`
+    /// threshold. Used by registration (before saving) and `Patient/$match`.
+    pub async fn match_candidates(
+        &self,
+        org_id: &str,
+        record: &MatchRecord,
+        thresholds: &Thresholds,
+    ) -> Result<Vec<(Versioned<Patient>, MatchScore)>> {
+        let probe = PreparedRecord::new(record);
+        let ids = self
+            .ids_by_keys::<Patient>(org_id, &probe.blocking_keys(), MATCH_CANDIDATES)
+            .await?;
+        let mut scored: Vec<(Versioned<Patient>, MatchScore)> = self
+            .get_many::<Patient>(org_id, &ids)
+            .await?
+            .into_iter()
+            .filter(|p| p.value.replaced_by.is_none())
+            .map(|p| {
+                let score = compare_with(
+                    &probe,
+                    &PreparedRecord::new(&MatchRecord::from(&p.value)),
+                    thresholds,
+                );
+                (p, score)
+            })
+            .filter(|(_, s)| s.total >= thresholds.lower)
+            .collect();
+        scored.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
+        Ok(scored)
     }
 }

@@ -68,6 +68,10 @@ pub enum Filter {
     Id(String),
     UpdatedAtLeast(i64),
     UpdatedBefore(i64),
+    /// The record is indexed under this key (see [`Record::search_keys`]).
+    HasKey(String),
+    /// The record is indexed under a key starting with this.
+    HasKeyPrefix(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -398,6 +402,25 @@ impl Db {
                 Filter::UpdatedBefore(t) => {
                     binds.push(Val::Int(Some(*t)));
                     clauses.push(format!("updated_at_us < ${}", binds.len()));
+                }
+                Filter::HasKey(key) => {
+                    binds.push(Val::from(key.as_str()));
+                    clauses.push(format!(
+                        "id IN (SELECT record_id FROM search_keys WHERE org_id = $1 AND record_type = '{}' AND key = ${})",
+                        R::KIND,
+                        binds.len()
+                    ));
+                }
+                Filter::HasKeyPrefix(prefix) => {
+                    binds.push(Val::from(prefix.as_str()));
+                    binds.push(Val::from(prefix_end(prefix)));
+                    clauses.push(format!(
+                        "id IN (SELECT record_id FROM search_keys WHERE org_id = $1 AND record_type = '{}' \
+                         AND key >= ${} AND key < ${})",
+                        R::KIND,
+                        binds.len() - 1,
+                        binds.len()
+                    ));
                 }
             }
         }

@@ -421,3 +421,43 @@ async fn patients_are_found_however_the_desk_types_and_keys_follow_edits() {
             .is_empty()
     );
 }
+
+#[tokio::test]
+async fn a_misspelled_registration_finds_the_existing_patient_as_a_candidate() {
+    use carefront_domain::matching::{MatchGrade, MatchRecord, Thresholds};
+    use carefront_domain::patient::Patient;
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let mut ids = Vec::new();
+    for p in carefront_synth::PatientGenerator::new(5).iter(0..80) {
+        ids.push(tx.create_patient(&new_id(), p, "t").await.unwrap().id);
+    }
+    tx.commit().await.unwrap();
+    let existing = db.get::<Patient>(&org_id, &ids[7]).await.unwrap();
+    let mut typo = existing.value.clone();
+    typo.family.push('e');
+    let found = db
+        .match_candidates(&org_id, &MatchRecord::from(&typo), &Thresholds::DEFAULT)
+        .await
+        .unwrap();
+    assert_eq!(found[0].0.id, existing.id);
+    assert!(matches!(
+        found[0].1.grade,
+        MatchGrade::Certain | MatchGrade::Probable
+    ));
+
+    let by_key = db
+        .search::<Patient>(
+            &org_id,
+            &[Filter::HasKey(format!("m:{}", existing.value.mrn))],
+            Page {
+                offset: 0,
+                count: 5,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_key.1, 1);
+    assert_eq!(by_key.0[0].id, existing.id);
+}
