@@ -89,9 +89,8 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
     let outcome = outcome_of(response.status());
     let result = async {
         let mut tx = state.db.begin(&principal.org_id).await?;
-        for n in notes {
-            tx.audit(n.entry(&principal, outcome)).await?;
-        }
+        let entries = notes.iter().map(|n| n.entry(&principal, outcome)).collect();
+        tx.audit_many(entries).await?;
         tx.commit().await
     }
     .await;

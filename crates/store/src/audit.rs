@@ -9,10 +9,24 @@ use sqlx::any::AnyRow;
 const EVENT_COLUMNS: &str = "org_id, seq, at_us, actor_id, actor_name, role, action, \
     resource_type, resource_id, patient_id, client_addr, outcome, detail, prev_hash, hash";
 
+/// Rows per INSERT statement: 15 parameters each stays far below the
+/// parameter limits of SQLite (32766) and PostgreSQL (65535).
+const EVENTS_PER_INSERT: usize = 200;
+
 impl WriteTx {
     /// Appends an event to the organization's chain inside this transaction.
-    /// The UPDATE on the head row serializes appenders, across servers too.
     pub async fn audit(&mut self, entry: AuditEntry) -> Result<AuditEvent> {
+        let mut events = self.audit_many(vec![entry]).await?;
+        Ok(events.pop().expect("one entry gives one event"))
+    }
+
+    /// Appends events in order with one claim on the chain head: the UPDATE
+    /// on the head row serializes appenders (across servers too), and
+    /// reserves `entries.len()` sequence numbers at once.
+    pub async fn audit_many(&mut self, entries: Vec<AuditEntry>) -> Result<Vec<AuditEvent>> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
         sqlx::query(
             "INSERT INTO audit_head (org_id, seq, hash) VALUES ($1, 0, $2) \
              ON CONFLICT (org_id) DO NOTHING",
@@ -21,41 +35,62 @@ impl WriteTx {
         .bind(GENESIS_HASH)
         .execute(&mut *self.tx)
         .await?;
-        let (seq, prev_hash): (i64, String) = sqlx::query_as(
-            "UPDATE audit_head SET seq = seq + 1 WHERE org_id = $1 RETURNING seq, hash",
+        let count = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+        let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
+            "UPDATE audit_head SET seq = seq + $2 WHERE org_id = $1 RETURNING seq, hash",
         )
         .bind(&self.org_id)
+        .bind(count)
         .fetch_one(&mut *self.tx)
         .await?;
-        let event = AuditEvent::chain(&self.org_id, seq, now_us(), entry, &prev_hash);
-        let e = &event.entry;
-        sqlx::query(sql(format!(
-            "INSERT INTO audit_events ({EVENT_COLUMNS}) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-        )))
-        .bind(&event.org_id)
-        .bind(event.seq)
-        .bind(event.at_us)
-        .bind(e.actor_id.clone())
-        .bind(e.actor_name.clone())
-        .bind(e.role.clone())
-        .bind(e.action.code())
-        .bind(e.resource_type.clone())
-        .bind(e.resource_id.clone())
-        .bind(e.patient_id.clone())
-        .bind(e.client_addr.clone())
-        .bind(e.outcome.code())
-        .bind(e.detail.clone())
-        .bind(event.prev_hash.clone())
-        .bind(event.hash.clone())
-        .execute(&mut *self.tx)
-        .await?;
+        let at = now_us();
+        let events: Vec<AuditEvent> = entries
+            .into_iter()
+            .zip(last_seq - count + 1..)
+            .map(|(entry, seq)| {
+                let event = AuditEvent::chain(&self.org_id, seq, at, entry, &prev_hash);
+                prev_hash = event.hash.clone();
+                event
+            })
+            .collect();
+        for chunk in events.chunks(EVENTS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|r| {
+                    let cols: Vec<String> = (1..=15).map(|c| format!("${}", r * 15 + c)).collect();
+                    format!("({})", cols.join(", "))
+                })
+                .collect();
+            let mut q = sqlx::query(sql(format!(
+                "INSERT INTO audit_events ({EVENT_COLUMNS}) VALUES {}",
+                rows.join(", ")
+            )));
+            for event in chunk {
+                let e = &event.entry;
+                q = q
+                    .bind(event.org_id.clone())
+                    .bind(event.seq)
+                    .bind(event.at_us)
+                    .bind(e.actor_id.clone())
+                    .bind(e.actor_name.clone())
+                    .bind(e.role.clone())
+                    .bind(e.action.code())
+                    .bind(e.resource_type.clone())
+                    .bind(e.resource_id.clone())
+                    .bind(e.patient_id.clone())
+                    .bind(e.client_addr.clone())
+                    .bind(e.outcome.code())
+                    .bind(e.detail.clone())
+                    .bind(event.prev_hash.clone())
+                    .bind(event.hash.clone());
+            }
+            q.execute(&mut *self.tx).await?;
+        }
         sqlx::query("UPDATE audit_head SET hash = $2 WHERE org_id = $1")
             .bind(&self.org_id)
-            .bind(&event.hash)
+            .bind(&prev_hash)
             .execute(&mut *self.tx)
             .await?;
-        Ok(event)
+        Ok(events)
     }
 }
 

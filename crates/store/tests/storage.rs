@@ -461,3 +461,35 @@ async fn a_misspelled_registration_finds_the_existing_patient_as_a_candidate() {
     assert_eq!(by_key.1, 1);
     assert_eq!(by_key.0[0].id, existing.id);
 }
+
+#[tokio::test]
+async fn batched_audit_appends_continue_the_chain() {
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Clinic").await;
+    db.audit(
+        &org_id,
+        AuditEntry::new("a", Action::SignIn, Outcome::Success),
+    )
+    .await
+    .unwrap();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let batch: Vec<AuditEntry> = (0..450)
+        .map(|i| AuditEntry::new("a", Action::Search, Outcome::Success).patient(&format!("p{i}")))
+        .collect();
+    let events = tx.audit_many(batch).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(events.first().unwrap().seq, 2);
+    assert_eq!(events.last().unwrap().seq, 451);
+    db.audit(
+        &org_id,
+        AuditEntry::new("a", Action::SignOut, Outcome::Success),
+    )
+    .await
+    .unwrap();
+    let stats = db
+        .verify_audit_chain(&org_id, |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stats.verified, 452);
+}
