@@ -155,12 +155,27 @@ pub struct Identifier {
 }
 
 /// What an organization requires at registration, and how it reads phones.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct RegistrationRules {
     pub phone_region: String,
     pub require_phone: bool,
     pub require_email: bool,
     pub require_address: bool,
+}
+
+impl RegistrationRules {
+    /// Checks the rules themselves (an admin edits them).
+    pub fn validate(mut self) -> Result<Self, ValidationErrors> {
+        self.phone_region = self.phone_region.trim().to_uppercase();
+        match normalize_phone("2015550123", &self.phone_region) {
+            Err(e) if e.contains("region") => Err(ValidationErrors::single(
+                "phone_region",
+                "must be a two-letter country code such as US or CA",
+            )),
+            _ => Ok(self),
+        }
+    }
 }
 
 impl Default for RegistrationRules {

@@ -81,6 +81,18 @@ fn table(state: AppState) -> Table {
             Area::Admin,
             post(ui::admin::add_user),
         )
+        .add(
+            Method::GET,
+            "/admin/registration",
+            Area::Admin,
+            get(ui::settings::page),
+        )
+        .add(
+            Method::POST,
+            "/admin/registration",
+            Area::Admin,
+            post(ui::settings::save),
+        )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
         .add(
             Method::GET,

@@ -465,3 +465,65 @@ async fn unknown_routes_oversized_bodies_and_ops_endpoints() {
     assert!(metrics.contains("route=\"/healthz\""));
     let _ = Area::Home;
 }
+
+#[tokio::test]
+async fn admins_set_registration_rules_and_bad_ones_change_nothing() {
+    use carefront_domain::patient::RegistrationRules;
+    let app = TestApp::new().await;
+    let cookie = app.sign_in(Role::Admin).await;
+    let csrf = app.csrf(&cookie).await;
+    let before = app.audit_count().await;
+    let res = app
+        .post_form(
+            "/admin/registration",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("phone_region", "XX"),
+                ("require_email", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body_text(res)
+            .await
+            .contains("phone region must be a two-letter country code")
+    );
+    assert_eq!(
+        app.db
+            .setting::<RegistrationRules>(&app.org_id)
+            .await
+            .unwrap(),
+        RegistrationRules::default()
+    );
+    assert_eq!(app.audit_count().await, before);
+
+    let res = app
+        .post_form(
+            "/admin/registration",
+            &cookie,
+            &[
+                ("csrf", &csrf),
+                ("phone_region", "ca"),
+                ("require_email", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let rules = app
+        .db
+        .setting::<RegistrationRules>(&app.org_id)
+        .await
+        .unwrap();
+    assert_eq!(
+        rules,
+        RegistrationRules {
+            phone_region: "CA".into(),
+            require_phone: false,
+            require_email: true,
+            require_address: false
+        }
+    );
+    assert_eq!(app.audit_count().await, before + 1);
+}

@@ -11,12 +11,14 @@ mod directory;
 mod identity;
 mod patients;
 mod records;
+mod settings;
 pub mod testing;
 
 pub use audit::{AuditFilter, AuditStats};
 pub use db::{Backend, Db, WriteTx, new_id, now_us};
 pub use identity::{ApiToken, NewUser, Session, User};
 pub use patients::{PatientHits, format_mrn};
+pub use settings::Setting;
 pub use records::{Filter, HistoryEntry, Page, Record, Val};
 
 use carefront_domain::ValidationErrors;

@@ -493,3 +493,30 @@ async fn batched_audit_appends_continue_the_chain() {
         .unwrap();
     assert_eq!(stats.verified, 452);
 }
+
+#[tokio::test]
+async fn settings_default_until_set_and_belong_to_one_organization() {
+    use carefront_domain::patient::RegistrationRules;
+    let (db, _) = fresh_database().await.unwrap();
+    let a = org(&db, "A").await;
+    let b = org(&db, "B").await;
+    assert_eq!(
+        db.setting::<RegistrationRules>(&a).await.unwrap(),
+        RegistrationRules::default()
+    );
+    let strict = RegistrationRules {
+        require_email: true,
+        phone_region: "CA".into(),
+        ..RegistrationRules::default()
+    };
+    for _ in 0..2 {
+        let mut tx = db.begin(&a).await.unwrap();
+        tx.set_setting(&strict, "admin").await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    assert_eq!(db.setting::<RegistrationRules>(&a).await.unwrap(), strict);
+    assert_eq!(
+        db.setting::<RegistrationRules>(&b).await.unwrap(),
+        RegistrationRules::default()
+    );
+}

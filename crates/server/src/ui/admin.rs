@@ -105,6 +105,7 @@ async fn render(
         Area::Admin,
         "Admin",
         html! {
+            p { a href="/admin/registration" { "Registration rules" } ": what the front desk must enter to register a patient." }
             h2 { "Staff users" }
             table {
                 caption.visually-hidden { "Staff users" }

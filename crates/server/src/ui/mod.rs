@@ -7,6 +7,7 @@ pub mod audit;
 pub mod login;
 pub mod pages;
 pub mod patients;
+pub mod settings;
 
 use crate::AppState;
 use crate::auth::{Principal, secrets_match};
