@@ -1,20 +1,31 @@
 //! Deterministic datasets, built once per (backend, seed, size) and reused.
+//!
+//! Patient `i` of the dataset is patient `i` of `PatientGenerator::new(seed)`
+//! and gets MRN `i + 1` (patients are stored in order through the store's
+//! bulk path), so scenarios can derive what to type from the generator
+//! alone.
 
 use crate::Args;
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use carefront_domain::patient::Patient;
 use carefront_server::demo;
-use carefront_store::{Db, Page};
+use carefront_store::{Db, Page, new_id};
+use carefront_synth::PatientGenerator;
 use indicatif::{ProgressBar, ProgressStyle};
+
+/// Patients per bulk write while generating, and per transaction.
+const BATCH: u64 = 10_000;
+const PER_TRANSACTION: u64 = 200_000;
 
 pub struct Dataset {
     pub url: String,
     /// Where it lives, without credentials.
     pub display: String,
     pub backend: &'static str,
+    pub org_id: String,
 }
 
-fn target_dir() -> std::path::PathBuf {
+pub fn target_dir() -> std::path::PathBuf {
     std::env::var_os("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|| {
@@ -22,34 +33,53 @@ fn target_dir() -> std::path::PathBuf {
         })
 }
 
-pub async fn prepare(args: &Args) -> Result<Dataset> {
-    let name = format!("cf_bench_s{}_n{}", args.seed, args.size);
-    let (url, display, backend) = match &args.database {
+/// `target/bench-data`, created if missing.
+pub fn data_dir() -> Result<std::path::PathBuf> {
+    let dir = target_dir().join("bench-data");
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// The database URL for a dataset called `name`: a SQLite file under
+/// `target/bench-data`, the SQLite URL given, or a database of that name on
+/// the PostgreSQL server whose admin URL is given (created if missing).
+pub async fn database_for(
+    database: Option<&str>,
+    name: &str,
+) -> Result<(String, String, &'static str)> {
+    Ok(match database {
         Some(admin) if admin.starts_with("postgres") => {
             let admin_db = Db::connect(admin)
                 .await
                 .context("cannot reach PostgreSQL")?;
-            admin_db.create_database_if_missing(&name).await?;
+            admin_db.create_database_if_missing(name).await?;
             admin_db.close().await;
-            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
             (
-                format!("{base}/{name}"),
+                format!("{}/{name}", postgres_base(admin)),
                 format!("PostgreSQL database {name}"),
                 "postgres",
             )
         }
-        Some(sqlite) => (sqlite.clone(), sqlite.clone(), "sqlite"),
+        Some(sqlite) => (sqlite.to_string(), sqlite.to_string(), "sqlite"),
         None => {
-            let dir = target_dir().join("bench-data");
-            std::fs::create_dir_all(&dir)?;
-            let path = dir.join(format!("{name}.db"));
+            let path = data_dir()?.join(format!("{name}.db"));
             (
                 format!("sqlite://{}", path.display()),
                 path.display().to_string(),
                 "sqlite",
             )
         }
-    };
+    })
+}
+
+/// `postgres://user@host:port` of an admin URL (without the database).
+pub fn postgres_base(admin: &str) -> &str {
+    admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin)
+}
+
+pub async fn prepare(args: &Args) -> Result<Dataset> {
+    let name = format!("cf_bench_s{}_n{}", args.seed, args.size);
+    let (url, display, backend) = database_for(args.database.as_deref(), &name).await?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     let org_id = match db.organizations().await?.first() {
@@ -67,6 +97,12 @@ pub async fn prepare(args: &Args) -> Result<Dataset> {
         )
         .await?;
     let have = u64::try_from(have)?;
+    if have > args.size {
+        bail!(
+            "{display} holds {have} patients, more than --size {}; pass another --database",
+            args.size
+        );
+    }
     if have < args.size {
         let bar = ProgressBar::new(args.size).with_style(
             ProgressStyle::with_template(
@@ -75,10 +111,21 @@ pub async fn prepare(args: &Args) -> Result<Dataset> {
             .progress_chars("=> "),
         );
         bar.set_position(have);
-        demo::add_patients(&db, &org_id, args.seed, args.size - have, |n| {
-            bar.set_position(have + n)
-        })
-        .await?;
+        let generator = PatientGenerator::new(args.seed);
+        let mut next = have;
+        while next < args.size {
+            let end = (next + PER_TRANSACTION).min(args.size);
+            let mut tx = db.begin(&org_id).await?;
+            while next < end {
+                let until = (next + BATCH).min(end);
+                let rows: Vec<(String, Patient)> =
+                    generator.iter(next..until).map(|p| (new_id(), p)).collect();
+                tx.create_patients(rows, "bench").await?;
+                next = until;
+                bar.set_position(next);
+            }
+            tx.commit().await?;
+        }
         bar.finish();
     }
     db.close().await;
@@ -86,5 +133,6 @@ pub async fn prepare(args: &Args) -> Result<Dataset> {
         url,
         display,
         backend,
+        org_id,
     })
 }

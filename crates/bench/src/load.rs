@@ -1,24 +1,36 @@
-//! Load drivers: many concurrent clients, latencies per request.
+//! Load drivers: many concurrent clients, latencies per request, over HTTP
+//! against a real `carefront serve` process.
 
 use crate::Args;
 use crate::dataset::Dataset;
 use crate::server::Server;
 use anyhow::{Context, Result, bail};
+use carefront_domain::patient::Patient;
 use carefront_synth::PatientGenerator;
+use carefront_synth::duplicates::{Origin, evaluation_set};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Latencies of one kind of request.
 #[derive(Debug, Default, Clone)]
-pub struct Figures {
+pub struct Latencies {
     pub requests: u64,
     pub errors: u64,
-    pub elapsed: Duration,
+    /// Requests whose answer was checked for an expected record, and how
+    /// many contained it.
+    pub checked: u64,
+    pub found: u64,
     latencies_us: Vec<u64>,
 }
 
-impl Figures {
-    pub fn throughput(&self) -> f64 {
-        self.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+impl Latencies {
+    fn add(&mut self, other: Latencies) {
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.checked += other.checked;
+        self.found += other.found;
+        self.latencies_us.extend(other.latencies_us);
     }
 
     pub fn percentile_ms(&self, p: f64) -> f64 {
@@ -30,6 +42,31 @@ impl Figures {
         let rank = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
         sorted[rank] as f64 / 1000.0
     }
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Figures {
+    pub all: Latencies,
+    /// The same figures per kind of request (query form), by label.
+    pub by_label: BTreeMap<&'static str, Latencies>,
+    pub elapsed: Duration,
+}
+
+impl Figures {
+    pub fn throughput(&self) -> f64 {
+        self.all.requests as f64 / self.elapsed.as_secs_f64().max(1e-9)
+    }
+}
+
+/// One request a client sends.
+pub struct Request {
+    pub label: &'static str,
+    pub path: String,
+    /// POSTed as `application/fhir+json` when present; GET otherwise.
+    pub body: Option<String>,
+    /// Text the answer must contain for the request to count as finding
+    /// what it looked for.
+    pub expect: Option<String>,
 }
 
 /// Signs in through the form, as a browser does; returns the cookie header.
@@ -77,38 +114,356 @@ async fn sign_in(
     Ok(session)
 }
 
-/// Runs `clients` loops for `seconds`, each issuing GETs for the paths that
-/// `path_for(client, i)` names.
+/// How requests are authenticated.
+#[derive(Clone)]
+pub enum Auth {
+    /// `cookie` header of a staff session.
+    Cookie(String),
+    /// A FHIR bearer token.
+    Bearer(String),
+}
+
+async fn send(
+    client: &reqwest::Client,
+    base: &str,
+    auth: &Auth,
+    r: &Request,
+) -> (bool, Option<bool>) {
+    let url = format!("{base}{}", r.path);
+    let builder = match &r.body {
+        Some(body) => client
+            .post(&url)
+            .header("content-type", "application/fhir+json")
+            .body(body.clone()),
+        None => client.get(&url),
+    };
+    let builder = match auth {
+        Auth::Cookie(c) => builder.header("cookie", c),
+        Auth::Bearer(t) => builder.header("authorization", format!("Bearer {t}")),
+    };
+    match builder.send().await {
+        Ok(res) if res.status().is_success() => match res.text().await {
+            Ok(text) => (true, r.expect.as_ref().map(|e| text.contains(e.as_str()))),
+            Err(_) => (false, None),
+        },
+        _ => (false, None),
+    }
+}
+
+/// Runs `clients` loops for `seconds`, each sending the requests that
+/// `request_for(client, i)` describes.
 async fn drive(
     client: reqwest::Client,
     base: &str,
-    cookie: &str,
+    auth: Auth,
     args: &Args,
-    path_for: Arc<dyn Fn(usize, u64) -> String + Send + Sync>,
+    request_for: Arc<dyn Fn(usize, u64) -> Request + Send + Sync>,
 ) -> Result<Figures> {
+    // One untimed request first: the server's caches warm up as they would
+    // in a clinic that has been open for a while.
+    let (ok, _) = send(&client, base, &auth, &request_for(0, 0)).await;
+    if !ok {
+        bail!("the first request failed; is the scenario's endpoint served?");
+    }
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..args.clients {
-        let (client, base, cookie, path_for) = (
+        let (client, base, auth, request_for) = (
             client.clone(),
             base.to_string(),
-            cookie.to_string(),
-            path_for.clone(),
+            auth.clone(),
+            request_for.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let mut f = Figures::default();
+            let mut by_label: BTreeMap<&'static str, Latencies> = BTreeMap::new();
             let mut i = 0u64;
             while Instant::now() < deadline {
-                let url = format!("{base}{}", path_for(c, i));
+                let r = request_for(c, i);
                 let t = Instant::now();
-                let ok = match client.get(&url).header("cookie", &cookie).send().await {
-                    Ok(r) => r.status().is_success() && r.bytes().await.is_ok(),
-                    Err(_) => false,
-                };
+                let (ok, found) = send(&client, &base, &auth, &r).await;
+                let f = by_label.entry(r.label).or_default();
                 f.latencies_us.push(t.elapsed().as_micros() as u64);
                 f.requests += 1;
                 f.errors += u64::from(!ok);
+                if let Some(found) = found {
+                    f.checked += 1;
+                    f.found += u64::from(found);
+                }
+                i += 1;
+            }
+            by_label
+        }));
+    }
+    let mut total = Figures::default();
+    for t in tasks {
+        for (label, f) in t.await? {
+            total.all.add(f.clone());
+            total.by_label.entry(label).or_default().add(f);
+        }
+    }
+    total.elapsed = started.elapsed();
+    if total.all.requests == 0 {
+        bail!("no request completed");
+    }
+    Ok(total)
+}
+
+fn http_client() -> Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(64)
+        .build()?)
+}
+
+fn url_encode(s: &str) -> String {
+    form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+/// Index of the dataset patient that client `c` asks about in its `i`th request.
+fn pick(c: usize, i: u64, size: u64) -> u64 {
+    (i.wrapping_mul(7919)
+        .wrapping_add((c as u64).wrapping_mul(104_729)))
+        % size.max(1)
+}
+
+/// A phone typed the ways the front desk types them.
+fn typed_phone(e164: &str, style: u64) -> String {
+    let n = e164.strip_prefix("+1").unwrap_or(e164);
+    if n.len() != 10 {
+        return e164.to_string();
+    }
+    let (a, b, c) = (&n[..3], &n[3..6], &n[6..]);
+    match style % 4 {
+        0 => format!("({a}) {b}-{c}"),
+        1 => format!("{a}.{b}.{c}"),
+        2 => format!("{a}{b}{c}"),
+        _ => format!("+1 {a} {b} {c}"),
+    }
+}
+
+fn lower_prefix(s: &str, n: usize) -> String {
+    s.chars().take(n).collect::<String>().to_lowercase()
+}
+
+/// The query forms of the search box, each derived from one dataset
+/// patient (so every query has at least that patient as its answer).
+pub const QUERY_FORMS: [&str; 9] = [
+    "full-name",
+    "prefixes",
+    "family-comma-given",
+    "family-only",
+    "family-dob-mdyy",
+    "name-dob-iso",
+    "phone",
+    "mrn",
+    "email",
+];
+
+/// What the front desk would type to find dataset patient `index`, in
+/// query form `form`; `None` when the patient lacks what the form needs.
+pub fn search_query(p: &Patient, index: u64, form: usize) -> Option<String> {
+    let dob = p.birth_date;
+    Some(match QUERY_FORMS[form] {
+        "full-name" => format!("{} {}", p.given, p.family),
+        "prefixes" => format!(
+            "{} {}",
+            lower_prefix(&p.family, 3),
+            lower_prefix(&p.given, 2)
+        ),
+        "family-comma-given" => format!("{}, {}", p.family, p.given),
+        "family-only" => p.family.clone(),
+        "family-dob-mdyy" => format!(
+            "{} {}/{}/{:02}",
+            p.family,
+            dob.month(),
+            dob.day(),
+            dob.year() % 100
+        ),
+        "name-dob-iso" => format!("{} {} {dob}", p.given, p.family),
+        "phone" => typed_phone(&p.phones.first()?.number, index),
+        "mrn" => (index + 1).to_string(),
+        "email" => p.email.clone()?,
+        _ => return None,
+    })
+}
+
+/// The front desk's search box (`GET /patients?q=`), signed in as front
+/// desk, with the query forms of [`QUERY_FORMS`] in turn, each for a
+/// dataset patient picked deterministically.
+pub async fn patient_search(server: &Server, data: &Dataset, args: &Args) -> Result<Figures> {
+    let client = http_client()?;
+    let staff = carefront_synth::demo_clinic(args.seed).staff;
+    let desk = staff
+        .iter()
+        .find(|s| s.role == carefront_domain::Role::FrontDesk)
+        .context("no front desk user in the demo clinic")?;
+    let cookie = sign_in(&client, &server.base, &desk.username, &desk.password).await?;
+    let generator = PatientGenerator::new(args.seed);
+    let size = args.size;
+    let request_for = Arc::new(move |c: usize, i: u64| {
+        let index = pick(c, i, size);
+        let p = generator.patient(index);
+        let first = (i as usize).wrapping_add(c) % QUERY_FORMS.len();
+        // Forms the patient cannot serve (no phone, no email) fall to the next.
+        let (form, q) = (0..QUERY_FORMS.len())
+            .map(|k| (first + k) % QUERY_FORMS.len())
+            .find_map(|f| search_query(&p, index, f).map(|q| (f, q)))
+            .expect("every patient has a name");
+        Request {
+            label: QUERY_FORMS[form],
+            path: format!("/patients?q={}", url_encode(&q)),
+            body: None,
+            expect: None,
+        }
+    });
+    drive(
+        client,
+        &server.base,
+        Auth::Cookie(cookie),
+        args,
+        request_for,
+    )
+    .await
+    .with_context(|| format!("patient-search against {}", data.display))
+}
+
+/// Base patients of the duplicate-check probes: duplicates of dataset
+/// patients below this index are sent.
+pub const PROBE_BASE: usize = 20_000;
+
+/// A Patient resource as a registration would send it to `$match`.
+fn fhir_patient(p: &Patient) -> serde_json::Value {
+    let mut given = vec![p.given.clone()];
+    given.extend(p.middle.clone());
+    let mut telecom: Vec<serde_json::Value> = p
+        .phones
+        .iter()
+        .map(|ph| serde_json::json!({ "system": "phone", "value": ph.number, "use": ph.kind.code() }))
+        .collect();
+    if let Some(e) = &p.email {
+        telecom.push(serde_json::json!({ "system": "email", "value": e }));
+    }
+    let mut resource = serde_json::json!({
+        "resourceType": "Patient",
+        "name": [{ "family": p.family, "given": given }],
+        "birthDate": p.birth_date.to_string(),
+        "gender": p.sex.code(),
+        "telecom": telecom,
+    });
+    if let Some(a) = &p.address {
+        let mut line = vec![a.line1.clone()];
+        line.extend(a.line2.clone());
+        resource["address"] = serde_json::json!([{
+            "line": line, "city": a.city, "state": a.state, "postalCode": a.postal_code
+        }]);
+    }
+    resource
+}
+
+/// The registration duplicate check, as FHIR `POST /fhir/R4/Patient/$match`
+/// with a bearer token of the front desk: each probe is a second
+/// registration (with typos, a nickname, swapped day and month, a new
+/// name...) of a dataset patient, from the labelled duplicates of
+/// `carefront_synth::duplicates`; an answer "finds" it when the original's
+/// MRN is among the candidates.
+pub async fn duplicate_check(
+    server: &Server,
+    data: &Dataset,
+    args: &Args,
+    token: &str,
+) -> Result<Figures> {
+    let client = http_client()?;
+    let base = (args.size as usize).min(PROBE_BASE);
+    let set = evaluation_set(args.seed, base);
+    let probes: Vec<(String, String)> = set
+        .records
+        .iter()
+        .filter_map(|r| match &r.origin {
+            Origin::Duplicate { of, .. } => Some((
+                serde_json::json!({
+                    "resourceType": "Parameters",
+                    "parameter": [
+                        { "name": "resource", "resource": fhir_patient(&r.patient) },
+                        { "name": "onlyCertainMatches", "valueBoolean": false }
+                    ]
+                })
+                .to_string(),
+                carefront_store::format_mrn(*of as i64 + 1),
+            )),
+            _ => None,
+        })
+        .collect();
+    if probes.is_empty() {
+        bail!("the dataset is too small for duplicate probes");
+    }
+    let probes = Arc::new(probes);
+    let request_for = Arc::new(move |c: usize, i: u64| {
+        let (body, mrn) = &probes[pick(c, i, probes.len() as u64) as usize];
+        Request {
+            label: "patient-match",
+            path: "/fhir/R4/Patient/$match".into(),
+            body: Some(body.clone()),
+            expect: Some(mrn.clone()),
+        }
+    });
+    drive(
+        client,
+        &server.base,
+        Auth::Bearer(token.to_string()),
+        args,
+        request_for,
+    )
+    .await
+    .with_context(|| format!("duplicate-check against {}", data.display))
+}
+
+/// The same probes as [`duplicate_check`], through `Db::match_candidates`
+/// in this process (the check registration runs before saving), for when
+/// the server has no `$match` endpoint.
+pub async fn duplicate_check_in_process(data: &Dataset, args: &Args) -> Result<Figures> {
+    use carefront_domain::matching::{MatchRecord, Thresholds};
+    let db = carefront_store::Db::connect(&data.url).await?;
+    let base = (args.size as usize).min(PROBE_BASE);
+    let set = evaluation_set(args.seed, base);
+    let probes: Arc<Vec<(MatchRecord, String)>> = Arc::new(
+        set.records
+            .iter()
+            .filter_map(|r| match &r.origin {
+                Origin::Duplicate { of, .. } => Some((
+                    MatchRecord::from(&r.patient),
+                    carefront_store::format_mrn(*of as i64 + 1),
+                )),
+                _ => None,
+            })
+            .collect(),
+    );
+    if probes.is_empty() {
+        bail!("the dataset is too small for duplicate probes");
+    }
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..args.clients {
+        let (db, probes, org_id) = (db.clone(), probes.clone(), data.org_id.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut f = Latencies::default();
+            let mut i = 0u64;
+            while Instant::now() < deadline {
+                let (record, mrn) = &probes[pick(c, i, probes.len() as u64) as usize];
+                let t = Instant::now();
+                let found = db
+                    .match_candidates(&org_id, record, &Thresholds::DEFAULT)
+                    .await;
+                f.latencies_us.push(t.elapsed().as_micros() as u64);
+                f.requests += 1;
+                match found {
+                    Ok(candidates) => {
+                        f.checked += 1;
+                        f.found += u64::from(candidates.iter().any(|(p, _)| &p.value.mrn == mrn));
+                    }
+                    Err(_) => f.errors += 1,
+                }
                 i += 1;
             }
             f
@@ -117,36 +472,10 @@ async fn drive(
     let mut total = Figures::default();
     for t in tasks {
         let f = t.await?;
-        total.requests += f.requests;
-        total.errors += f.errors;
-        total.latencies_us.extend(f.latencies_us);
+        total.all.add(f.clone());
+        total.by_label.entry("match-candidates").or_default().add(f);
     }
     total.elapsed = started.elapsed();
+    db.close().await;
     Ok(total)
-}
-
-/// The front desk's search box, with family names of generated patients.
-pub async fn patient_search(server: &Server, data: &Dataset, args: &Args) -> Result<Figures> {
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let staff = carefront_synth::demo_clinic(args.seed).staff;
-    let desk = staff
-        .iter()
-        .find(|s| s.role == carefront_domain::Role::FrontDesk)
-        .context("no front desk user in the demo clinic")?;
-    let cookie = sign_in(&client, &server.base, &desk.username, &desk.password).await?;
-    let generator = PatientGenerator::new(args.seed);
-    let size = args.size.max(1);
-    let path_for = Arc::new(move |c: usize, i: u64| {
-        let index = (i.wrapping_mul(7919) + c as u64 * 104_729) % size;
-        let p = generator.patient(index);
-        let q: String = form_urlencoded::byte_serialize(p.family.as_bytes()).collect();
-        format!("/patients?q={q}")
-    });
-    let figures = drive(client, &server.base, &cookie, args, path_for).await?;
-    if figures.requests == 0 {
-        bail!("no request completed against {}", data.display);
-    }
-    Ok(figures)
 }

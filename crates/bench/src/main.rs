@@ -1,24 +1,28 @@
 //! `cargo run --release -p carefront-bench -- SCENARIO [--size N] [--database URL] [--seed S]`
 //!
 //! Generates a deterministic dataset of the given size (cached between runs),
-//! starts a real `carefront serve` process on it, runs the scenario over
-//! HTTP, and prints a table followed by one JSON line with the figures.
+//! starts a real `carefront serve` process on it for the scenarios that are
+//! requests, runs the scenario, and prints a table followed by one JSON line
+//! with the figures.
 
 mod dataset;
+mod import;
 mod load;
 mod server;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
+use carefront_domain::matching::Thresholds;
+use carefront_synth::duplicates::{Quality, evaluate};
 use clap::Parser;
-use load::Figures;
-use std::time::Duration;
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug, Clone)]
 #[command(name = "carefront-bench", about = "Carefront benchmark harness")]
 pub struct Args {
     /// Scenario to run, or `all`.
     scenario: String,
-    /// Dataset size (patients).
+    /// Dataset size (patients; rows for `import`).
     #[arg(long, default_value_t = 10_000)]
     size: u64,
     /// sqlite://FILE or a PostgreSQL admin URL (a database per dataset is created there).
@@ -31,18 +35,46 @@ pub struct Args {
     /// Concurrent clients.
     #[arg(long, default_value_t = 8)]
     clients: usize,
-    /// How long each scenario drives load.
+    /// How long each request scenario drives load.
     #[arg(long, default_value_t = 10)]
     seconds: u64,
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [&str; 1] = ["patient-search"];
+const SCENARIOS: [&str; 4] = [
+    "patient-search",
+    "duplicate-check",
+    "import",
+    "match-quality",
+];
+
+/// The seed the matcher's weights and thresholds were fitted on; quality is
+/// reported on another.
+const TUNING_SEED: u64 = 1;
+const HELD_OUT_SEED: u64 = 20_261_101;
+/// Base patients of the match-quality set (its cost grows faster than linearly).
+const MATCH_QUALITY_MAX: u64 = 20_000;
 
 fn main() -> Result<()> {
     let args = Args::parse();
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(run(args))
+}
+
+enum Outcome {
+    Load {
+        figures: load::Figures,
+        server_rss: u64,
+        /// How the requests were made when not over HTTP as documented.
+        note: Option<String>,
+    },
+    Import(import::Figures),
+    Quality {
+        seed: u64,
+        base: u64,
+        quality: Box<Quality>,
+        elapsed: Duration,
+    },
 }
 
 async fn run(args: Args) -> Result<()> {
@@ -54,71 +86,349 @@ async fn run(args: Args) -> Result<()> {
             SCENARIOS.join(", ")
         ),
     };
-    let data = dataset::prepare(&args).await?;
-    let mut results = Vec::new();
+    let needs_dataset = chosen
+        .iter()
+        .any(|s| matches!(*s, "patient-search" | "duplicate-check"));
+    let data = if needs_dataset {
+        Some(dataset::prepare(&args).await?)
+    } else {
+        None
+    };
+    let mut results: Vec<(&str, Outcome)> = Vec::new();
     for scenario in chosen {
-        let server = server::Server::start(&data.url).await?;
-        let figures = match scenario {
-            "patient-search" => load::patient_search(&server, &data, &args).await?,
+        let outcome = match scenario {
+            "patient-search" => {
+                let data = data.as_ref().expect("prepared above");
+                let server = server::Server::start(&data.url).await?;
+                let figures = load::patient_search(&server, data, &args).await;
+                let server_rss = server.stop().await?;
+                Outcome::Load {
+                    figures: figures?,
+                    server_rss,
+                    note: None,
+                }
+            }
+            "duplicate-check" => {
+                duplicate_check(data.as_ref().expect("prepared above"), &args).await?
+            }
+            "import" => Outcome::Import(import::run(&args).await?),
+            "match-quality" => {
+                let seed = if args.seed == TUNING_SEED {
+                    HELD_OUT_SEED
+                } else {
+                    args.seed
+                };
+                let base = args.size.clamp(1, MATCH_QUALITY_MAX);
+                let started = Instant::now();
+                let quality = evaluate(seed, base as usize, Thresholds::DEFAULT);
+                Outcome::Quality {
+                    seed,
+                    base,
+                    quality: Box::new(quality),
+                    elapsed: started.elapsed(),
+                }
+            }
             _ => unreachable!("scenarios are checked above"),
         };
-        let rss = server.stop().await?;
-        results.push((scenario, figures, rss));
+        results.push((scenario, outcome));
     }
-    print_table(&args, &data, &results);
-    let json: Vec<serde_json::Value> = results
+    print_table(&args, data.as_ref(), &results);
+    let backend = match &args.database {
+        Some(url) if url.starts_with("postgres") => "postgres",
+        _ => "sqlite",
+    };
+    let json: Vec<Value> = results
         .iter()
-        .map(|(name, f, rss)| {
-            serde_json::json!({
+        .map(|(name, outcome)| {
+            let mut v = json!({
                 "scenario": name,
-                "backend": data.backend,
+                "backend": backend,
                 "size": args.size,
                 "seed": args.seed,
-                "clients": args.clients,
-                "requests": f.requests,
-                "errors": f.errors,
-                "throughput_per_s": round(f.throughput()),
-                "p50_ms": round(f.percentile_ms(50.0)),
-                "p99_ms": round(f.percentile_ms(99.0)),
-                "max_ms": round(f.percentile_ms(100.0)),
-                "server_peak_rss_mib": round(*rss as f64 / 1_048_576.0),
-            })
+            });
+            let fields = outcome_json(&args, outcome);
+            if let (Some(v), Value::Object(fields)) = (v.as_object_mut(), fields) {
+                v.extend(fields);
+            }
+            v
         })
         .collect();
-    println!("{}", serde_json::json!({ "carefront_bench": json }));
+    println!("{}", json!({ "carefront_bench": json }));
     Ok(())
+}
+
+/// `POST /fhir/R4/Patient/$match` when the server has it; otherwise the
+/// same duplicate check measured in process through the store, labelled so.
+async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+    let token_name = format!("bench-{}", std::process::id());
+    let created = std::process::Command::new(server::carefront_binary()?)
+        .args([
+            "token",
+            "create",
+            "--name",
+            &token_name,
+            "--role",
+            "front_desk",
+        ])
+        .env("CAREFRONT_DATABASE_URL", &data.url)
+        .env("CAREFRONT_LOG", "warn")
+        .output()?;
+    if !created.status.success() {
+        bail!(
+            "cannot create an API token: {}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+    }
+    let stdout = String::from_utf8_lossy(&created.stdout);
+    let token = stdout
+        .lines()
+        .last()
+        .context("no token printed")?
+        .trim()
+        .to_string();
+    let server = server::Server::start(&data.url).await?;
+    let over_http = load::duplicate_check(&server, data, args, &token).await;
+    let server_rss = server.stop().await?;
+    let _ = std::process::Command::new(server::carefront_binary()?)
+        .args(["token", "revoke", &token_name])
+        .env("CAREFRONT_DATABASE_URL", &data.url)
+        .env("CAREFRONT_LOG", "warn")
+        .output();
+    match over_http {
+        Ok(figures) => Ok(Outcome::Load {
+            figures,
+            server_rss,
+            note: None,
+        }),
+        Err(e) => {
+            eprintln!(
+                "duplicate-check: POST /fhir/R4/Patient/$match is not usable ({e:#}); \
+                 measuring the same check in process instead"
+            );
+            let figures = load::duplicate_check_in_process(data, args).await?;
+            Ok(Outcome::Load {
+                figures,
+                server_rss: 0,
+                note: Some(
+                    "in process (Db::match_candidates), not over HTTP: the server has no \
+                     $match endpoint yet"
+                        .into(),
+                ),
+            })
+        }
+    }
 }
 
 fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn print_table(args: &Args, data: &dataset::Dataset, results: &[(&str, Figures, u64)]) {
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
+    match outcome {
+        Outcome::Load {
+            figures: f,
+            server_rss,
+            note,
+        } => {
+            let by_form: serde_json::Map<String, Value> = f
+                .by_label
+                .iter()
+                .map(|(label, l)| {
+                    (
+                        label.to_string(),
+                        json!({
+                            "requests": l.requests,
+                            "p50_ms": round(l.percentile_ms(50.0)),
+                            "p99_ms": round(l.percentile_ms(99.0)),
+                        }),
+                    )
+                })
+                .collect();
+            let mut v = json!({
+                "clients": args.clients,
+                "seconds": args.seconds,
+                "requests": f.all.requests,
+                "errors": f.all.errors,
+                "throughput_per_s": round(f.throughput()),
+                "p50_ms": round(f.all.percentile_ms(50.0)),
+                "p99_ms": round(f.all.percentile_ms(99.0)),
+                "max_ms": round(f.all.percentile_ms(100.0)),
+                "server_peak_rss_mib": round(mib(*server_rss)),
+                "by_form": by_form,
+                "via": if note.is_some() { "in-process" } else { "http" },
+            });
+            if f.all.checked > 0 {
+                v["original_found_rate"] = json!(round4(f.all.found as f64 / f.all.checked as f64));
+            }
+            v
+        }
+        Outcome::Import(i) => json!({
+            "rows": i.first.rows(),
+            "file_mib": round(mib(i.file_bytes)),
+            "seconds": round(i.first.elapsed.as_secs_f64()),
+            "throughput_per_s": round(i.first.rows_per_s()),
+            "importer_peak_rss_mib": round(mib(i.first.peak_rss)),
+            "created": i.first.created,
+            "rejected": i.first.rejected,
+            "rerun_seconds": round(i.again.elapsed.as_secs_f64()),
+            "rerun_throughput_per_s": round(i.again.rows_per_s()),
+            "rerun_created": i.again.created,
+            "rerun_updated": i.again.updated,
+            "rerun_unchanged": i.again.unchanged,
+            "rerun_peak_rss_mib": round(mib(i.again.peak_rss)),
+        }),
+        Outcome::Quality {
+            seed,
+            base,
+            quality: q,
+            elapsed,
+        } => json!({
+            "evaluation_seed": seed,
+            "tuning_seed": TUNING_SEED,
+            "base_patients": base,
+            "records": q.records,
+            "true_pairs": q.true_pairs,
+            "pairs_compared": q.pairs_compared,
+            "precision": round4(q.precision),
+            "recall": round4(q.recall),
+            "f1": round4(q.f1),
+            "certain_false": q.certain_false,
+            "seconds": round(elapsed.as_secs_f64()),
+            "goal_met": q.recall >= 0.95 && q.precision >= 0.98,
+        }),
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
+}
+
+fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, Outcome)]) {
     println!();
-    println!(
-        "dataset: {} patients, seed {}, {} ({}); {} clients, {} s per scenario",
-        args.size,
-        args.seed,
-        data.backend,
-        data.display,
-        args.clients,
-        Duration::from_secs(args.seconds).as_secs()
-    );
-    println!(
-        "{:<18} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10}",
-        "scenario", "requests", "errors", "req/s", "p50 ms", "p99 ms", "max ms", "RSS MiB"
-    );
-    for (name, f, rss) in results {
+    if let Some(data) = data {
         println!(
-            "{:<18} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
-            name,
-            f.requests,
-            f.errors,
-            f.throughput(),
-            f.percentile_ms(50.0),
-            f.percentile_ms(99.0),
-            f.percentile_ms(100.0),
-            *rss as f64 / 1_048_576.0
+            "dataset: {} patients, seed {}, {} ({}); {} clients, {} s per request scenario",
+            args.size, args.seed, data.backend, data.display, args.clients, args.seconds
         );
+    }
+    let loads: Vec<_> = results
+        .iter()
+        .filter_map(|(name, o)| match o {
+            Outcome::Load {
+                figures,
+                server_rss,
+                note,
+            } => Some((name, figures, server_rss, note)),
+            _ => None,
+        })
+        .collect();
+    if !loads.is_empty() {
+        println!(
+            "{:<22} {:>9} {:>7} {:>10} {:>9} {:>9} {:>9} {:>10}",
+            "scenario / query form",
+            "requests",
+            "errors",
+            "req/s",
+            "p50 ms",
+            "p99 ms",
+            "max ms",
+            "RSS MiB"
+        );
+        for (name, f, rss, note) in &loads {
+            println!(
+                "{:<22} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
+                name,
+                f.all.requests,
+                f.all.errors,
+                f.throughput(),
+                f.all.percentile_ms(50.0),
+                f.all.percentile_ms(99.0),
+                f.all.percentile_ms(100.0),
+                mib(**rss)
+            );
+            if f.by_label.len() > 1 {
+                for (label, l) in &f.by_label {
+                    println!(
+                        "  {:<20} {:>9} {:>7} {:>10} {:>9.2} {:>9.2} {:>9.2}",
+                        label,
+                        l.requests,
+                        l.errors,
+                        "",
+                        l.percentile_ms(50.0),
+                        l.percentile_ms(99.0),
+                        l.percentile_ms(100.0),
+                    );
+                }
+            }
+            if f.all.checked > 0 {
+                println!(
+                    "  original patient among the candidates: {} of {} ({:.1}%)",
+                    f.all.found,
+                    f.all.checked,
+                    100.0 * f.all.found as f64 / f.all.checked as f64
+                );
+            }
+            if let Some(note) = note {
+                println!("  note: {note}");
+            }
+        }
+    }
+    for (_, o) in results {
+        match o {
+            Outcome::Import(i) => {
+                println!(
+                    "import: {} CSV rows ({:.1} MiB, {}) into {}",
+                    i.first.rows(),
+                    mib(i.file_bytes),
+                    i.file.display(),
+                    i.database
+                );
+                for (what, r) in [("first run", &i.first), ("same file again", &i.again)] {
+                    println!(
+                        "  {:<16} {:>8.1} s {:>10.0} rows/s  importer peak RSS {:>7.1} MiB  \
+                         created {} updated {} unchanged {} rejected {}",
+                        what,
+                        r.elapsed.as_secs_f64(),
+                        r.rows_per_s(),
+                        mib(r.peak_rss),
+                        r.created,
+                        r.updated,
+                        r.unchanged,
+                        r.rejected
+                    );
+                }
+            }
+            Outcome::Quality {
+                seed,
+                base,
+                quality: q,
+                elapsed,
+            } => {
+                println!(
+                    "match-quality: seed {seed} (weights tuned on seed {TUNING_SEED}), {base} base patients, \
+                     {} records, {} true pairs, {} pairs compared ({:.1} s)",
+                    q.records,
+                    q.true_pairs,
+                    q.pairs_compared,
+                    elapsed.as_secs_f64()
+                );
+                println!(
+                    "  precision {:.4}  recall {:.4}  F1 {:.4}  (goal: recall >= 0.95 with precision >= 0.98: {})",
+                    q.precision,
+                    q.recall,
+                    q.f1,
+                    if q.recall >= 0.95 && q.precision >= 0.98 {
+                        "met"
+                    } else {
+                        "NOT met"
+                    }
+                );
+            }
+            Outcome::Load { .. } => {}
+        }
     }
 }

@@ -11,7 +11,7 @@ pub struct Server {
 }
 
 /// The `carefront` binary beside this one, built first if it is missing.
-fn carefront_binary() -> Result<PathBuf> {
+pub fn carefront_binary() -> Result<PathBuf> {
     let exe = std::env::current_exe()?;
     let dir = exe.parent().context("the harness has no directory")?;
     let bin = dir.join("carefront");

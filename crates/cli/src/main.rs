@@ -14,6 +14,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use std::io::BufRead;
 use std::process::ExitCode;
 
+mod import;
+
 #[derive(Parser)]
 #[command(
     name = "carefront",
@@ -92,6 +94,11 @@ enum Command {
     Audit {
         #[command(subcommand)]
         command: AuditCommand,
+    },
+    /// Import data from files (patients from CSV or FHIR).
+    Import {
+        #[command(subcommand)]
+        command: import::ImportCommand,
     },
     /// Add generated (synthetic) demo data.
     Demo {
@@ -369,8 +376,15 @@ async fn run(command: Command) -> Result<ExitCode> {
             let id = new_id();
             let mut tx = conn.begin(&id).await?;
             tx.create(&id, &org, "system").await?;
-            tx.audit(system(Action::Create).resource("Organization", Some(&id)))
-                .await?;
+            let payers = tx.seed_payers("system").await?;
+            tx.audit(
+                system(Action::Create)
+                    .resource("Organization", Some(&id))
+                    .detail(format!(
+                        "carefront command line; {payers} common payers seeded"
+                    )),
+            )
+            .await?;
             tx.commit().await?;
             println!("{id}");
             Ok(ExitCode::SUCCESS)
@@ -422,6 +436,7 @@ async fn run(command: Command) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Token { command } => token(command).await,
+        Command::Import { command } => import::run(command).await,
         Command::Audit {
             command: AuditCommand::Verify { db, org },
         } => {

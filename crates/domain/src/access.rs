@@ -59,9 +59,11 @@ impl Role {
                 Role::FrontDesk | Role::Lead | Role::Clinician | Role::Billing
             ),
             Area::DirectoryRead => !matches!(self, Role::Auditor),
+            Area::CoverageCards => matches!(self, Role::FrontDesk | Role::Lead | Role::Billing),
             Area::Reports => matches!(self, Role::Lead | Role::Billing | Role::Admin),
             Area::Admin => matches!(self, Role::Admin),
             Area::Audit => matches!(self, Role::Auditor),
+            Area::PatientMerge => matches!(self, Role::Lead),
         }
     }
 }
@@ -100,10 +102,16 @@ pub enum Area {
     Reports,
     /// Organization, locations, practitioners: read by most staff.
     DirectoryRead,
+    /// Images of insurance cards (front and back): the desk that scans them,
+    /// its lead, and billing, who check them against claims. Clinicians see
+    /// the coverage details but not the card images (minimum necessary).
+    CoverageCards,
     /// Changing users and the clinic's set-up.
     Admin,
     /// The audit log and its exports.
     Audit,
+    /// Merging duplicate patient records and undoing merges: leads only.
+    PatientMerge,
 }
 
 impl Area {
@@ -140,9 +148,25 @@ mod tests {
     }
 
     #[test]
+    fn card_images_are_for_the_desk_and_billing() {
+        let allowed: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may(Area::CoverageCards))
+            .collect();
+        assert_eq!(allowed, [Role::FrontDesk, Role::Lead, Role::Billing]);
+    }
+
+    #[test]
     fn front_desk_cannot_administer() {
         assert!(Role::FrontDesk.may(Area::Patients));
         assert!(!Role::FrontDesk.may(Area::Admin));
         assert!(!Role::FrontDesk.may(Area::Reports));
+    }
+
+    #[test]
+    fn only_leads_merge_patients() {
+        for role in Role::ALL {
+            assert_eq!(role.may(Area::PatientMerge), role == Role::Lead, "{role}");
+        }
     }
 }

@@ -32,10 +32,14 @@ pub enum Action {
     UserCreate,
     UserChange,
     AuditVerify,
+    /// A duplicate patient record merged into its survivor.
+    Merge,
+    /// A merge undone.
+    Unmerge,
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::Read,
         Action::Search,
         Action::Create,
@@ -53,6 +57,8 @@ impl Action {
         Action::UserCreate,
         Action::UserChange,
         Action::AuditVerify,
+        Action::Merge,
+        Action::Unmerge,
     ];
 
     pub fn code(self) -> &'static str {
@@ -74,6 +80,8 @@ impl Action {
             Action::UserCreate => "user_create",
             Action::UserChange => "user_change",
             Action::AuditVerify => "audit_verify",
+            Action::Merge => "merge",
+            Action::Unmerge => "unmerge",
         }
     }
 
@@ -82,7 +90,11 @@ impl Action {
         match self {
             Action::Create | Action::UserCreate | Action::TokenCreate => "C",
             Action::Read | Action::Search | Action::Export | Action::AuditVerify => "R",
-            Action::Update | Action::UserChange | Action::TokenRevoke => "U",
+            Action::Update
+            | Action::UserChange
+            | Action::TokenRevoke
+            | Action::Merge
+            | Action::Unmerge => "U",
             Action::Delete => "D",
             _ => "E",
         }

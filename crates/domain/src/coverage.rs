@@ -189,6 +189,72 @@ impl Coverage {
     }
 }
 
+/// Which side of an insurance card an image shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CardSide {
+    Front,
+    Back,
+}
+
+impl CardSide {
+    pub const ALL: [CardSide; 2] = [Self::Front, Self::Back];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::Front => "front",
+            Self::Back => "back",
+        }
+    }
+
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.code() == code)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Front => "Front",
+            Self::Back => "Back",
+        }
+    }
+}
+
+/// Largest card image kept: a phone photo or a 300 dpi scan fits easily.
+pub const MAX_CARD_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+
+/// The image types accepted for cards, as served back.
+pub const CARD_IMAGE_TYPES: [&str; 3] = ["image/jpeg", "image/png", "image/webp"];
+
+/// The media type of a card image, read from its first bytes rather than
+/// trusted from the upload (a file named `.jpg` may be anything). Refuses
+/// empty, oversized and non-image files, naming the `file` field.
+pub fn card_image_type(bytes: &[u8]) -> Result<&'static str, ValidationErrors> {
+    if bytes.is_empty() {
+        return Err(ValidationErrors::single("file", "choose an image file"));
+    }
+    if bytes.len() > MAX_CARD_IMAGE_BYTES {
+        return Err(ValidationErrors::single(
+            "file",
+            format!(
+                "is larger than {} MiB",
+                MAX_CARD_IMAGE_BYTES / (1024 * 1024)
+            ),
+        ));
+    }
+    if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+        Ok("image/jpeg")
+    } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Ok("image/png")
+    } else if bytes.len() >= 12 && &bytes[..4] == b"RIFF" && &bytes[8..12] == b"WEBP" {
+        Ok("image/webp")
+    } else {
+        Err(ValidationErrors::single(
+            "file",
+            "must be a JPEG, PNG or WebP image",
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -258,6 +324,29 @@ mod tests {
                 .validate()
                 .is_ok()
             );
+        }
+    }
+
+    #[test]
+    fn card_images_are_recognised_by_their_bytes() {
+        assert_eq!(
+            card_image_type(&[0xFF, 0xD8, 0xFF, 0xE0, 0]),
+            Ok("image/jpeg")
+        );
+        assert_eq!(card_image_type(b"\x89PNG\r\n\x1a\n...."), Ok("image/png"));
+        assert_eq!(card_image_type(b"RIFF\0\0\0\0WEBPVP8 "), Ok("image/webp"));
+        for bad in [&b""[..], b"GIF89a", b"<svg onload=alert(1)>"] {
+            assert!(
+                card_image_type(bad)
+                    .unwrap_err()
+                    .for_field("file")
+                    .is_some()
+            );
+        }
+        let big = vec![0xFF; MAX_CARD_IMAGE_BYTES + 1];
+        assert!(card_image_type(&big).is_err());
+        for side in CardSide::ALL {
+            assert_eq!(CardSide::from_code(side.code()), Some(side));
         }
     }
 }

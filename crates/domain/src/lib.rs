@@ -9,6 +9,7 @@ pub mod contact;
 pub mod coverage;
 pub mod directory;
 pub mod matching;
+pub mod mpi;
 pub mod patient;
 pub mod patient_search;
 pub mod security;

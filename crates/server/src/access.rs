@@ -64,6 +64,94 @@ fn table(state: AppState) -> Table {
         )
         .add(
             Method::GET,
+            "/patients/new",
+            Area::Patients,
+            get(ui::registration::new_form),
+        )
+        .add(
+            Method::POST,
+            "/patients/new",
+            Area::Patients,
+            post(ui::registration::create),
+        )
+        .add(
+            Method::GET,
+            "/patients/{id}",
+            Area::Patients,
+            get(ui::patient_summary::page),
+        )
+        .add(
+            Method::GET,
+            "/patients/{id}/edit",
+            Area::Patients,
+            get(ui::registration::edit_form),
+        )
+        .add(
+            Method::POST,
+            "/patients/{id}/edit",
+            Area::Patients,
+            post(ui::registration::update),
+        )
+        .add(
+            Method::GET,
+            "/patients/{id}/merge",
+            Area::PatientMerge,
+            get(ui::merge::page),
+        )
+        .add(
+            Method::POST,
+            "/patients/{id}/merge",
+            Area::PatientMerge,
+            post(ui::merge::merge),
+        )
+        .add(
+            Method::POST,
+            "/patient-merges/{id}/undo",
+            Area::PatientMerge,
+            post(ui::merge::undo),
+        )
+        .add(
+            Method::GET,
+            "/patients/{id}/coverages/new",
+            Area::Patients,
+            get(ui::coverage::new_page),
+        )
+        .add(
+            Method::POST,
+            "/patients/{id}/coverages/new",
+            Area::Patients,
+            post(ui::coverage::create),
+        )
+        .add(
+            Method::GET,
+            "/coverages/{id}/edit",
+            Area::Patients,
+            get(ui::coverage::edit_page),
+        )
+        .add(
+            Method::POST,
+            "/coverages/{id}/edit",
+            Area::Patients,
+            post(ui::coverage::update),
+        )
+        // The only route with a larger body: one card image (see
+        // `ui::coverage::UPLOAD_BODY_BYTES`).
+        .add(
+            Method::POST,
+            "/coverages/{id}/cards",
+            Area::CoverageCards,
+            post(ui::coverage::upload_card).layer(axum::extract::DefaultBodyLimit::max(
+                ui::coverage::UPLOAD_BODY_BYTES,
+            )),
+        )
+        .add(
+            Method::GET,
+            "/coverage-cards/{id}",
+            Area::CoverageCards,
+            get(ui::coverage::card_image),
+        )
+        .add(
+            Method::GET,
             "/worklists",
             Area::Worklists,
             get(ui::pages::worklists),
@@ -92,6 +180,18 @@ fn table(state: AppState) -> Table {
             "/admin/registration",
             Area::Admin,
             post(ui::settings::save),
+        )
+        .add(
+            Method::GET,
+            "/admin/payers",
+            Area::Admin,
+            get(ui::coverage::payers_page),
+        )
+        .add(
+            Method::POST,
+            "/admin/payers",
+            Area::Admin,
+            post(ui::coverage::add_payer),
         )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
         .add(

@@ -60,10 +60,13 @@ pub async fn seed_clinic(db: &Db, seed: u64) -> Result<(String, Vec<DemoStaff>),
         };
         tx.create_user(&new_id(), &user).await?;
     }
+    let payers = tx.seed_payers("demo").await?;
     tx.audit(
         AuditEntry::new("system", Action::Create, Outcome::Success)
             .resource("Organization", Some(&org_id))
-            .detail(format!("demo clinic seeded from seed {seed}")),
+            .detail(format!(
+                "demo clinic seeded from seed {seed}, with {payers} common payers"
+            )),
     )
     .await?;
     tx.commit().await?;
@@ -92,12 +95,39 @@ pub async fn add_patients(
         .1;
     let start = u64::try_from(existing).unwrap_or(0);
     let generator = PatientGenerator::new(seed);
+    // Payer record ids by index into COMMON_PAYERS (none when the
+    // organization has no such payer: then no coverage is generated).
+    let directory = db.payers(org_id).await?;
+    let payer_ids: Vec<Option<String>> = carefront_domain::coverage::COMMON_PAYERS
+        .iter()
+        .map(|(_, code)| {
+            directory
+                .iter()
+                .find(|p| p.value.payer_id == *code && p.value.active)
+                .map(|p| p.id.clone())
+        })
+        .collect();
     let mut added = 0;
     while added < count {
         let n = BATCH.min(count - added);
         let mut tx = db.begin(org_id).await?;
-        for patient in generator.iter(start + added..start + added + n) {
-            tx.create_patient(&new_id(), patient, "demo").await?;
+        for (index, patient) in
+            (start + added..).zip(generator.iter(start + added..start + added + n))
+        {
+            let coverages = carefront_synth::demo_coverages(seed, index, &patient);
+            let patient_id = new_id();
+            tx.create_patient(&patient_id, patient, "demo").await?;
+            for c in coverages {
+                let Some(payer_ref) = payer_ids[c.payer].clone() else {
+                    continue;
+                };
+                let coverage = carefront_domain::coverage::Coverage {
+                    patient_id: patient_id.clone(),
+                    payer_ref,
+                    ..c.coverage
+                };
+                tx.create(&new_id(), &coverage, "demo").await?;
+            }
         }
         tx.commit().await?;
         added += n;

@@ -293,6 +293,215 @@ async fn auditor_reads_the_log_and_admin_sees_field_errors() -> Result<()> {
     b.close().await
 }
 
+#[tokio::test]
+async fn front_desk_registers_is_warned_of_a_duplicate_and_finds_the_patient_by_phone() -> Result<()>
+{
+    let Some(b) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::new().await;
+    let base = app.spawn().await;
+    let desk = app.staff(Role::FrontDesk).clone();
+    b.sign_in(&base, &desk.username, &desk.password).await?;
+    let before = patient_count(&app).await;
+
+    // 7a. Patients → Register: the cursor waits in the first field; the
+    //     form is filled from the keyboard and saved.
+    b.client
+        .find(Locator::LinkText("Patients"))
+        .await?
+        .click()
+        .await?;
+    b.client
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::LinkText("Register a new patient"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("input#f-given")).await?;
+    assert_eq!(
+        b.focused_id().await?,
+        "f-given",
+        "registration starts focused"
+    );
+    // Sent empty: every missing field is named, nothing is saved.
+    b.keys(&Key::Enter.to_string()).await?;
+    let summary = b
+        .wait(Locator::Css("main div.error#form-errors[role=alert]"))
+        .await?;
+    let listed = summary.text().await?;
+    for field in [
+        "Given name is required",
+        "Date of birth is required",
+        "Sex is required",
+    ] {
+        assert!(
+            listed.contains(field),
+            "the summary lists {field}: {listed}"
+        );
+    }
+    assert_eq!(
+        b.focused_id().await?,
+        "form-errors",
+        "the summary takes the focus"
+    );
+    let given = b.find("input#f-given").await?;
+    assert_eq!(given.attr("aria-invalid").await?.as_deref(), Some("true"));
+    assert_eq!(
+        given.attr("aria-describedby").await?.as_deref(),
+        Some("f-given-error")
+    );
+    b.full_step("20-register-errors").await?;
+    assert_eq!(patient_count(&app).await, before);
+    b.fill_registration("Quintanilla", "(512) 555-0187").await?;
+    b.full_step("20-register").await?;
+    b.find("#patient-form .form-actions button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("section[aria-labelledby=s-demo]"))
+        .await?;
+    let first = b.client.current_url().await?.path().to_string();
+    assert!(
+        first.starts_with("/patients/"),
+        "the summary opens: {first}"
+    );
+    assert_eq!(patient_count(&app).await, before + 1);
+
+    // 7b. The same person again, with a typo in the family name and the
+    //     phone typed another way: stopped, with the existing patient shown.
+    b.client.goto(&format!("{base}/patients/new")).await?;
+    b.wait(Locator::Css("input#f-given")).await?;
+    b.fill_registration("Quintanila", "512.555.0187").await?;
+    b.find("#patient-form .form-actions button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let panel = b.wait(Locator::Css("section#duplicates")).await?;
+    let text = panel.text().await?;
+    assert!(
+        text.contains("Stop: this patient is probably registered already"),
+        "{text}"
+    );
+    assert!(text.contains("Quintanilla, Marisol"), "{text}");
+    assert!(text.contains("Almost certainly the same person"), "{text}");
+    assert_eq!(
+        b.focused_id().await?,
+        "duplicates",
+        "the warning takes the focus"
+    );
+    let use_link = b
+        .find("section#duplicates article.candidate h3 a")
+        .await?
+        .attr("href")
+        .await?;
+    assert_eq!(use_link.as_deref(), Some(first.as_str()));
+    assert_eq!(patient_count(&app).await, before + 1, "nothing saved");
+    b.full_step("21-duplicate-warning").await?;
+    b.narrow_step("21-duplicate-warning-narrow").await?;
+
+    // 7c. "/" and the phone in yet another format find the first patient;
+    //     the summary opens from the result.
+    b.keys("/").await?;
+    assert_eq!(b.focused_id().await?, "global-search");
+    b.keys("512-555-0187").await?;
+    b.keys(&Key::Enter.to_string()).await?;
+    b.wait(Locator::Css("main table tbody tr")).await?;
+    let rows = b.texts("main table tbody tr").await?;
+    assert_eq!(rows.len(), 1, "only the registered patient: {rows:?}");
+    assert!(rows[0].contains("Quintanilla, Marisol"), "{rows:?}");
+    assert!(rows[0].contains("(512) 555-0187"), "{rows:?}");
+    b.client
+        .find(Locator::LinkText("Quintanilla, Marisol"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("section[aria-labelledby=s-demo]"))
+        .await?;
+    assert_eq!(b.client.current_url().await?.path(), first);
+    assert_eq!(b.texts("main h1").await?, ["Quintanilla, Marisol"]);
+    let alerts = b.texts("main .alerts[role=note]").await?;
+    assert!(alerts[0].contains("Needs wheelchair"), "{alerts:?}");
+    b.full_step("22-summary").await?;
+    b.narrow_step("22-summary-narrow").await?;
+
+    // 7d. A lead registers the typo anyway, with a reason, then merges the
+    //     two records from the duplicate's summary.
+    let lead = app.staff(Role::Lead).clone();
+    b.find("#logout-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("p.notice[role=status]")).await?;
+    b.sign_in(&base, &lead.username, &lead.password).await?;
+    b.client.goto(&format!("{base}/patients/new")).await?;
+    b.wait(Locator::Css("input#f-given")).await?;
+    b.fill_registration("Quintanila", "512.555.0187").await?;
+    b.find("#patient-form .form-actions button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("input#f-override_reason"))
+        .await?
+        .send_keys("Caller says she has never been here")
+        .await?;
+    b.check_console().await?;
+    b.find("section#duplicates .decision button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("section[aria-labelledby=s-demo]"))
+        .await?;
+    let second = b.client.current_url().await?.path().to_string();
+    assert_ne!(second, first);
+    b.client
+        .find(Locator::LinkText("Merge with another record…"))
+        .await?
+        .click()
+        .await?;
+    b.client
+        .wait()
+        .at_most(PAGE_WAIT)
+        .for_element(Locator::LinkText("Compare"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("table.side-by-side")).await?;
+    let survivor = b.find("input#survivor-other").await?;
+    assert_eq!(
+        survivor.prop("checked").await?.as_deref(),
+        Some("true"),
+        "the older record survives by default"
+    );
+    b.full_step("23-merge-compare").await?;
+    b.find("form.merge-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("section[aria-labelledby=s-merges]"))
+        .await?;
+    assert_eq!(b.client.current_url().await?.path(), first);
+    b.full_step("24-merged-summary").await?;
+
+    b.close().await
+}
+
+async fn patient_count(app: &TestApp) -> i64 {
+    app.db
+        .search::<Patient>(
+            &app.org_id,
+            &[],
+            Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await
+        .unwrap()
+        .1
+}
+
 /// The family name of one of the demo clinic's patients.
 async fn demo_family_name(app: &TestApp) -> String {
     let (found, _) = app
@@ -439,6 +648,78 @@ impl Browser {
             .await?;
         self.wait(Locator::Css("nav[aria-label=Main]")).await?;
         Ok(())
+    }
+
+    /// Types into the input matching `css`.
+    async fn fill(&self, css: &str, text: &str) -> Result<()> {
+        self.find(css).await?.send_keys(text).await?;
+        Ok(())
+    }
+
+    /// Fills the registration form for Marisol, with the family name and
+    /// phone given.
+    async fn fill_registration(&self, family: &str, phone: &str) -> Result<()> {
+        self.fill("#f-given", "Marisol").await?;
+        self.fill("#f-family", family).await?;
+        self.fill("#f-preferred_name", "Mari").await?;
+        // Chromium's date field takes the digits segment by segment.
+        self.fill("#f-birth_date", "07091984").await?;
+        let typed = self.find("#f-birth_date").await?.prop("value").await?;
+        ensure!(
+            typed.as_deref() == Some("1984-07-09"),
+            "the date field holds {typed:?}"
+        );
+        self.find("#f-sex").await?.select_by_value("female").await?;
+        self.fill("#f-pronouns", "she/her").await?;
+        self.fill("#f-address-line1", "418 Juniper Ln").await?;
+        self.fill("#f-address-city", "Austin").await?;
+        self.fill("#f-address-state", "TX").await?;
+        self.fill("#f-address-postal_code", "78704").await?;
+        self.fill("#f-phones-0-number", phone).await?;
+        self.find("#f-phones-0-sms_consent").await?.click().await?;
+        self.fill("#f-email", "marisol.q@example.com").await?;
+        self.find("#f-preferred_contact")
+            .await?
+            .select_by_value("sms")
+            .await?;
+        self.find("#f-language")
+            .await?
+            .select_by_value("es")
+            .await?;
+        self.find("#f-interpreter_needed").await?.click().await?;
+        self.fill("#f-contacts-0-name", "Rafael Quintanilla")
+            .await?;
+        self.find("#f-contacts-0-relationship")
+            .await?
+            .select_by_value("SPS")
+            .await?;
+        self.fill("#f-contacts-0-phone", "512-555-0142").await?;
+        self.find("#f-contacts-0-emergency").await?.click().await?;
+        self.find("#f-contacts-0-guarantor").await?.click().await?;
+        self.fill("#f-alerts", "Needs wheelchair\nHard of hearing")
+            .await?;
+        Ok(())
+    }
+
+    /// A step whose screenshot shows the whole page, not only the window.
+    async fn full_step(&self, name: &str) -> Result<()> {
+        let height = self
+            .client
+            .execute(
+                "return Math.ceil(document.documentElement.scrollHeight);",
+                vec![],
+            )
+            .await?
+            .as_u64()
+            .unwrap_or(u64::from(WIDE.1));
+        let height = u32::try_from(height).unwrap_or(WIDE.1).clamp(WIDE.1, 4000);
+        self.client.set_window_size(WIDE.0, height + 120).await?;
+        self.client
+            .execute("window.scrollTo(0, 0);", vec![])
+            .await?;
+        let result = self.step(name).await;
+        self.client.set_window_size(WIDE.0, WIDE.1).await?;
+        result
     }
 
     async fn screenshot(&self, name: &str) -> Result<PathBuf> {

@@ -219,6 +219,9 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
             "Location",
             "Practitioner",
             "PractitionerRole",
+            "Patient",
+            "RelatedPerson",
+            "Coverage",
             "AuditEvent"
         ]
     );
@@ -239,7 +242,8 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
             .map(|i| i["code"].as_str().unwrap().to_string())
             .collect()
     };
-    assert!(!interactions("Organization").contains(&"create".to_string()));
+    // Organization: the tenant (never created) and payers (created by admins).
+    assert!(interactions("Organization").contains(&"create".to_string()));
     assert!(interactions("Location").contains(&"delete".to_string()));
     assert_eq!(interactions("AuditEvent"), ["read", "search-type"]);
     let location = resource("Location");
@@ -262,9 +266,14 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
     // Truthful: every advertised search parameter and resource answers.
     let admin = token(&app, Role::Admin).await;
     let auditor = token(&app, Role::Auditor).await;
+    let desk = token(&app, Role::FrontDesk).await;
     for r in rest["resource"].as_array().unwrap() {
         let t = r["type"].as_str().unwrap();
-        let who = if t == "AuditEvent" { &auditor } else { &admin };
+        let who = match t {
+            "AuditEvent" => &auditor,
+            "Patient" | "RelatedPerson" | "Coverage" => &desk,
+            _ => &admin,
+        };
         for p in r["searchParam"].as_array().unwrap() {
             let name = p["name"].as_str().unwrap();
             let value = match p["type"].as_str().unwrap() {
@@ -273,7 +282,12 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
                 _ if name == "action" => "R",
                 _ => "x",
             };
-            let res = get_as(&app, who, &format!("/{t}?{name}={value}")).await;
+            // RelatedPerson is searched within one patient.
+            let scope = match (t, name) {
+                ("RelatedPerson", n) if n != "patient" => "patient=x&",
+                _ => "",
+            };
+            let res = get_as(&app, who, &format!("/{t}?{scope}{name}={value}")).await;
             assert_eq!(res.status, StatusCode::OK, "{t}?{name}: {}", res.body);
             assert_eq!(res.body["type"], "searchset");
         }
@@ -411,8 +425,12 @@ async fn search_pages_with_total_self_and_next_and_reads_by_version() {
     let future = get_as(&app, &t, "/Location?_lastUpdated=gt2999").await;
     assert_eq!(future.body["total"], 0);
 
+    // The tenant first, then the payer directory.
     let org = get_as(&app, &t, "/Organization").await;
-    assert_eq!(org.body["total"], 1);
+    assert_eq!(
+        org.body["total"],
+        1 + carefront_domain::coverage::COMMON_PAYERS.len()
+    );
     assert_eq!(org.body["entry"][0]["resource"]["id"], app.org_id);
 
     for bad in [
@@ -867,16 +885,17 @@ async fn references_must_resolve_and_unique_or_referenced_records_conflict() {
         res.body["address"][0]["postalCode"],
         org["address"][0]["postalCode"]
     );
-    for method in [Method::POST, Method::DELETE] {
-        let path = if method == Method::POST {
-            "/Organization".to_string()
-        } else {
-            org_path.clone()
-        };
-        let res = send(&app, call(method.clone(), &path, &admin).json(&org)).await;
-        assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED, "{method}");
-        assert_eq!(res.issue().0, "not-supported");
-    }
+    let res = send(&app, call(Method::DELETE, &org_path, &admin).json(&org)).await;
+    assert_eq!(res.status, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(res.issue().0, "not-supported");
+    // POST creates payers only: an organization without a payer ID is refused.
+    let res = send(&app, call(Method::POST, "/Organization", &admin).json(&org)).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST);
+    assert!(
+        res.expressions().contains(&"Organization.identifier"),
+        "{}",
+        res.body
+    );
 }
 
 #[tokio::test]
@@ -959,7 +978,8 @@ async fn unknown_ids_and_routes_answer_operation_outcomes() {
     for path in [
         "/Location/no-such-id",
         "/Practitioner/no-such-id/_history",
-        "/Patient",
+        "/Patient/no-such-id",
+        "/Nothing",
         "/Location/x/y/z",
         "",
     ] {

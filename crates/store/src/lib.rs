@@ -6,20 +6,25 @@
 //! foreign keys, checks), so a racing second server cannot break them.
 
 mod audit;
+mod bulk;
+mod coverage;
 mod db;
 mod directory;
 mod identity;
+mod merge;
 mod patients;
 mod records;
 mod settings;
 pub mod testing;
 
 pub use audit::{AuditFilter, AuditStats};
+pub use coverage::CardImage;
 pub use db::{Backend, Db, WriteTx, new_id, now_us};
 pub use identity::{ApiToken, NewUser, Session, User};
+pub use merge::{MergeSnapshot, MovedRecord, PatientMerge, PatientOwned};
 pub use patients::{PatientHits, format_mrn};
-pub use settings::Setting;
 pub use records::{Filter, HistoryEntry, Page, Record, Val};
+pub use settings::Setting;
 
 use carefront_domain::ValidationErrors;
 

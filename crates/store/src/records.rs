@@ -72,6 +72,11 @@ pub enum Filter {
     HasKey(String),
     /// The record is indexed under a key starting with this.
     HasKeyPrefix(String),
+    /// The column's value is at least this (text compares as stored, so
+    /// ISO dates compare as dates).
+    AtLeast(&'static str, Val),
+    /// The column's value is less than this.
+    Below(&'static str, Val),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,7 +95,7 @@ fn bind<'q>(
     }
 }
 
-fn versioned<R: Record>(row: &AnyRow) -> Result<Versioned<R>> {
+pub(crate) fn versioned<R: Record>(row: &AnyRow) -> Result<Versioned<R>> {
     Ok(Versioned {
         id: row.try_get("id")?,
         version: row.try_get("version")?,
@@ -99,7 +104,7 @@ fn versioned<R: Record>(row: &AnyRow) -> Result<Versioned<R>> {
     })
 }
 
-fn select_columns<R: Record>() -> String {
+pub(crate) fn select_columns<R: Record>() -> String {
     format!(
         "id, version, updated_at_us, deleted, {}",
         R::COLUMNS.join(", ")
@@ -398,6 +403,14 @@ impl Db {
                 Filter::UpdatedAtLeast(t) => {
                     binds.push(Val::Int(Some(*t)));
                     clauses.push(format!("updated_at_us >= ${}", binds.len()));
+                }
+                Filter::AtLeast(col, v) => {
+                    binds.push(v.clone());
+                    clauses.push(format!("{col} >= ${}", binds.len()));
+                }
+                Filter::Below(col, v) => {
+                    binds.push(v.clone());
+                    clauses.push(format!("{col} < ${}", binds.len()));
                 }
                 Filter::UpdatedBefore(t) => {
                     binds.push(Val::Int(Some(*t)));

@@ -11,12 +11,14 @@
 //! stable across platforms, and never reads the clock.
 
 mod clinic;
+mod coverage;
 pub mod duplicates;
 mod names;
 mod patients;
 mod places;
 mod rng;
 
+pub use coverage::{DemoCoverage, demo_coverages};
 pub use patients::{MAX_AGE, PatientGenerator, Patients, REFERENCE_DATE};
 
 use carefront_domain::Role;

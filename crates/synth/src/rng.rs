@@ -15,6 +15,7 @@ use rand_chacha::ChaCha8Rng;
 pub(crate) enum Purpose {
     Patient,
     Clinic,
+    Coverage,
 }
 
 impl Purpose {
@@ -22,6 +23,7 @@ impl Purpose {
         match self {
             Purpose::Patient => *b"patient\0",
             Purpose::Clinic => *b"clinic\0\0",
+            Purpose::Coverage => *b"coverage",
         }
     }
 }

@@ -76,7 +76,8 @@ pub fn statement(resources: Vec<Value>) -> Value {
                     'Authorization: Bearer cft_...', an API token an administrator issues for \
                     one staff role (carefront token create). The role decides access: directory \
                     resources are read by every role except auditor and changed by admin; \
-                    AuditEvent is read by auditor only.",
+                    Patient, RelatedPerson and Patient/$match are for front_desk, lead, \
+                    clinician and billing; AuditEvent is read by auditor only.",
             },
             "resource": resources,
         }],

@@ -80,6 +80,21 @@ impl<'a> Obj<'a> {
         None
     }
 
+    /// A whole-number element (`integer`, `positiveInt`, `unsignedInt`).
+    pub fn integer(&self, key: &str, issues: &mut Issues) -> Option<i64> {
+        let v = self.get(key, issues)?;
+        if let Some(n) = v.as_i64() {
+            return Some(n);
+        }
+        let path = self.child(key);
+        issues.push(Issue::at(
+            "structure",
+            &path,
+            format!("{path} must be a whole number"),
+        ));
+        None
+    }
+
     pub fn object(&self, key: &str, known: &[&str], issues: &mut Issues) -> Option<Obj<'a>> {
         Obj::new(self.child(key), self.get(key, issues)?, known, issues)
     }
@@ -149,6 +164,14 @@ fn as_string(v: &Value, path: &str, issues: &mut Issues) -> Option<String> {
             None
         }
     }
+}
+
+/// The element names of a JSON object, for reading one leniently.
+pub fn known_keys(value: &Value) -> Vec<&str> {
+    value
+        .as_object()
+        .map(|m| m.keys().map(String::as_str).collect())
+        .unwrap_or_default()
 }
 
 /// Removes nulls, empty arrays and empty objects, which FHIR JSON forbids,

@@ -14,6 +14,7 @@
 mod bundle;
 mod capability;
 mod json;
+mod operations;
 mod outcome;
 mod resource;
 mod resources;
@@ -31,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carefront_domain::Area;
 use carefront_domain::audit::Action;
-use carefront_domain::directory::{Location, Organization, Practitioner, PractitionerRole};
+use carefront_domain::directory::{Location, Practitioner, PractitionerRole};
 use outcome::FhirError;
 use serde_json::Value;
 
@@ -54,6 +55,24 @@ impl Api {
         self
     }
 
+    /// The tenant and the payer directory, both served as Organization.
+    fn organizations(mut self) -> Self {
+        self.router = resources::payer::register(self.router);
+        self.resources.push(resources::payer::capability_entry());
+        self
+    }
+
+    /// Patient (with its own create and update, and `$match`) and the
+    /// RelatedPerson view of its contacts.
+    fn patients(mut self) -> Self {
+        self.router = resources::patient::register(self.router);
+        self.resources.push(resources::patient::capability_entry());
+        self.router = resources::related_person::register(self.router);
+        self.resources
+            .push(resources::related_person::capability_entry());
+        self
+    }
+
     fn audit_events(mut self) -> Self {
         self.router = resources::audit_event::register(self.router);
         self.resources
@@ -67,10 +86,12 @@ pub fn routes(state: AppState) -> Router<AppState> {
         router: Router::new(),
         resources: Vec::new(),
     }
-    .resource::<Organization>()
+    .organizations()
     .resource::<Location>()
     .resource::<Practitioner>()
     .resource::<PractitionerRole>()
+    .patients()
+    .resource::<carefront_domain::coverage::Coverage>()
     .audit_events();
     let statement = std::sync::Arc::new(capability::statement(api.resources));
     let protected = api

@@ -55,6 +55,12 @@ pub trait FhirResource: Record {
         async { Ok(()) }
     }
 
+    /// The patient whose data this record is, for the audit trail: every
+    /// read, search result and write of it is audited with this patient id.
+    fn patient_of(&self, _id: &str) -> Option<String> {
+        None
+    }
+
     /// Refuses to delete a record others still refer to (409).
     fn check_delete(
         _db: &Db,
@@ -113,7 +119,7 @@ fn versioned<R: FhirResource>(id: &str, h: &HistoryEntry<R>) -> Versioned<R> {
 }
 
 /// Store errors about one resource, with messages naming it.
-fn about(kind: &str, id: &str) -> impl Fn(StoreError) -> FhirError {
+pub fn about(kind: &str, id: &str) -> impl Fn(StoreError) -> FhirError {
     let name = format!("{kind}/{id}");
     move |e| match e {
         StoreError::NotFound => FhirError::NotFound(format!("{name} is not known.")),
@@ -122,8 +128,8 @@ fn about(kind: &str, id: &str) -> impl Fn(StoreError) -> FhirError {
     }
 }
 
-async fn read<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
-    let note = note(Action::Read, R::KIND, Some(&id), "read");
+pub async fn read<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
+    let mut note = note(Action::Read, R::KIND, Some(&id), "read");
     let result = async {
         ctx.require(R::READ)?;
         let db = &ctx.state.db;
@@ -131,9 +137,11 @@ async fn read<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
             .get::<R>(ctx.org(), &id)
             .await
             .map_err(about(R::KIND, &id))?;
+        note.patient_id = v.value.patient_of(&id);
         Ok(ctx.version(StatusCode::OK, &v, true))
-    };
-    finish(note, result.await)
+    }
+    .await;
+    finish(note, result)
 }
 
 async fn history_of<R: FhirResource>(
@@ -148,10 +156,11 @@ async fn history_of<R: FhirResource>(
     Ok(versions)
 }
 
-async fn vread<R: FhirResource>(ctx: Ctx, Path((id, vid)): Path<(String, String)>) -> Response {
-    let note = note(Action::Read, R::KIND, Some(&id), &format!("vread {vid}"));
+pub async fn vread<R: FhirResource>(ctx: Ctx, Path((id, vid)): Path<(String, String)>) -> Response {
+    let mut note = note(Action::Read, R::KIND, Some(&id), &format!("vread {vid}"));
     let result = async {
         let versions = history_of::<R>(&ctx, &id).await?;
+        note.patient_id = versions[0].value.patient_of(&id);
         let name = format!("{}/{id}", R::KIND);
         let h = versions
             .iter()
@@ -163,18 +172,20 @@ async fn vread<R: FhirResource>(ctx: Ctx, Path((id, vid)): Path<(String, String)
             )));
         }
         Ok(ctx.version(StatusCode::OK, &versioned(&id, h), true))
-    };
-    finish(note, result.await)
+    }
+    .await;
+    finish(note, result)
 }
 
-async fn history<R: FhirResource>(
+pub async fn history<R: FhirResource>(
     ctx: Ctx,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    let note = note(Action::Read, R::KIND, Some(&id), "history");
+    let mut note = note(Action::Read, R::KIND, Some(&id), "history");
     let result = async {
         let versions = history_of::<R>(&ctx, &id).await?;
+        note.patient_id = versions[0].value.patient_of(&id);
         let query = search::parse::<()>(q.as_deref(), &[], &mut ())?;
         let (kind, page) = (R::KIND, query.page);
         let entries = versions
@@ -200,11 +211,12 @@ async fn history<R: FhirResource>(
         let total = i64::try_from(versions.len()).unwrap_or(i64::MAX);
         let bundle = bundle("history", &url, &query, total, entries);
         Ok(super::json_response(StatusCode::OK, bundle))
-    };
-    finish(note, result.await)
+    }
+    .await;
+    finish(note, result)
 }
 
-async fn search_type<R: FhirResource>(ctx: Ctx, RawQuery(q): RawQuery) -> Response {
+pub async fn search_type<R: FhirResource>(ctx: Ctx, RawQuery(q): RawQuery) -> Response {
     let what = format!("search {}", q.as_deref().unwrap_or_default());
     let note = note(Action::Search, R::KIND, None, what.trim_end());
     let result = async {
@@ -224,12 +236,20 @@ async fn search_type<R: FhirResource>(ctx: Ctx, RawQuery(q): RawQuery) -> Respon
             .collect();
         let url = format!("{}/{}", ctx.base, R::KIND);
         let bundle = bundle("searchset", &url, &query, total, entries);
-        Ok(super::json_response(StatusCode::OK, bundle))
+        let mut response = super::json_response(StatusCode::OK, bundle);
+        // Patient data: one note per patient shown, beside the search's own.
+        for v in &rows {
+            if let Some(patient) = v.value.patient_of(&v.id) {
+                let shown = super::note(Action::Search, R::KIND, Some(&v.id), "search result");
+                crate::audit::note(&mut response, shown.patient(&patient));
+            }
+        }
+        Ok(response)
     };
     finish(note, result.await)
 }
 
-async fn create<R: FhirResource>(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
+pub async fn create<R: FhirResource>(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
     let note = note(Action::Create, R::KIND, None, "create");
     let result = async {
         ctx.require(R::WRITE)?;
@@ -238,15 +258,16 @@ async fn create<R: FhirResource>(ctx: Ctx, headers: HeaderMap, body: Body) -> Re
         let id = new_id();
         let mut tx = ctx.state.db.begin(ctx.org()).await?;
         let saved = tx.create(&id, &value, &ctx.principal.actor_name).await?;
-        tx.audit(ctx.entry(Action::Create, R::KIND, &id, "create"))
-            .await?;
+        let mut entry = ctx.entry(Action::Create, R::KIND, &id, "create");
+        entry.patient_id = value.patient_of(&id);
+        tx.audit(entry).await?;
         tx.commit().await?;
         Ok(ctx.written(StatusCode::CREATED, &saved, &headers))
     };
     finish(note, result.await)
 }
 
-async fn update<R: FhirResource>(
+pub async fn update<R: FhirResource>(
     ctx: Ctx,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -276,15 +297,16 @@ async fn update<R: FhirResource>(
             }
             other => other.map_err(about(R::KIND, &id)),
         }?;
-        tx.audit(ctx.entry(Action::Update, R::KIND, &id, "update"))
-            .await?;
+        let mut entry = ctx.entry(Action::Update, R::KIND, &id, "update");
+        entry.patient_id = value.patient_of(&id);
+        tx.audit(entry).await?;
         tx.commit().await?;
         Ok(ctx.written(StatusCode::OK, &saved, &headers))
     };
     finish(note, result.await)
 }
 
-async fn delete<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
+pub async fn delete<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
     let note = note(Action::Delete, R::KIND, Some(&id), "delete");
     let result = async {
         ctx.require(R::WRITE)?;
@@ -307,7 +329,7 @@ async fn delete<R: FhirResource>(ctx: Ctx, Path(id): Path<String>) -> Response {
 }
 
 /// `If-Match: W/"3"` as a version number.
-fn if_match(headers: &HeaderMap) -> Result<Option<i64>, FhirError> {
+pub fn if_match(headers: &HeaderMap) -> Result<Option<i64>, FhirError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
     };
@@ -327,6 +349,31 @@ async fn read_body<R: FhirResource>(
     body: Body,
     id: Option<&str>,
 ) -> Result<R, FhirError> {
+    let value = read_json(headers, body).await?;
+    check_resource(&value, R::KIND, id)?;
+    let mut issues = Vec::new();
+    let known = known_elements(R::ELEMENTS);
+    let parsed = Obj::new(R::KIND.to_string(), &value, &known, &mut issues)
+        .map(|obj| R::from_fhir(&obj, &mut issues));
+    match parsed {
+        Some(v) if issues.is_empty() => v
+            .validated()
+            .map_err(|e| FhirError::Invalid(Issue::from_validation(&e, R::expression))),
+        _ => Err(FhirError::Invalid(issues)),
+    }
+}
+
+/// The top-level elements a resource may carry: its own and the ones every
+/// resource has.
+pub fn known_elements<'a>(elements: &[&'a str]) -> Vec<&'a str> {
+    ["resourceType", "id", "meta", "text"]
+        .into_iter()
+        .chain(elements.iter().copied())
+        .collect()
+}
+
+/// The JSON body of a FHIR request: its content type and size checked.
+pub async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, FhirError> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -349,18 +396,21 @@ async fn read_body<R: FhirResource>(
     let bytes = axum::body::to_bytes(body, crate::MAX_BODY_BYTES)
         .await
         .map_err(|_| FhirError::TooLarge)?;
-    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(&bytes).map_err(|e| {
         FhirError::Invalid(vec![Issue::new(
             "structure",
             format!("The body is not valid JSON: {e}"),
         )])
-    })?;
-    let kind = value.get("resourceType").and_then(Value::as_str);
-    if kind != Some(R::KIND) {
+    })
+}
+
+/// Checks `resourceType`, and on update that `id` equals the URL's.
+pub fn check_resource(value: &Value, kind: &str, id: Option<&str>) -> Result<(), FhirError> {
+    let found = value.get("resourceType").and_then(Value::as_str);
+    if found != Some(kind) {
         return Err(FhirError::invalid(format!(
-            "resourceType must be '{}' at this endpoint (got {}).",
-            R::KIND,
-            kind.map_or("none".into(), |k| format!("'{k}'"))
+            "resourceType must be '{kind}' at this endpoint (got {}).",
+            found.map_or("none".into(), |k| format!("'{k}'"))
         )));
     }
     if let Some(url_id) = id
@@ -368,31 +418,16 @@ async fn read_body<R: FhirResource>(
     {
         return Err(FhirError::Invalid(vec![Issue::at(
             "invalid",
-            format!("{}.id", R::KIND),
-            format!(
-                "{}.id must be present and equal the id in the URL ('{url_id}').",
-                R::KIND
-            ),
+            format!("{kind}.id"),
+            format!("{kind}.id must be present and equal the id in the URL ('{url_id}')."),
         )]));
     }
-    let mut issues = Vec::new();
-    let known: Vec<&str> = ["resourceType", "id", "meta", "text"]
-        .into_iter()
-        .chain(R::ELEMENTS.iter().copied())
-        .collect();
-    let parsed = Obj::new(R::KIND.to_string(), &value, &known, &mut issues)
-        .map(|obj| R::from_fhir(&obj, &mut issues));
-    match parsed {
-        Some(v) if issues.is_empty() => v
-            .validated()
-            .map_err(|e| FhirError::Invalid(Issue::from_validation(&e, R::expression))),
-        _ => Err(FhirError::Invalid(issues)),
-    }
+    Ok(())
 }
 
 impl Ctx {
     /// The audit entry a successful write commits with its data.
-    fn entry(
+    pub fn entry(
         &self,
         action: Action,
         kind: &str,
@@ -404,7 +439,7 @@ impl Ctx {
 
     /// One version of a resource, with its ETag and Last-Modified (and
     /// Location when created); without the body when `body` is false.
-    fn version<R: FhirResource>(
+    pub fn version<R: FhirResource>(
         &self,
         status: StatusCode,
         v: &Versioned<R>,
@@ -435,7 +470,7 @@ impl Ctx {
 
     /// The answer to a write that audited in its transaction, honouring
     /// `Prefer: return=minimal`.
-    fn written<R: FhirResource>(
+    pub fn written<R: FhirResource>(
         &self,
         status: StatusCode,
         saved: &Versioned<R>,

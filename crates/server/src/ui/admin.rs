@@ -97,6 +97,10 @@ async fn render(
         Ok(v) => v,
         Err(e) => return ops::internal_error(e),
     };
+    let payers = match super::coverage::payer_directory(state, p).await {
+        Ok(v) => v,
+        Err(e) => return ops::internal_error(e),
+    };
     let tz = jiff::tz::TimeZone::system();
     let described = |name: &str| errors.for_field(name).map(|_| format!("new-{name}-error"));
     let page = shell(
@@ -175,6 +179,7 @@ async fn render(
                     }
                 }
             }
+            (payers)
         },
     );
     (status, page).into_response()

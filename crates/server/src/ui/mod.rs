@@ -4,9 +4,13 @@
 
 pub mod admin;
 pub mod audit;
+pub mod coverage;
 pub mod login;
+pub mod merge;
 pub mod pages;
+pub mod patient_summary;
 pub mod patients;
+pub mod registration;
 pub mod settings;
 
 use crate::AppState;

@@ -1,4 +1,5 @@
-//! Patients: the search box's results (and, next, the summary and registration).
+//! Patients: the search box's results, each linking to the patient's
+//! summary (`patient_summary`); registration is in `registration`.
 
 use super::shell;
 use crate::audit::{AuditNote, note};
@@ -60,6 +61,7 @@ pub async fn search(
                 button type="submit" { "Search" }
             }
             p.muted #patient-q-help { "Examples: “smi jo”, “Smith, John”, “3/14/62”, “(212) 555-0123”, an MRN." }
+            p { a.button href="/patients/new" { "Register a new patient" } }
             @if let Some(found) = &found {
                 p role="status" {
                     @match found.hits.len() {
@@ -80,7 +82,7 @@ pub async fn search(
                             @for (r, _) in &found.hits {
                                 tr {
                                     td {
-                                        (r.value.display_name())
+                                        a href=(format!("/patients/{}", r.id)) { (r.value.display_name()) }
                                         @if let Some(pref) = &r.value.preferred_name { " (" (pref) ")" }
                                     }
                                     td { (r.value.birth_date.strftime("%m/%d/%Y").to_string()) }

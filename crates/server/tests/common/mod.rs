@@ -173,3 +173,165 @@ pub fn location(res: &Response<Body>) -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// Calling the FHIR API in-process with bearer tokens.
+pub mod fhir_api {
+    use super::TestApp;
+    use axum::body::Body;
+    use axum::http::{Method, Request, Response, StatusCode, header};
+    use carefront_domain::Role;
+    use carefront_domain::audit::{Action, AuditEntry, AuditEvent, Outcome};
+    use carefront_server::auth::issue_token;
+    use carefront_store::AuditFilter;
+    use http_body_util::BodyExt;
+    use serde_json::Value;
+
+    pub const BASE: &str = "/fhir/R4";
+
+    /// A bearer token for `role`, named `{role}-client` (audited as
+    /// `token:{role}-client`).
+    pub async fn token(app: &TestApp, role: Role) -> String {
+        let creator = AuditEntry::new("system", Action::TokenCreate, Outcome::Success);
+        let name = format!("{role}-client");
+        issue_token(&app.db, &app.org_id, &name, role, creator)
+            .await
+            .unwrap()
+            .1
+    }
+
+    pub struct Call {
+        pub method: Method,
+        pub path: String,
+        pub token: Option<String>,
+        pub headers: Vec<(header::HeaderName, String)>,
+        pub body: Option<String>,
+    }
+
+    /// A request to `BASE` + `path`.
+    pub fn call(method: Method, path: &str, token: &str) -> Call {
+        Call {
+            method,
+            path: format!("{BASE}{path}"),
+            token: Some(token.to_string()),
+            headers: Vec::new(),
+            body: None,
+        }
+    }
+
+    impl Call {
+        pub fn json(mut self, body: &Value) -> Self {
+            self.body = Some(body.to_string());
+            self.header(header::CONTENT_TYPE, "application/fhir+json")
+        }
+
+        pub fn header(mut self, name: header::HeaderName, value: &str) -> Self {
+            self.headers.push((name, value.to_string()));
+            self
+        }
+
+        pub fn request(self) -> Request<Body> {
+            let mut b = Request::builder().method(self.method).uri(self.path);
+            if let Some(t) = self.token {
+                b = b.header(header::AUTHORIZATION, format!("Bearer {t}"));
+            }
+            for (name, value) in self.headers {
+                b = b.header(name, value);
+            }
+            b.body(self.body.map(Body::from).unwrap_or_default())
+                .unwrap()
+        }
+    }
+
+    pub struct Answer {
+        pub status: StatusCode,
+        pub headers: header::HeaderMap,
+        pub body: Value,
+    }
+
+    impl Answer {
+        pub fn header(&self, name: header::HeaderName) -> &str {
+            self.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        }
+
+        /// The OperationOutcome's first issue as (code, expression).
+        pub fn issue(&self) -> (&str, &str) {
+            assert_eq!(
+                self.body["resourceType"], "OperationOutcome",
+                "{}",
+                self.body
+            );
+            let issue = &self.body["issue"][0];
+            (
+                issue["code"].as_str().unwrap(),
+                issue["expression"][0].as_str().unwrap_or_default(),
+            )
+        }
+
+        /// Every issue's expression.
+        pub fn expressions(&self) -> Vec<&str> {
+            self.body["issue"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|i| i["expression"][0].as_str())
+                .collect()
+        }
+
+        /// A Bundle link's URL, relative to `BASE`.
+        pub fn link(&self, relation: &str) -> Option<String> {
+            let links = self.body["link"].as_array()?;
+            let link = links.iter().find(|l| l["relation"] == relation)?;
+            let url = link["url"].as_str()?;
+            Some(url[url.find(BASE).unwrap() + BASE.len()..].to_string())
+        }
+
+        /// The ids of a Bundle's resources, in order.
+        pub fn ids(&self) -> Vec<String> {
+            self.body["entry"]
+                .as_array()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .map(|e| e["resource"]["id"].as_str().unwrap().to_string())
+                        .collect()
+                })
+                .unwrap_or_default()
+        }
+    }
+
+    pub async fn answer(res: Response<Body>) -> Answer {
+        let status = res.status();
+        let headers = res.headers().clone();
+        let bytes = res.into_body().collect().await.unwrap().to_bytes();
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
+        };
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn send(app: &TestApp, c: Call) -> Answer {
+        answer(app.send(c.request()).await).await
+    }
+
+    pub async fn get_as(app: &TestApp, token: &str, path: &str) -> Answer {
+        send(app, call(Method::GET, path, token)).await
+    }
+
+    pub async fn audit_events(app: &TestApp, filter: AuditFilter) -> Vec<AuditEvent> {
+        app.db
+            .audit_events(&app.org_id, &filter, 0, 10_000)
+            .await
+            .unwrap()
+            .0
+    }
+}

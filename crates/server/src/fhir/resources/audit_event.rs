@@ -29,6 +29,7 @@ const FHIR_TYPES: &[&str] = &[
     "Practitioner",
     "PractitionerRole",
     "Patient",
+    "RelatedPerson",
     "AuditEvent",
 ];
 
@@ -231,6 +232,11 @@ fn event_type(action: Action) -> Value {
             "http://dicom.nema.org/resources/ontology/DCM",
             "110100",
             "Application Activity",
+        ),
+        Action::Merge | Action::Unmerge => (
+            "http://dicom.nema.org/resources/ontology/DCM",
+            "110110",
+            "Patient Record",
         ),
     };
     json!({ "system": system, "code": code, "display": display })

@@ -1,0 +1,334 @@
+//! `carefront import patients`, run as a real process against the backend
+//! under test (SQLite, or PostgreSQL with CAREFRONT_TEST_POSTGRES).
+
+use carefront_domain::patient::Patient;
+use carefront_store::{Db, Filter, Page};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn carefront(args: &[&str], url: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_carefront"))
+        .args(args)
+        .env("CAREFRONT_DATABASE_URL", url)
+        .env("CAREFRONT_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A migrated database with one organization, and a directory for files.
+async fn setup() -> (String, Db, String, PathBuf) {
+    let url = carefront_store::testing::fresh_url().await.unwrap();
+    let out = carefront(
+        &["org", "create", "--name", "Riverside Family Practice"],
+        &url,
+    );
+    assert!(out.status.success(), "{}", stderr(&out));
+    let db = Db::connect(&url).await.unwrap();
+    let org_id = db.organizations().await.unwrap()[0].0.clone();
+    let dir = std::env::temp_dir().join(format!("cf_import_{}", uuid_like()));
+    std::fs::create_dir_all(&dir).unwrap();
+    (url, db, org_id, dir)
+}
+
+fn uuid_like() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{}_{t}", std::process::id())
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn import(url: &str, file: &Path) -> Output {
+    carefront(&["import", "patients", file.to_str().unwrap()], url)
+}
+
+async fn patients(db: &Db, org_id: &str) -> Vec<Patient> {
+    let (found, _) = db
+        .search::<Patient>(
+            org_id,
+            &[],
+            Page {
+                offset: 0,
+                count: 1000,
+            },
+        )
+        .await
+        .unwrap();
+    found.into_iter().map(|p| p.value).collect()
+}
+
+const HEADER: &str = "source_system,source_id,given,middle,family,birth_date,sex,phone_mobile,sms_consent,email,line1,city,state,postal_code,language,interpreter_needed";
+
+fn summary(o: &Output) -> String {
+    let text = stdout(o);
+    text.lines()
+        .find(|l| l.starts_with("Imported"))
+        .unwrap_or_else(|| panic!("no summary in: {text} / {}", stderr(o)))
+        .to_string()
+}
+
+#[tokio::test]
+async fn csv_import_creates_and_running_it_again_creates_nothing_twice() {
+    let (url, db, org_id, dir) = setup().await;
+    let csv = format!(
+        "{HEADER}\n\
+         urn:legacy,A1,Ana,,Reyes,1962-03-14,F,(512) 555-0142,yes,ana@example.com,12 Oak St,Austin,TX,78701,es,yes\n\
+         urn:legacy,A2,John,Paul,Smith,03/04/1980,male,212.555.0123,no,,9 Elm Rd,New York,NY,10001,,no\n\
+         urn:legacy,A3,Mei,,\"Chen, Jr\",2001-12-01,female,+1 415 555 0199,no,,1 Bay St,San Francisco,CA,94105,zh-Hant,\n"
+    );
+    let file = write(&dir, "patients.csv", &csv);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("3 created, 0 updated, 0 unchanged, 0 rejected"),
+        "{}",
+        summary(&out)
+    );
+    assert!(!dir.join("patients.rejected.csv").exists());
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 3);
+    let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
+    assert_eq!(ana.phones[0].number, "+15125550142", "normalized");
+    assert!(ana.phones[0].sms_consent);
+    assert!(ana.interpreter_needed);
+    assert_eq!(ana.identifiers[0].system, "urn:legacy");
+    assert_eq!(ana.identifiers[0].value, "A1");
+    assert!(!ana.mrn.is_empty());
+    let john = stored.iter().find(|p| p.given == "John").unwrap();
+    assert_eq!(john.birth_date.to_string(), "1980-03-04", "MM/DD/YYYY");
+    let mut mrns: Vec<&str> = stored.iter().map(|p| p.mrn.as_str()).collect();
+    mrns.sort();
+    mrns.dedup();
+    assert_eq!(mrns.len(), 3, "distinct MRNs");
+
+    // The same file again: nothing created, nothing changed.
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 0 updated, 3 unchanged, 0 rejected"),
+        "{}",
+        summary(&out)
+    );
+    assert_eq!(patients(&db, &org_id).await.len(), 3);
+
+    // A changed row updates its patient, found by identifier; the MRN stays.
+    let changed = csv.replace("ana@example.com", "ana.reyes@example.org");
+    let file = write(&dir, "patients.csv", &changed);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 1 updated, 2 unchanged, 0 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let (found, _) = db
+        .search::<Patient>(
+            &org_id,
+            &[Filter::HasKey("i:urn:legacy|A1".into())],
+            Page {
+                offset: 0,
+                count: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].version, 2);
+    assert_eq!(
+        found[0].value.email.as_deref(),
+        Some("ana.reyes@example.org")
+    );
+    assert_eq!(found[0].value.mrn, ana.mrn);
+    let history = db.history::<Patient>(&org_id, &found[0].id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert_eq!(history[0].changed_by, "import");
+    // The search keys follow the change.
+    let by_new_email = db
+        .ids_by_keys::<Patient>(&org_id, &["e:ana.reyes@example.org".into()], 10)
+        .await
+        .unwrap();
+    assert_eq!(by_new_email, vec![found[0].id.clone()]);
+    let by_old_email = db
+        .ids_by_keys::<Patient>(&org_id, &["e:ana@example.com".into()], 10)
+        .await
+        .unwrap();
+    assert!(by_old_email.is_empty());
+
+    // Imports are audited and the chain holds.
+    let out = carefront(&["audit", "verify"], &url);
+    assert!(out.status.success(), "{}", stdout(&out));
+    let (events, _) = db
+        .audit_events(&org_id, &Default::default(), 0, 100)
+        .await
+        .unwrap();
+    assert!(
+        events.iter().any(|e| e
+            .entry
+            .detail
+            .as_deref()
+            .unwrap_or("")
+            .contains("import of patients.csv")),
+        "no import audit event"
+    );
+}
+
+#[tokio::test]
+async fn rejected_rows_name_their_columns_and_nothing_is_written_for_them() {
+    let (url, db, org_id, dir) = setup().await;
+    let csv = format!(
+        "{HEADER}\n\
+         urn:legacy,B1,Ana,,Reyes,1962-03-14,F,(512) 555-0142,yes,ana@example.com,12 Oak St,Austin,TX,78701,es,yes\n\
+         urn:legacy,B2,Bad,,Date,02/30/1980,male,212.555.0123,no,,9 Elm Rd,New York,NY,10001,,no\n\
+         urn:legacy,B3,Bad,,Phone,1970-01-01,male,12,no,,9 Elm Rd,New York,NY,10001,,no\n\
+         urn:legacy,B4,Bad,,Places,1970-01-01,female,212.555.0123,no,not-an-email,9 Elm Rd,New York,XX,1000,,no\n\
+         urn:legacy,,No,,Identifier,1970-01-01,female,212.555.0123,no,,9 Elm Rd,New York,NY,10001,,no\n\
+         urn:legacy,B1,Same,,Again,1970-01-01,female,212.555.0123,no,,9 Elm Rd,New York,NY,10001,,no\n\
+         urn:legacy,B7,Short,,Row\n"
+    );
+    let file = write(&dir, "legacy export.csv", &csv);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("1 created, 0 updated, 0 unchanged, 6 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let rejected_path = dir.join("legacy export.rejected.csv");
+    assert!(stdout(&out).contains("legacy export.rejected.csv"));
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_path(&rejected_path)
+        .unwrap();
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(header.get(header.len() - 1), Some("reason"));
+    assert_eq!(header.get(header.len() - 2), Some("line"));
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    let reason = |id: &str, family: &str| -> String {
+        rows.iter()
+            .find(|r| r.get(1) == Some(id) && r.get(4) == Some(family))
+            .unwrap_or_else(|| panic!("{id} {family} not rejected"))
+            .iter()
+            .next_back()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        reason("B2", "Date").starts_with("birth_date:"),
+        "{}",
+        reason("B2", "Date")
+    );
+    assert!(
+        reason("B3", "Phone").contains("phone_mobile:"),
+        "{}",
+        reason("B3", "Phone")
+    );
+    let places = reason("B4", "Places");
+    for field in ["email:", "state:", "postal_code:"] {
+        assert!(places.contains(field), "{places}");
+    }
+    assert!(reason("", "Identifier").contains("source_id:"));
+    let again = reason("B1", "Again");
+    assert!(again.contains("line 2"), "{again}");
+    assert!(reason("B7", "Row").contains("row:"));
+    // The original row is kept as it was, with its line number.
+    let b2 = rows.iter().find(|r| r.get(1) == Some("B2")).unwrap();
+    assert_eq!(b2.get(5), Some("02/30/1980"));
+    assert_eq!(b2.get(header.len() - 2), Some("3"));
+
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 1, "only the good row is stored");
+    assert_eq!(stored[0].given, "Ana");
+
+    // A clean run removes the previous run's rejected rows.
+    let good: String = csv.lines().take(2).map(|l| format!("{l}\n")).collect();
+    let file = write(&dir, "legacy export.csv", &good);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!rejected_path.exists());
+}
+
+#[tokio::test]
+async fn files_without_some_columns_update_what_they_have() {
+    let (url, db, org_id, dir) = setup().await;
+    let file = write(
+        &dir,
+        "full.csv",
+        &format!(
+            "{HEADER}\nurn:legacy,C1,Ana,,Reyes,1962-03-14,F,(512) 555-0142,yes,ana@example.com,12 Oak St,Austin,TX,78701,es,yes\n"
+        ),
+    );
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mrn = patients(&db, &org_id).await[0].mrn.clone();
+
+    // Only names and emails, found by MRN (leading zeros optional) or identifier.
+    let partial = format!(
+        "mrn,source_system,source_id,given,family,birth_date,sex,email\n\
+         {},,,Ana,Reyes-Lopez,1962-03-14,female,ana@example.com\n\
+         ,urn:legacy,C9,New,Person,1990-01-01,male,\n\
+         99999,,,Nobody,Here,1990-01-01,male,\n",
+        mrn.trim_start_matches('0')
+    );
+    let file = write(&dir, "partial.csv", &partial);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 1 updated, 0 unchanged, 2 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 1);
+    let ana = &stored[0];
+    assert_eq!(ana.family, "Reyes-Lopez");
+    assert_eq!(
+        ana.phones.len(),
+        1,
+        "phones kept: the file has no phone column"
+    );
+    assert!(ana.address.is_some(), "address kept");
+    assert_eq!(ana.language.as_deref(), Some("es"));
+    let rejected = std::fs::read_to_string(dir.join("partial.rejected.csv")).unwrap();
+    assert!(rejected.contains("no phone column"), "{rejected}");
+    assert!(
+        rejected.contains("mrn: no patient has this MRN"),
+        "{rejected}"
+    );
+}
+
+#[tokio::test]
+async fn a_file_without_identity_columns_is_refused_up_front() {
+    let (url, db, org_id, dir) = setup().await;
+    let file = write(
+        &dir,
+        "anonymous.csv",
+        "given,family,birth_date,sex\nAna,Reyes,1962-03-14,F\n",
+    );
+    let out = import(&url, &file);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("source_id"), "{}", stderr(&out));
+    let file = write(&dir, "nodob.csv", "source_id,given,family\nA,Ana,Reyes\n");
+    let out = import(&url, &file);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("birth_date, sex"), "{}", stderr(&out));
+    let out = import(&url, &dir.join("missing.csv"));
+    assert_eq!(out.status.code(), Some(1));
+    let out = carefront(&["import", "patients", "x.txt"], &url);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("--format"), "{}", stderr(&out));
+    assert!(patients(&db, &org_id).await.is_empty());
+}

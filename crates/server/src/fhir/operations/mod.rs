@@ -1,0 +1,3 @@
+//! FHIR operations (`$name`), each registered with the resource it works on.
+
+pub mod patient_match;

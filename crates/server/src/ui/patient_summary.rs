@@ -1,0 +1,450 @@
+//! The patient summary: one screen with everything the front desk needs
+//! about a patient, and the pieces every patient screen shares (the header
+//! with the alerts, loading a record by id).
+
+use super::coverage::coverage_section;
+use super::registration::{CONTACT_RELATIONSHIPS, LANGUAGES};
+use super::{csrf_field, error_page, local_time, shell};
+use crate::audit::{AuditNote, note};
+use crate::auth::Principal;
+use crate::ui::patients::today;
+use crate::{AppState, ops};
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use carefront_domain::Area;
+use carefront_domain::audit::Action;
+use carefront_domain::contact::display_phone;
+use carefront_domain::directory::{AdministrativeGender, Versioned};
+use carefront_domain::mpi::{MRN_SYSTEM, changed_fields};
+use carefront_domain::patient::Patient;
+use carefront_store::{HistoryEntry, PatientMerge, StoreError, User};
+use jiff::civil::Date;
+use maud::{Markup, html};
+use std::collections::HashMap;
+
+/// A patient by id, or the page to answer instead.
+pub async fn load(
+    state: &AppState,
+    org_id: &str,
+    id: &str,
+) -> Result<Versioned<Patient>, Response> {
+    match state.db.get::<Patient>(org_id, id).await {
+        Ok(p) => Ok(p),
+        Err(StoreError::NotFound) => Err(error_page(
+            StatusCode::NOT_FOUND,
+            "Patient not found",
+            "There is no patient with this address. Search for the patient instead.",
+        )),
+        Err(StoreError::Gone) => Err(error_page(
+            StatusCode::GONE,
+            "Patient record deleted",
+            "This patient record was deleted. Its history is kept for the audit trail.",
+        )),
+        Err(e) => Err(ops::internal_error(e)),
+    }
+}
+
+pub fn sex_label(sex: AdministrativeGender) -> &'static str {
+    match sex {
+        AdministrativeGender::Female => "Female",
+        AdministrativeGender::Male => "Male",
+        AdministrativeGender::Other => "Other",
+        AdministrativeGender::Unknown => "Unknown",
+    }
+}
+
+/// A date the way US clinics write it.
+pub fn us_date(d: Date) -> String {
+    d.strftime("%m/%d/%Y").to_string()
+}
+
+pub fn language_label(tag: &str) -> String {
+    match LANGUAGES.iter().find(|(t, _)| *t == tag) {
+        Some((_, name)) => format!("{name} ({tag})"),
+        None => tag.to_string(),
+    }
+}
+
+pub fn relationship_label(code: &str) -> &str {
+    CONTACT_RELATIONSHIPS
+        .iter()
+        .find(|(c, _)| *c == code)
+        .map_or(code, |(_, label)| label)
+}
+
+/// The alerts of a patient, shown at the top of every patient screen.
+pub fn alerts(p: &Patient) -> Markup {
+    html! {
+        @if !p.alerts.is_empty() {
+            div.alerts role="note" aria-label="Patient alerts" {
+                strong { "Alerts" }
+                ul { @for a in &p.alerts { li { (a) } } }
+            }
+        }
+    }
+}
+
+/// Who the patient is, in one line under the page's heading (the name),
+/// then the alerts. Shared by every patient screen.
+pub fn header(p: &Versioned<Patient>, today: Date) -> Markup {
+    let v = &p.value;
+    html! {
+        p.patient-line {
+            @if let Some(pref) = &v.preferred_name { span { "Goes by " strong { (pref) } } }
+            span { "DOB " strong { (us_date(v.birth_date)) } " (" (v.age_on(today)) " y)" }
+            span { (sex_label(v.sex)) }
+            span { "MRN " strong { (v.mrn) } }
+            @if let Some(pr) = &v.pronouns { span { (pr) } }
+            @if let Some(l) = &v.language { span { (language_label(l)) @if v.interpreter_needed { ", " strong { "interpreter needed" } } } }
+        }
+        (alerts(v))
+    }
+}
+
+fn who(users: &HashMap<String, String>, username: &str) -> String {
+    users.get(username).map_or_else(
+        || username.to_string(),
+        |name| format!("{name} ({username})"),
+    )
+}
+
+/// Each version with what changed from the one before, newest first; the
+/// versions written by a merge or its undoing say so.
+fn history_rows<'a>(
+    patient_id: &str,
+    history: &'a [HistoryEntry<Patient>],
+    merges: &[PatientMerge],
+) -> Vec<(&'a HistoryEntry<Patient>, String)> {
+    history
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let mut what = match history.get(i + 1) {
+                _ if h.deleted => "Deleted".to_string(),
+                None => "Registered".to_string(),
+                Some(older) => {
+                    let fields = changed_fields(&older.value, &h.value);
+                    if fields.is_empty() {
+                        "Saved without changes".to_string()
+                    } else {
+                        fields.join(", ")
+                    }
+                }
+            };
+            for m in merges {
+                let (version_before, other_mrn, verb) = if m.survivor_id == patient_id {
+                    (
+                        m.snapshot.survivor_version_before,
+                        &m.snapshot.duplicate_before.mrn,
+                        "merge of MRN",
+                    )
+                } else {
+                    (
+                        m.snapshot.duplicate_version_before,
+                        &m.snapshot.survivor_before.mrn,
+                        "merged into MRN",
+                    )
+                };
+                if h.version == version_before + 1 && h.changed_by == m.merged_by {
+                    what = format!("{what} ({verb} {other_mrn})");
+                }
+                let undone_here = m
+                    .undone_at_us
+                    .is_some_and(|at| (h.changed_at_us - at).abs() < 1_000_000)
+                    && m.undone_by.as_deref() == Some(h.changed_by.as_str());
+                if undone_here {
+                    what = format!("{what} (merge with MRN {other_mrn} undone)");
+                }
+            }
+            (h, what)
+        })
+        .collect()
+}
+
+struct Loaded {
+    history: Vec<HistoryEntry<Patient>>,
+    merges: Vec<PatientMerge>,
+    users: HashMap<String, String>,
+    /// The other patients named by the merges and the survivor link.
+    linked: HashMap<String, Versioned<Patient>>,
+    /// The coverage section (`ui::coverage`).
+    coverage: Markup,
+}
+
+async fn load_rest(
+    state: &AppState,
+    principal: &Principal,
+    p: &Versioned<Patient>,
+) -> Result<Loaded, StoreError> {
+    let org_id = principal.org_id.as_str();
+    let history = state.db.history::<Patient>(org_id, &p.id).await?;
+    let merges = state.db.patient_merges(org_id, &p.id).await?;
+    let users = state
+        .db
+        .users(org_id)
+        .await?
+        .into_iter()
+        .map(|u: User| (u.username, u.display_name))
+        .collect();
+    let mut ids: Vec<String> = merges
+        .iter()
+        .flat_map(|m| [m.survivor_id.clone(), m.duplicate_id.clone()])
+        .chain(p.value.replaced_by.clone())
+        .filter(|id| *id != p.id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let linked = state
+        .db
+        .get_many::<Patient>(org_id, &ids)
+        .await?
+        .into_iter()
+        .map(|l| (l.id.clone(), l))
+        .collect();
+    let coverage = coverage_section(state, principal, &p.id).await?;
+    Ok(Loaded {
+        history,
+        merges,
+        users,
+        linked,
+        coverage,
+    })
+}
+
+fn linked_name(linked: &HashMap<String, Versioned<Patient>>, id: &str) -> Markup {
+    html! {
+        @match linked.get(id) {
+            Some(l) => a href=(format!("/patients/{id}")) { (l.value.display_name()) " (MRN " (l.value.mrn) ")" },
+            None => a href=(format!("/patients/{id}")) { "another record" },
+        }
+    }
+}
+
+pub async fn page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    let patient = match load(&state, &p.org_id, &id).await {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let rest = match load_rest(&state, &p, &patient).await {
+        Ok(v) => v,
+        Err(e) => return ops::internal_error(e),
+    };
+    let today = today();
+    let tz = jiff::tz::TimeZone::system();
+    let v = &patient.value;
+    let may_merge = p.role.may(Area::PatientMerge);
+    let merged_into = v.replaced_by.as_deref();
+    let contact_methods = v.preferred_contact.map(|m| m.label());
+    let content = html! {
+        (header(&patient, today))
+        @if let Some(survivor) = merged_into {
+            div.notice.merged role="status" {
+                p {
+                    strong { "This record was merged into " (linked_name(&rest.linked, survivor)) "." }
+                    " It is kept for its history and is no longer used: open the surviving record to book, check in or change details."
+                }
+            }
+        }
+        div.actions {
+            @if merged_into.is_none() {
+                a.button href=(format!("/patients/{}/edit", patient.id)) { "Edit details" }
+                @if may_merge {
+                    a.button.secondary href=(format!("/patients/{}/merge", patient.id)) { "Merge with another record…" }
+                }
+            }
+            a href="/patients" { "Back to patient search" }
+        }
+        div.summary-grid {
+            section.card aria-labelledby="s-demo" {
+                h2 #s-demo { "Demographics" }
+                dl.kv {
+                    dt { "Legal name" } dd { (v.given) @if let Some(m) = &v.middle { " " (m) } " " (v.family) @if let Some(s) = &v.suffix { " " (s) } }
+                    dt { "Preferred name" } dd { (v.preferred_name.as_deref().unwrap_or("—")) }
+                    dt { "Date of birth" } dd { (us_date(v.birth_date)) " (age " (v.age_on(today)) ")" }
+                    dt { "Sex" } dd { (sex_label(v.sex)) }
+                    dt { "Gender identity" } dd { (v.gender_identity.as_deref().unwrap_or("—")) }
+                    dt { "Pronouns" } dd { (v.pronouns.as_deref().unwrap_or("—")) }
+                    dt { "Language" } dd {
+                        @match &v.language { Some(l) => (language_label(l)), None => "—" }
+                        @if v.interpreter_needed { br; strong { "Interpreter needed" } }
+                    }
+                    dt { "Status" } dd { @if v.active { "Active" } @else { "Inactive" } }
+                    @if !v.identifiers.is_empty() {
+                        dt { "Other identifiers" }
+                        dd {
+                            ul.plain {
+                                @for i in &v.identifiers {
+                                    li {
+                                        @if i.system == MRN_SYSTEM { "Former MRN " (i.value) }
+                                        @else { (i.value) " " span.muted.small { (i.system) } }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            section.card aria-labelledby="s-reach" {
+                h2 #s-reach { "Phone, email, address" }
+                dl.kv {
+                    @for ph in &v.phones {
+                        dt { (ph.kind.label()) }
+                        dd { span.nowrap { (display_phone(&ph.number)) } @if ph.sms_consent { " " span.tag { "texts OK" } } @else { " " span.tag.off { "no texts" } } }
+                    }
+                    @if v.phones.is_empty() { dt { "Phone" } dd { "—" } }
+                    dt { "Email" } dd { (v.email.as_deref().unwrap_or("—")) }
+                    dt { "Address" } dd {
+                        @match &v.address {
+                            Some(a) => {
+                                (a.line1) @if let Some(l2) = &a.line2 { br; (l2) }
+                                br; (a.city) ", " (a.state) " " (a.postal_code)
+                                @if a.country != "US" { br; (a.country) }
+                            }
+                            None => "—",
+                        }
+                    }
+                    dt { "Contact by" } dd { (contact_methods.unwrap_or("No preference")) }
+                }
+            }
+            section.card aria-labelledby="s-contacts" {
+                h2 #s-contacts { "Contacts" }
+                @if v.contacts.is_empty() {
+                    p.muted { "No emergency contact or guarantor recorded." }
+                } @else {
+                    ul.plain {
+                        @for c in &v.contacts {
+                            li {
+                                strong { (c.name) } " · " (relationship_label(&c.relationship))
+                                @if let Some(ph) = &c.phone { " · " span.nowrap { (display_phone(ph)) } }
+                                @if c.emergency { " " span.tag { "Emergency" } }
+                                @if c.guarantor { " " span.tag { "Guarantor" } }
+                            }
+                        }
+                    }
+                }
+            }
+            @if merged_into.is_some() {
+                section.card #coverage aria-labelledby="s-coverage" {
+                    h2 #s-coverage { "Coverage" }
+                    p.muted { "Coverages of a merged record move to the surviving record." }
+                }
+            } @else {
+                (rest.coverage)
+            }
+        }
+        div.pending-grid {
+            (pending("s-appts", "Appointments", "Upcoming and past visits with provider, location and status, and buttons to book, reschedule or cancel.", "the scheduling capability"))
+            (pending("s-balance", "Balance", "What the patient owes, the last payment and the copay due today.", "the money capability"))
+            (pending("s-messages", "Messages and calls", "The latest calls, secure messages and reminders, with their outcome.", "the communications capability"))
+            (pending("s-tasks", "Tasks", "Open tasks about this patient (calls to return, forms or coverage to fix) and who has them.", "the communications capability"))
+        }
+        @if !rest.merges.is_empty() {
+            section aria-labelledby="s-merges" {
+                h2 #s-merges { "Merged records" }
+                table.dense {
+                    caption.visually-hidden { "Merges this record took part in" }
+                    thead { tr { th scope="col" { "Merge" } th scope="col" { "When" } th scope="col" { "By" } th scope="col" { "Reason" } th scope="col" { "Status" } } }
+                    tbody {
+                        @for m in &rest.merges {
+                            tr {
+                                td {
+                                    @if m.survivor_id == patient.id {
+                                        (linked_name(&rest.linked, &m.duplicate_id)) " was merged into this record"
+                                    } @else {
+                                        "This record was merged into " (linked_name(&rest.linked, &m.survivor_id))
+                                    }
+                                }
+                                td { (local_time(m.merged_at_us, &tz)) }
+                                td { (who(&rest.users, &m.merged_by)) }
+                                td { (m.reason.as_deref().unwrap_or("—")) }
+                                td {
+                                    @match (m.undone_at_us, &m.undone_by) {
+                                        (Some(at), by) => { "Undone " (local_time(at, &tz)) @if let Some(by) = by { " by " (who(&rest.users, by)) } }
+                                        (None, _) if may_merge => {
+                                            form.inline-action method="post" action=(format!("/patient-merges/{}/undo", m.id)) {
+                                                (csrf_field(&p))
+                                                button.secondary type="submit" { "Undo merge" }
+                                            }
+                                        }
+                                        (None, _) => "In effect",
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                p.muted { "Each record keeps its own history; open a merged record to read its history." }
+            }
+        }
+        section aria-labelledby="s-history" {
+            h2 #s-history { "History" }
+            table.dense {
+                caption.visually-hidden { "Versions of this record, newest first" }
+                thead { tr { th scope="col" { "Version" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What changed" } } }
+                tbody {
+                    @for (h, what) in history_rows(&patient.id, &rest.history, &rest.merges) {
+                        tr {
+                            td { (h.version) }
+                            td { (local_time(h.changed_at_us, &tz)) }
+                            td { (who(&rest.users, &h.changed_by)) }
+                            td { (what) }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    let mut response = shell(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Patients,
+        &v.display_name(),
+        content,
+    )
+    .into_response();
+    note(
+        &mut response,
+        AuditNote::new(Action::Read, "Patient", Some(&patient.id))
+            .patient(&patient.id)
+            .detail("patient summary"),
+    );
+    for l in rest.linked.values() {
+        note(
+            &mut response,
+            AuditNote::new(Action::Read, "Patient", Some(&l.id))
+                .patient(&l.id)
+                .detail(format!("named as merged with Patient/{}", patient.id)),
+        );
+    }
+    response
+}
+
+/// A section whose capability is not built yet: what will be there.
+fn pending(id: &str, title: &str, what: &str, arrives_with: &str) -> Markup {
+    html! {
+        section.card.pending aria-labelledby=(id) {
+            h2 id=(id) { (title) }
+            p { (what) }
+            p.muted { "Arrives with " (arrives_with) "." }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn known_languages_and_relationships_read_as_words() {
+        assert_eq!(language_label("es"), "Spanish (es)");
+        assert_eq!(language_label("x-klingon"), "x-klingon");
+        assert_eq!(relationship_label("SPS"), "Spouse");
+        assert_eq!(relationship_label("Neighbour"), "Neighbour");
+    }
+}

@@ -1,0 +1,595 @@
+//! Bulk writes for imports and generated datasets: many records per
+//! statement, inside the caller's [`WriteTx`], through the same SQL on both
+//! databases.
+//!
+//! Each statement carries many rows (multi-row `INSERT`, a `VALUES` list
+//! joined in `UPDATE ... FROM`). Values shared by every row (organization,
+//! record type, timestamp, author) are bound once and referred to by number
+//! from each row. Records, their search keys and their history rows are
+//! written exactly as [`WriteTx::create`] and [`WriteTx::update`] write them
+//! one by one, so readers cannot tell the two paths apart.
+//!
+//! Statements are built (values encoded, search keys and history JSON
+//! computed) on a blocking thread while the previous ones execute, so the
+//! database and the CPU work overlap.
+
+use crate::db::{now_us, sql};
+use crate::patients::format_mrn;
+use crate::records::{Record, Val, select_columns, versioned};
+use crate::{Result, StoreError, WriteTx};
+use carefront_domain::directory::Versioned;
+use carefront_domain::patient::Patient;
+use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+use tokio::sync::mpsc;
+
+/// Bound parameters per statement. Both databases allow far more (SQLite
+/// 32,766, PostgreSQL 65,535), but SQLite finds each parameter's name by a
+/// linear walk when binding, so the cost per parameter grows with the
+/// statement's width; a few hundred keeps that small while statements stay
+/// few.
+const MAX_PARAMS: usize = 128;
+/// Key rows removed per `DELETE`: an `OR` of exact primary keys, which both
+/// databases answer with one index seek per term.
+const KEY_DELETES_PER_STATEMENT: usize = 64;
+/// Statements built ahead of the one executing.
+const PIPELINE_DEPTH: usize = 32;
+
+type Query = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
+
+/// Splits `rows` into statements: full chunks of as many rows as fit in
+/// [`MAX_PARAMS`], then the rest in falling powers of two. Statement
+/// texts thus take a few shapes, each prepared once per connection and then
+/// reused from the statement cache.
+fn statement_chunks<T>(rows: &[T], fixed: usize, per_row: usize) -> Vec<&[T]> {
+    let max = (MAX_PARAMS.saturating_sub(fixed) / per_row).max(1);
+    let mut out = Vec::new();
+    let mut rest = rows;
+    while !rest.is_empty() {
+        let n = if rest.len() >= max {
+            max
+        } else {
+            1usize << (usize::BITS - 1 - rest.len().leading_zeros())
+        };
+        let (chunk, tail) = rest.split_at(n);
+        out.push(chunk);
+        rest = tail;
+    }
+    out
+}
+
+/// `$a, $b, ...` for the next `n` parameters after `*next`.
+fn placeholders(next: &mut usize, n: usize, out: &mut String) {
+    for i in 0..n {
+        *next += 1;
+        let _ = write!(out, "{}${}", if i == 0 { "" } else { ", " }, *next);
+    }
+}
+
+fn bind_owned(q: Query, v: Val) -> Query {
+    match v {
+        Val::Text(t) => q.bind(t),
+        Val::Int(i) => q.bind(i),
+    }
+}
+
+/// Statement texts by shape, built once per call.
+#[derive(Default)]
+struct Texts(HashMap<(u8, usize), String>);
+
+impl Texts {
+    fn get(&mut self, kind: u8, rows: usize, build: impl FnOnce(usize) -> String) -> String {
+        self.0
+            .entry((kind, rows))
+            .or_insert_with(|| build(rows))
+            .clone()
+    }
+}
+
+fn insert_records_sql<R: Record>(rows: usize) -> String {
+    let cols = R::COLUMNS;
+    let mut text = format!(
+        "INSERT INTO {} (org_id, id, version, updated_at_us, {}) VALUES ",
+        R::TABLE,
+        cols.join(", ")
+    );
+    let mut next = 2;
+    for i in 0..rows {
+        text.push_str(if i == 0 { "($1, " } else { ", ($1, " });
+        placeholders(&mut next, 1, &mut text);
+        text.push_str(", 1, $2, ");
+        placeholders(&mut next, cols.len(), &mut text);
+        text.push(')');
+    }
+    text
+}
+
+fn update_records_sql<R: Record>(rows: usize) -> String {
+    let cols = R::COLUMNS;
+    let table = R::TABLE;
+    let mut text = format!("WITH v(id, old_version, {}) AS (VALUES ", cols.join(", "));
+    let mut next = 2;
+    for i in 0..rows {
+        text.push_str(if i == 0 { "(" } else { ", (" });
+        placeholders(&mut next, 2 + cols.len(), &mut text);
+        text.push(')');
+    }
+    let sets: Vec<String> = cols.iter().map(|c| format!("{c} = v.{c}")).collect();
+    let _ = write!(
+        text,
+        ") UPDATE {table} SET version = v.old_version + 1, updated_at_us = $2, {} \
+         FROM v WHERE {table}.org_id = $1 AND {table}.id = v.id \
+         AND {table}.version = v.old_version AND {table}.deleted = 0",
+        sets.join(", ")
+    );
+    text
+}
+
+fn insert_keys_sql(rows: usize) -> String {
+    let mut text =
+        String::from("INSERT INTO search_keys (org_id, record_type, key, record_id) VALUES ");
+    let mut next = 2;
+    for i in 0..rows {
+        text.push_str(if i == 0 { "($1, $2, " } else { ", ($1, $2, " });
+        placeholders(&mut next, 2, &mut text);
+        text.push(')');
+    }
+    text.push_str(" ON CONFLICT DO NOTHING");
+    text
+}
+
+fn delete_keys_sql(rows: usize) -> String {
+    let mut text =
+        String::from("DELETE FROM search_keys WHERE org_id = $1 AND record_type = $2 AND (");
+    for i in 0..rows {
+        let _ = write!(
+            text,
+            "{}(key = ${} AND record_id = ${})",
+            if i == 0 { "" } else { " OR " },
+            3 + 2 * i,
+            4 + 2 * i
+        );
+    }
+    text.push(')');
+    text
+}
+
+fn insert_history_sql(rows: usize) -> String {
+    let mut text = String::from(
+        "INSERT INTO record_history \
+         (org_id, record_type, record_id, version, changed_at_us, changed_by, deleted, data) VALUES ",
+    );
+    let mut next = 4;
+    for i in 0..rows {
+        text.push_str(if i == 0 { "($1, $2, " } else { ", ($1, $2, " });
+        placeholders(&mut next, 2, &mut text);
+        text.push_str(", $3, $4, 0, ");
+        placeholders(&mut next, 1, &mut text);
+        text.push(')');
+    }
+    text
+}
+
+/// What a failing statement was doing, to name the failure.
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    /// Writing record rows of this kind: a unique-key violation is a conflict.
+    Records(&'static str),
+    /// Updating records: fewer rows changed than sent means some were
+    /// changed or deleted meanwhile.
+    Update(&'static str, u64),
+    Other,
+}
+
+/// The statements a bulk write sends, built on a blocking thread.
+struct Emit {
+    out: mpsc::Sender<(Query, Step)>,
+    org_id: String,
+    texts: Texts,
+}
+
+impl Emit {
+    /// False when the executing side has stopped (a statement failed).
+    fn send(&self, q: Query, step: Step) -> bool {
+        self.out.blocking_send((q, step)).is_ok()
+    }
+
+    fn keys<R: Record>(&mut self, keys: &mut [(String, &str)]) -> bool {
+        keys.sort_unstable();
+        for chunk in statement_chunks(keys, 2, 2) {
+            let text = self.texts.get(1, chunk.len(), insert_keys_sql);
+            let mut q = sqlx::query(sql(text))
+                .bind(self.org_id.clone())
+                .bind(R::KIND);
+            for (key, id) in chunk {
+                q = q.bind(key.clone()).bind(id.to_string());
+            }
+            if !self.send(q, Step::Other) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn deleted_keys<R: Record>(&mut self, keys: &[(String, &str)]) -> bool {
+        for chunk in keys.chunks(KEY_DELETES_PER_STATEMENT) {
+            let text = self.texts.get(2, chunk.len(), delete_keys_sql);
+            let mut q = sqlx::query(sql(text))
+                .bind(self.org_id.clone())
+                .bind(R::KIND);
+            for (key, id) in chunk {
+                q = q.bind(key.clone()).bind(id.to_string());
+            }
+            if !self.send(q, Step::Other) {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// One history row per `(id, version, value)`, all at `at` by `changed_by`.
+    fn history<R: Record>(
+        &mut self,
+        rows: &[(&str, i64, &R)],
+        at: i64,
+        changed_by: &str,
+    ) -> Result<bool> {
+        for chunk in statement_chunks(rows, 4, 3) {
+            let text = self.texts.get(3, chunk.len(), insert_history_sql);
+            let mut q = sqlx::query(sql(text))
+                .bind(self.org_id.clone())
+                .bind(R::KIND)
+                .bind(at)
+                .bind(changed_by.to_string());
+            for (id, version, value) in chunk {
+                let data = serde_json::to_string(value).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot serialize {}: {e}", R::KIND))
+                })?;
+                q = q.bind(id.to_string()).bind(*version).bind(data);
+            }
+            if !self.send(q, Step::Other) {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
+
+fn create_statements<R: Record>(
+    emit: &mut Emit,
+    rows: &[(String, R)],
+    at: i64,
+    changed_by: &str,
+) -> Result<()> {
+    for chunk in statement_chunks(rows, 2, 1 + R::COLUMNS.len()) {
+        let text = emit.texts.get(0, chunk.len(), insert_records_sql::<R>);
+        let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
+        for (id, value) in chunk {
+            q = q.bind(id.clone());
+            for v in value.values() {
+                q = bind_owned(q, v);
+            }
+        }
+        if !emit.send(q, Step::Records(R::KIND)) {
+            return Ok(());
+        }
+    }
+    if R::KEYED {
+        let mut keys: Vec<(String, &str)> = rows
+            .iter()
+            .flat_map(|(id, r)| r.search_keys().into_iter().map(move |k| (k, id.as_str())))
+            .collect();
+        if !emit.keys::<R>(&mut keys) {
+            return Ok(());
+        }
+    }
+    let history: Vec<(&str, i64, &R)> = rows.iter().map(|(id, r)| (id.as_str(), 1, r)).collect();
+    emit.history(&history, at, changed_by)?;
+    Ok(())
+}
+
+fn update_statements<R: Record>(
+    emit: &mut Emit,
+    rows: &[(Versioned<R>, R)],
+    at: i64,
+    changed_by: &str,
+) -> Result<()> {
+    for chunk in statement_chunks(rows, 2, 2 + R::COLUMNS.len()) {
+        let text = emit.texts.get(4, chunk.len(), update_records_sql::<R>);
+        let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
+        for (current, value) in chunk {
+            q = q.bind(current.id.clone()).bind(current.version);
+            for v in value.values() {
+                q = bind_owned(q, v);
+            }
+        }
+        if !emit.send(q, Step::Update(R::KIND, chunk.len() as u64)) {
+            return Ok(());
+        }
+    }
+    if R::KEYED {
+        let mut gone: Vec<(String, &str)> = Vec::new();
+        let mut added: Vec<(String, &str)> = Vec::new();
+        for (current, value) in rows {
+            let old: HashSet<String> = current.value.search_keys().into_iter().collect();
+            let new: HashSet<String> = value.search_keys().into_iter().collect();
+            let id = current.id.as_str();
+            gone.extend(old.difference(&new).map(|k| (k.clone(), id)));
+            added.extend(new.difference(&old).map(|k| (k.clone(), id)));
+        }
+        if !emit.deleted_keys::<R>(&gone) || !emit.keys::<R>(&mut added) {
+            return Ok(());
+        }
+    }
+    let history: Vec<(&str, i64, &R)> = rows
+        .iter()
+        .map(|(c, v)| (c.id.as_str(), c.version + 1, v))
+        .collect();
+    emit.history(&history, at, changed_by)?;
+    Ok(())
+}
+
+impl crate::Db {
+    /// Lets this process's SQLite writer keep up to `mib` MiB of database
+    /// pages in memory (the default is 2 MiB). A long bulk load into a large
+    /// database otherwise spends most of its time moving index pages between
+    /// SQLite and the operating system. Memory is taken only as pages are
+    /// used. PostgreSQL manages its own buffers: nothing to do.
+    pub async fn use_bulk_memory(&self, mib: u32) -> Result<()> {
+        if self.backend() == crate::Backend::Sqlite {
+            let kib = i64::from(mib) * 1024;
+            sqlx::query(sql(format!("PRAGMA cache_size = -{kib}")))
+                .execute(&self.write)
+                .await?;
+            // Statement journals (kept while a multi-row statement may still
+            // fail half-way) in memory rather than in a temporary file.
+            sqlx::query("PRAGMA temp_store = MEMORY")
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+impl WriteTx {
+    /// Executes the statements `build` emits (on a blocking thread) in
+    /// order, while later ones are being built.
+    async fn pipelined<F, T>(&mut self, build: F) -> Result<T>
+    where
+        F: FnOnce(&mut Emit) -> Result<T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let (out, mut statements) = mpsc::channel(PIPELINE_DEPTH);
+        let mut emit = Emit {
+            out,
+            org_id: self.org_id.clone(),
+            texts: Texts::default(),
+        };
+        let builder = tokio::task::spawn_blocking(move || build(&mut emit));
+        let mut failure = None;
+        while let Some((q, step)) = statements.recv().await {
+            match (q.execute(&mut *self.tx).await, step) {
+                (Ok(done), Step::Update(kind, sent)) if done.rows_affected() != sent => {
+                    failure = Some(StoreError::Conflict(format!(
+                        "{} of {sent} {kind} records changed or were deleted meanwhile",
+                        sent - done.rows_affected()
+                    )));
+                }
+                (Ok(_), _) => {}
+                (Err(e), Step::Records(kind) | Step::Update(kind, _)) => {
+                    failure = Some(StoreError::from_write(
+                        e,
+                        &format!("a {kind} conflicts with an existing record"),
+                    ));
+                }
+                (Err(e), Step::Other) => failure = Some(e.into()),
+            }
+            if failure.is_some() {
+                break;
+            }
+        }
+        // Stops the builder if it is still sending.
+        drop(statements);
+        let built = builder
+            .await
+            .map_err(|e| StoreError::Corrupt(format!("building bulk statements failed: {e}")))?;
+        match failure {
+            Some(e) => Err(e),
+            None => built,
+        }
+    }
+
+    /// Reserves `n` consecutive values of a per-organization counter at once
+    /// and returns the first (the next `n - 1` follow it). Other writers get
+    /// values after the block; values are never handed out twice.
+    pub async fn reserve_counter(&mut self, name: &str, n: i64) -> Result<i64> {
+        if n < 1 {
+            return Err(StoreError::Conflict(format!(
+                "cannot reserve {n} values of counter {name}"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, 0) \
+             ON CONFLICT (org_id, name) DO NOTHING",
+        )
+        .bind(&self.org_id)
+        .bind(name)
+        .execute(&mut *self.tx)
+        .await?;
+        let (last,): (i64,) = sqlx::query_as(
+            "UPDATE org_counters SET value = value + $3 WHERE org_id = $1 AND name = $2 RETURNING value",
+        )
+        .bind(&self.org_id)
+        .bind(name)
+        .bind(n)
+        .fetch_one(&mut *self.tx)
+        .await?;
+        Ok(last - n + 1)
+    }
+
+    /// Creates many records (version 1) with their search keys and history
+    /// rows. `rows` are `(id, value)`; values are stored as given (validate
+    /// them first). A unique-key collision fails the whole call as
+    /// [`StoreError::Conflict`]; roll the transaction back then.
+    pub async fn create_many<R: Record>(
+        &mut self,
+        rows: Vec<(String, R)>,
+        changed_by: &str,
+    ) -> Result<()> {
+        self.create_rows(rows, changed_by).await.map(drop)
+    }
+
+    /// [`WriteTx::create_many`], handing the rows back.
+    async fn create_rows<R: Record>(
+        &mut self,
+        rows: Vec<(String, R)>,
+        changed_by: &str,
+    ) -> Result<Vec<(String, R)>> {
+        if rows.is_empty() {
+            return Ok(rows);
+        }
+        let (at, changed_by) = (now_us(), changed_by.to_string());
+        self.pipelined(move |emit| {
+            create_statements(emit, &rows, at, &changed_by)?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Updates many live records at once: each `(current, new)` pair names
+    /// the stored version it replaces. Keys are changed by difference (only
+    /// keys that appear or disappear are touched) and one history row per
+    /// record is added. When any record is no longer at the version given
+    /// (changed or deleted meanwhile), fails with [`StoreError::Conflict`];
+    /// roll the transaction back then.
+    pub async fn update_many<R: Record>(
+        &mut self,
+        rows: Vec<(Versioned<R>, R)>,
+        changed_by: &str,
+    ) -> Result<Vec<Versioned<R>>> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let at = now_us();
+        let updated: Vec<Versioned<R>> = rows
+            .iter()
+            .map(|(c, v)| Versioned {
+                id: c.id.clone(),
+                version: c.version + 1,
+                updated_at_us: at,
+                value: v.clone(),
+            })
+            .collect();
+        let changed_by = changed_by.to_string();
+        self.pipelined(move |emit| update_statements(emit, &rows, at, &changed_by))
+            .await?;
+        Ok(updated)
+    }
+
+    /// Registers many patients, giving those without an MRN the next ones
+    /// from one reserved block (in the order given). Returns them as stored.
+    pub async fn create_patients(
+        &mut self,
+        mut rows: Vec<(String, Patient)>,
+        changed_by: &str,
+    ) -> Result<Vec<(String, Patient)>> {
+        let missing = rows.iter().filter(|(_, p)| p.mrn.is_empty()).count();
+        if missing > 0 {
+            let mut next = self.reserve_counter("mrn", missing as i64).await?;
+            for (_, p) in rows.iter_mut().filter(|(_, p)| p.mrn.is_empty()) {
+                p.mrn = format_mrn(next);
+                next += 1;
+            }
+        }
+        self.create_rows(rows, changed_by).await
+    }
+
+    /// `(key, record id)` of every live record indexed under one of `keys`,
+    /// read inside this transaction (so it sees what it wrote, and on SQLite
+    /// nobody writes in between).
+    pub async fn ids_with_keys<R: Record>(
+        &mut self,
+        keys: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut texts = Texts::default();
+        for chunk in statement_chunks(keys, 2, 1) {
+            let text = texts.get(0, chunk.len(), |n| {
+                let mut text = String::from(
+                    "SELECT key, record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 AND key IN (",
+                );
+                placeholders(&mut 2, n, &mut text);
+                text.push(')');
+                text
+            });
+            let mut q = sqlx::query_as::<_, (String, String)>(sql(text))
+                .bind(self.org_id.clone())
+                .bind(R::KIND);
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            found.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(found)
+    }
+
+    /// The live records with these ids, read inside this transaction
+    /// (missing and deleted ones left out).
+    pub async fn get_many<R: Record>(&mut self, ids: &[String]) -> Result<Vec<Versioned<R>>> {
+        let mut found = Vec::with_capacity(ids.len());
+        let mut texts = Texts::default();
+        for chunk in statement_chunks(ids, 1, 1) {
+            let text = texts.get(0, chunk.len(), |n| {
+                let mut text = format!(
+                    "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN (",
+                    select_columns::<R>(),
+                    R::TABLE
+                );
+                placeholders(&mut 1, n, &mut text);
+                text.push(')');
+                text
+            });
+            let mut q = sqlx::query(sql(text)).bind(self.org_id.clone());
+            for id in chunk {
+                q = q.bind(id.clone());
+            }
+            for row in q.fetch_all(&mut *self.tx).await? {
+                found.push(versioned(&row)?);
+            }
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_take_few_shapes_and_cover_every_row() {
+        let rows: Vec<u32> = (0..1000).collect();
+        let chunks = statement_chunks(&rows, 2, 2);
+        assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1000);
+        assert!(chunks[..7].iter().all(|c| c.len() == 127));
+        assert!(chunks[7..].iter().all(|c| c.len().is_power_of_two()));
+        assert!(chunks.iter().all(|c| 2 + 2 * c.len() <= MAX_PARAMS));
+        assert_eq!(chunks.concat(), rows);
+        // Wider rows than the limit still go one per statement.
+        assert_eq!(statement_chunks(&rows[..3], 2, 1000).len(), 3);
+        assert!(statement_chunks::<u32>(&[], 2, 2).is_empty());
+    }
+
+    #[test]
+    fn placeholders_number_on_from_the_shared_ones() {
+        assert_eq!(
+            insert_keys_sql(2),
+            "INSERT INTO search_keys (org_id, record_type, key, record_id) VALUES \
+             ($1, $2, $3, $4), ($1, $2, $5, $6) ON CONFLICT DO NOTHING"
+        );
+        assert_eq!(
+            delete_keys_sql(2),
+            "DELETE FROM search_keys WHERE org_id = $1 AND record_type = $2 AND \
+             ((key = $3 AND record_id = $4) OR (key = $5 AND record_id = $6))"
+        );
+    }
+}
