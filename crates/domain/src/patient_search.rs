@@ -137,6 +137,8 @@ pub struct Candidate<'a> {
     /// E.164.
     pub phones: &'a [String],
     pub mrn: &'a str,
+    /// MRNs of records merged into this one.
+    pub former_mrns: &'a [String],
     pub email: Option<&'a str>,
 }
 
@@ -187,7 +189,10 @@ pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
         }
         score += 60;
     }
-    let mrn_fits = q.mrn.as_deref().is_some_and(|m| m == c.mrn);
+    let mrn_fits = q
+        .mrn
+        .as_deref()
+        .is_some_and(|m| m == c.mrn || c.former_mrns.iter().any(|f| f == m));
     let phone_fits = q
         .phone
         .as_deref()
@@ -245,6 +250,10 @@ pub fn index_keys(p: &Patient) -> Vec<String> {
     }
     for id in &p.identifiers {
         keys.push(format!("i:{}|{}", id.system, id.value));
+        // A merged-in record's MRN still finds the survivor.
+        if id.system == crate::mpi::MRN_SYSTEM {
+            keys.push(format!("m:{}", id.value));
+        }
     }
     keys.extend(blocking_keys(&MatchRecord::from(p)));
     keys.sort();
@@ -396,6 +405,7 @@ mod tests {
             birth_date: date(1962, 3, 14),
             phones,
             mrn: "00000042",
+            former_mrns: &[],
             email: Some("jsmith@example.com"),
         }
     }

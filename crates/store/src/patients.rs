@@ -8,6 +8,7 @@ use carefront_domain::directory::{AdministrativeGender, Versioned};
 use carefront_domain::matching::{
     MatchRecord, MatchScore, PreparedRecord, Thresholds, compare_with,
 };
+use carefront_domain::mpi::MRN_SYSTEM;
 use carefront_domain::patient::{ContactMethod, Patient};
 use carefront_domain::patient_search::{
     Candidate, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
@@ -201,7 +202,14 @@ impl crate::Db {
             .filter_map(|p| {
                 let phones: Vec<String> =
                     p.value.phones.iter().map(|ph| ph.number.clone()).collect();
-                let score = rank(query, &candidate(&p.value, &phones))?;
+                let former: Vec<String> = p
+                    .value
+                    .identifiers
+                    .iter()
+                    .filter(|i| i.system == MRN_SYSTEM)
+                    .map(|i| i.value.clone())
+                    .collect();
+                let score = rank(query, &candidate(&p.value, &phones, &former))?;
                 Some((p, score))
             })
             .collect();
@@ -216,7 +224,7 @@ impl crate::Db {
     }
 }
 
-fn candidate<'a>(p: &'a Patient, phones: &'a [String]) -> Candidate<'a> {
+fn candidate<'a>(p: &'a Patient, phones: &'a [String], former_mrns: &'a [String]) -> Candidate<'a> {
     Candidate {
         given: &p.given,
         middle: p.middle.as_deref(),
@@ -225,6 +233,7 @@ fn candidate<'a>(p: &'a Patient, phones: &'a [String]) -> Candidate<'a> {
         birth_date: p.birth_date,
         phones,
         mrn: &p.mrn,
+        former_mrns,
         email: p.email.as_deref(),
     }
 }

@@ -114,6 +114,13 @@ async fn a_merge_moves_everything_to_the_survivor_and_undo_restores_exactly() {
     let s = get(&db, &org_id, &s_id).await;
     let d = get(&db, &org_id, &d_id).await;
     assert_eq!(d.replaced_by.as_deref(), Some(s_id.as_str()));
+    // The duplicate's MRN, typed in the search box, now finds the survivor.
+    let typed = carefront_domain::patient_search::parse(&d.mrn, jiff::civil::date(2026, 11, 23));
+    let hits = db.search_patients(&org_id, &typed, 10).await.unwrap().hits;
+    assert_eq!(
+        hits.iter().map(|(h, _)| h.id.as_str()).collect::<Vec<_>>(),
+        [s_id.as_str()]
+    );
     assert!(!d.active);
     assert_eq!(
         s.contacts
