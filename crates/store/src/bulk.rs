@@ -570,8 +570,14 @@ mod tests {
         let rows: Vec<u32> = (0..1000).collect();
         let chunks = statement_chunks(&rows, 2, 2);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1000);
-        assert!(chunks[..7].iter().all(|c| c.len() == 127));
-        assert!(chunks[7..].iter().all(|c| c.len().is_power_of_two()));
+        let full = (MAX_PARAMS - 2) / 2;
+        let full_chunks = 1000 / full;
+        assert!(chunks[..full_chunks].iter().all(|c| c.len() == full));
+        assert!(
+            chunks[full_chunks..]
+                .iter()
+                .all(|c| c.len().is_power_of_two())
+        );
         assert!(chunks.iter().all(|c| 2 + 2 * c.len() <= MAX_PARAMS));
         assert_eq!(chunks.concat(), rows);
         // Wider rows than the limit still go one per statement.
