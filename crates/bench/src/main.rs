@@ -53,7 +53,7 @@ const SCENARIOS: [&str; 4] = [
 const TUNING_SEED: u64 = 1;
 const HELD_OUT_SEED: u64 = 20_261_101;
 /// Base patients of the match-quality set (its cost grows faster than linearly).
-const MATCH_QUALITY_MAX: u64 = 20_000;
+const MATCH_QUALITY_MAX: u64 = 100_000;
 
 fn main() -> Result<()> {
     let args = Args::parse();

@@ -332,3 +332,17 @@ async fn a_file_without_identity_columns_is_refused_up_front() {
     assert!(stderr(&out).contains("--format"), "{}", stderr(&out));
     assert!(patients(&db, &org_id).await.is_empty());
 }
+
+#[tokio::test]
+async fn fhir_files_are_refused_with_a_clear_message_until_fhir_import_is_wired() {
+    let (url, db, org_id, dir) = setup().await;
+    let file = write(
+        &dir,
+        "patients.ndjson",
+        "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Reyes\",\"given\":[\"Ana\"]}]}\n",
+    );
+    let out = import(&url, &file);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("FHIR"), "{}", stderr(&out));
+    assert!(patients(&db, &org_id).await.is_empty());
+}

@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 /// linear walk when binding, so the cost per parameter grows with the
 /// statement's width; a few hundred keeps that small while statements stay
 /// few.
-const MAX_PARAMS: usize = 128;
+const MAX_PARAMS: usize = 256;
 /// Key rows removed per `DELETE`: an `OR` of exact primary keys, which both
 /// databases answer with one index seek per term.
 const KEY_DELETES_PER_STATEMENT: usize = 64;
