@@ -126,6 +126,7 @@ pub async fn prepare(args: &Args) -> Result<Dataset> {
             }
             tx.commit().await?;
         }
+        db.refresh_statistics::<Patient>().await?;
         bar.finish();
     }
     db.close().await;

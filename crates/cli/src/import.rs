@@ -11,13 +11,14 @@
 //! and nothing is stored for them.
 //!
 //! Work is split in two: a reader thread parses and validates rows (the CPU
-//! work), the writer stores them in batches, one transaction per batch
+//! work), the writer looks the batch's patients up and stores the batch
 //! through the store's bulk path (multi-row statements, one block of MRNs).
-//! Each batch's transaction ends with one audit event naming the file, the
+//! The whole file is one transaction unless `--commit-every` asks for
+//! parts. Each transaction ends with one audit event naming the file, the
 //! lines and the counts; every patient created or changed also gets its own
 //! history row (author `import`). One audit event per patient would add a
 //! million events to a million-row import without saying more than the
-//! history rows and the batch events already do.
+//! history rows and the import's event already do.
 
 use crate::{DbArgs, OrgArg, open, org_id, redact};
 use anyhow::{Context, Result, bail};
@@ -27,7 +28,7 @@ use carefront_domain::directory::{Address, AdministrativeGender, Versioned};
 use carefront_domain::patient::{
     ContactMethod, Identifier, Patient, Phone, PhoneKind, RegistrationRules,
 };
-use carefront_store::{WriteTx, new_id};
+use carefront_store::{Db, WriteTx, new_id};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use jiff::civil::Date;
@@ -45,6 +46,9 @@ const CHANGED_BY: &str = "import";
 /// Database pages the import may keep in memory (SQLite), so that a large
 /// import does not trade index pages with the operating system row by row.
 const BULK_MEMORY_MIB: u32 = 1024;
+/// Patients written from which the database's planner statistics are
+/// refreshed at the end (see `Db::refresh_statistics`).
+const STATISTICS_AFTER: u64 = 10_000;
 /// Identifier system used when a row names none and `--source-system` is not given.
 pub const DEFAULT_SOURCE_SYSTEM: &str = "urn:carefront:import";
 
@@ -909,12 +913,14 @@ impl Rejects {
 /// Stores one batch in the import's transaction; returns its counts.
 #[allow(clippy::too_many_arguments)]
 async fn store_batch(
+    db: &Db,
     tx: &mut WriteTx,
     coverage: &Coverage,
     rules: &RegistrationRules,
     today: Date,
     items: Vec<Item>,
     seen: &mut HashMap<Box<str>, u64>,
+    systems: &mut HashMap<String, bool>,
     rejects: &mut Rejects,
 ) -> Result<Counts> {
     let mut counts = Counts::default();
@@ -953,12 +959,34 @@ async fn store_batch(
             }
         }
     }
+    // Only identifiers of systems the organization already has can name
+    // existing patients: a first import of a source looks nothing up.
+    for (_, _, row_keys, _) in &ready {
+        for k in row_keys {
+            if let Some(system) = identifier_system(k)
+                && !systems.contains_key(system)
+            {
+                let prefix = format!("i:{system}|");
+                let found = db
+                    .ids_by_key_prefix::<Patient>(tx.org_id(), &prefix, 1)
+                    .await?;
+                systems.insert(system.to_string(), !found.is_empty());
+            }
+        }
+    }
     let keys: Vec<String> = ready
         .iter()
-        .flat_map(|(_, _, k, _)| k.iter().cloned())
+        .flat_map(|(_, _, k, _)| k.iter())
+        .filter(|k| identifier_system(k).is_none_or(|s| systems.get(s) == Some(&true)))
+        .cloned()
         .collect();
+    // Looked up in committed data: rows of this run cannot name patients it
+    // created (MRNs are new, identifiers were checked against `seen`), and
+    // PostgreSQL plans lookups in a table growing inside this transaction
+    // without statistics, as scans.
+    let org_id = tx.org_id().to_string();
     let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-    for (key, id) in tx.ids_with_keys::<Patient>(&keys).await? {
+    for (key, id) in db.ids_with_keys::<Patient>(&org_id, &keys).await? {
         by_key.entry(key).or_default().push(id);
     }
     let mut stored: HashMap<String, Versioned<Patient>> = HashMap::new();
@@ -972,7 +1000,7 @@ async fn store_batch(
             if wanted.is_empty() {
                 break;
             }
-            let found = tx.get_many::<Patient>(&wanted).await?;
+            let found = db.get_many::<Patient>(&org_id, &wanted).await?;
             wanted = found
                 .iter()
                 .filter_map(|p| p.value.replaced_by.clone())
@@ -1012,6 +1040,14 @@ async fn store_batch(
                 None => creates.push((new_id(), patient)),
             },
             [current] => {
+                // Reached again through another identifier or the MRN.
+                let id_key = format!("id:{}", current.id);
+                if let Some(first) = seen.get(id_key.as_str()) {
+                    let reason = format!("mrn: the same patient is on line {first} of this file");
+                    reject(line, &raw, &reason, &mut counts)?;
+                    continue;
+                }
+                seen.insert(id_key.into(), line);
                 let merged = coverage.merge(&current.value, &patient);
                 if merged == current.value {
                     counts.unchanged += 1;
@@ -1050,6 +1086,13 @@ async fn store_batch(
     tx.create_patients(creates, CHANGED_BY).await?;
     tx.update_many(updates, CHANGED_BY).await?;
     Ok(counts)
+}
+
+/// The identifier system of an `i:system|value` key.
+fn identifier_system(key: &str) -> Option<&str> {
+    key.strip_prefix("i:")?
+        .split_once('|')
+        .map(|(system, _)| system)
 }
 
 /// The rows stored in one transaction.
@@ -1190,6 +1233,8 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         .unwrap_or_default();
     let today = jiff::Zoned::now().date();
     let mut seen: HashMap<Box<str>, u64> = HashMap::new();
+    // Identifier systems, and whether the organization has patients with them.
+    let mut systems: HashMap<String, bool> = HashMap::new();
     let mut total = Counts::default();
     let mut saved = Counts::default();
     let mut part = Part::default();
@@ -1220,12 +1265,14 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
             None => tx.insert(db.begin(&org_id).await?),
         };
         let counts = store_batch(
+            &db,
             current,
             &coverage,
             &rules,
             today,
             batch.items,
             &mut seen,
+            &mut systems,
             &mut rejects,
         )
         .await
@@ -1249,6 +1296,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
     }
     let _ = reader.join();
     bar.set_message(format!("{} rows, saving", total.rows()));
+    let saving = Instant::now();
     let last = match tx.take() {
         Some(t) => t,
         None => db.begin(&org_id).await?,
@@ -1256,6 +1304,14 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
     commit_part(last, &file_name, &part, Some(&total))
         .await
         .with_context(|| stopped(&saved))?;
+    tracing::debug!(seconds = saving.elapsed().as_secs_f64(), "import committed");
+    if total.created + total.updated >= STATISTICS_AFTER {
+        bar.set_message(format!(
+            "{} rows saved, refreshing statistics",
+            total.rows()
+        ));
+        db.refresh_statistics::<Patient>().await?;
+    }
     bar.finish_and_clear();
     let wrote_rejects = rejects.finish()?;
     let elapsed = started.elapsed();

@@ -346,3 +346,37 @@ async fn fhir_files_are_refused_with_a_clear_message_until_fhir_import_is_wired(
     assert!(stderr(&out).contains("FHIR"), "{}", stderr(&out));
     assert!(patients(&db, &org_id).await.is_empty());
 }
+
+#[tokio::test]
+async fn one_patient_named_twice_in_a_file_is_changed_once() {
+    let (url, db, org_id, dir) = setup().await;
+    let file = write(
+        &dir,
+        "first.csv",
+        &format!(
+            "{HEADER}\nurn:legacy,D1,Ana,,Reyes,1962-03-14,F,(512) 555-0142,yes,,12 Oak St,Austin,TX,78701,es,yes\n"
+        ),
+    );
+    assert!(import(&url, &file).status.success());
+    let mrn = patients(&db, &org_id).await[0].mrn.clone();
+    let file = write(
+        &dir,
+        "second.csv",
+        &format!(
+            "source_system,source_id,mrn,given,family,birth_date,sex,email\n\
+             urn:legacy,D1,,Ana,Reyes,1962-03-14,F,ana@example.com\n\
+             ,,{mrn},Ana,Reyes,1962-03-14,F,other@example.com\n"
+        ),
+    );
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 1 updated, 0 unchanged, 1 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored[0].email.as_deref(), Some("ana@example.com"));
+    let rejected = std::fs::read_to_string(dir.join("second.rejected.csv")).unwrap();
+    assert!(rejected.contains("on line 2"), "{rejected}");
+}

@@ -37,25 +37,72 @@ const PIPELINE_DEPTH: usize = 32;
 
 type Query = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
-/// Splits `rows` into statements: full chunks of as many rows as fit in
-/// [`MAX_PARAMS`], then the rest in falling powers of two. Statement
-/// texts thus take a few shapes, each prepared once per connection and then
-/// reused from the statement cache.
-fn statement_chunks<T>(rows: &[T], fixed: usize, per_row: usize) -> Vec<&[T]> {
+/// Bytes of bound values per statement. sqlx 0.9.0 no longer sets
+/// TCP_NODELAY: on PostgreSQL over TLS, a message larger than one TLS record
+/// (16 KiB) leaves in several writes, and the last one waits about 40 ms for
+/// the server's delayed acknowledgement (launchbadge/sqlx#4335). Statements
+/// below one record avoid that stall.
+const MAX_BYTES: usize = 12 * 1024;
+/// Framing per bound value in a PostgreSQL Bind message (length, format).
+const PER_VALUE: usize = 6;
+
+/// How many rows each statement carries: as many as fit in [`MAX_PARAMS`]
+/// and [`MAX_BYTES`] (`size` is a row's bytes), taken as they are when a
+/// full statement's worth fits, else rounded down to a power of two.
+/// Statement texts thus take a few shapes, each prepared once per
+/// connection and then reused from the statement cache.
+fn chunk_lengths<T>(
+    rows: &[T],
+    fixed: usize,
+    per_row: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<usize> {
     let max = (MAX_PARAMS.saturating_sub(fixed) / per_row).max(1);
     let mut out = Vec::new();
-    let mut rest = rows;
-    while !rest.is_empty() {
-        let n = if rest.len() >= max {
-            max
-        } else {
-            1usize << (usize::BITS - 1 - rest.len().leading_zeros())
-        };
-        let (chunk, tail) = rest.split_at(n);
-        out.push(chunk);
-        rest = tail;
+    let mut start = 0;
+    while start < rows.len() {
+        let mut n = 0;
+        let mut bytes = 0;
+        while start + n < rows.len() && n < max {
+            let b = size(&rows[start + n]) + PER_VALUE * per_row;
+            if n > 0 && bytes + b > MAX_BYTES {
+                break;
+            }
+            bytes += b;
+            n += 1;
+        }
+        if n < max {
+            n = 1usize << (usize::BITS - 1 - n.leading_zeros());
+        }
+        out.push(n);
+        start += n;
     }
     out
+}
+
+/// `rows` split as [`chunk_lengths`] says.
+fn statement_chunks<T>(
+    rows: &[T],
+    fixed: usize,
+    per_row: usize,
+    size: impl Fn(&T) -> usize,
+) -> Vec<&[T]> {
+    let mut rest = rows;
+    chunk_lengths(rows, fixed, per_row, size)
+        .into_iter()
+        .map(|n| {
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            chunk
+        })
+        .collect()
+}
+
+fn val_len(v: &Val) -> usize {
+    match v {
+        Val::Text(t) => t.as_ref().map_or(0, String::len),
+        Val::Int(_) => 8,
+    }
 }
 
 /// `$a, $b, ...` for the next `n` parameters after `*next`.
@@ -194,15 +241,17 @@ impl Emit {
         self.out.blocking_send((q, step)).is_ok()
     }
 
-    fn keys<R: Record>(&mut self, keys: &mut [(String, &str)]) -> bool {
+    fn keys<R: Record>(&mut self, mut keys: Vec<(String, &str)>) -> bool {
         keys.sort_unstable();
-        for chunk in statement_chunks(keys, 2, 2) {
-            let text = self.texts.get(1, chunk.len(), insert_keys_sql);
+        let lengths = chunk_lengths(&keys, 2, 2, |(k, id)| k.len() + id.len());
+        let mut keys = keys.into_iter();
+        for n in lengths {
+            let text = self.texts.get(1, n, insert_keys_sql);
             let mut q = sqlx::query(sql(text))
                 .bind(self.org_id.clone())
                 .bind(R::KIND);
-            for (key, id) in chunk {
-                q = q.bind(key.clone()).bind(id.to_string());
+            for (key, id) in keys.by_ref().take(n) {
+                q = q.bind(key).bind(id.to_string());
             }
             if !self.send(q, Step::Other) {
                 return false;
@@ -213,6 +262,7 @@ impl Emit {
 
     fn deleted_keys<R: Record>(&mut self, keys: &[(String, &str)]) -> bool {
         for chunk in keys.chunks(KEY_DELETES_PER_STATEMENT) {
+            // 64 pairs of a key and an id stay far below MAX_BYTES.
             let text = self.texts.get(2, chunk.len(), delete_keys_sql);
             let mut q = sqlx::query(sql(text))
                 .bind(self.org_id.clone())
@@ -234,18 +284,26 @@ impl Emit {
         at: i64,
         changed_by: &str,
     ) -> Result<bool> {
-        for chunk in statement_chunks(rows, 4, 3) {
-            let text = self.texts.get(3, chunk.len(), insert_history_sql);
+        let rows = rows
+            .iter()
+            .map(|(id, version, value)| {
+                let data = serde_json::to_string(value).map_err(|e| {
+                    StoreError::Corrupt(format!("cannot serialize {}: {e}", R::KIND))
+                })?;
+                Ok((*id, *version, data))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let lengths = chunk_lengths(&rows, 4, 3, |(id, _, data)| id.len() + 8 + data.len());
+        let mut rows = rows.into_iter();
+        for n in lengths {
+            let text = self.texts.get(3, n, insert_history_sql);
             let mut q = sqlx::query(sql(text))
                 .bind(self.org_id.clone())
                 .bind(R::KIND)
                 .bind(at)
                 .bind(changed_by.to_string());
-            for (id, version, value) in chunk {
-                let data = serde_json::to_string(value).map_err(|e| {
-                    StoreError::Corrupt(format!("cannot serialize {}: {e}", R::KIND))
-                })?;
-                q = q.bind(id.to_string()).bind(*version).bind(data);
+            for (id, version, data) in rows.by_ref().take(n) {
+                q = q.bind(id.to_string()).bind(version).bind(data);
             }
             if !self.send(q, Step::Other) {
                 return Ok(false);
@@ -261,12 +319,20 @@ fn create_statements<R: Record>(
     at: i64,
     changed_by: &str,
 ) -> Result<()> {
-    for chunk in statement_chunks(rows, 2, 1 + R::COLUMNS.len()) {
-        let text = emit.texts.get(0, chunk.len(), insert_records_sql::<R>);
+    let values: Vec<(&str, Vec<Val>)> = rows
+        .iter()
+        .map(|(id, r)| (id.as_str(), r.values()))
+        .collect();
+    let lengths = chunk_lengths(&values, 2, 1 + R::COLUMNS.len(), |(id, vals)| {
+        id.len() + vals.iter().map(val_len).sum::<usize>()
+    });
+    let mut values = values.into_iter();
+    for n in lengths {
+        let text = emit.texts.get(0, n, insert_records_sql::<R>);
         let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
-        for (id, value) in chunk {
-            q = q.bind(id.clone());
-            for v in value.values() {
+        for (id, vals) in values.by_ref().take(n) {
+            q = q.bind(id.to_string());
+            for v in vals {
                 q = bind_owned(q, v);
             }
         }
@@ -275,11 +341,11 @@ fn create_statements<R: Record>(
         }
     }
     if R::KEYED {
-        let mut keys: Vec<(String, &str)> = rows
+        let keys: Vec<(String, &str)> = rows
             .iter()
             .flat_map(|(id, r)| r.search_keys().into_iter().map(move |k| (k, id.as_str())))
             .collect();
-        if !emit.keys::<R>(&mut keys) {
+        if !emit.keys::<R>(keys) {
             return Ok(());
         }
     }
@@ -294,16 +360,22 @@ fn update_statements<R: Record>(
     at: i64,
     changed_by: &str,
 ) -> Result<()> {
-    for chunk in statement_chunks(rows, 2, 2 + R::COLUMNS.len()) {
-        let text = emit.texts.get(4, chunk.len(), update_records_sql::<R>);
+    let values: Vec<(&Versioned<R>, Vec<Val>)> =
+        rows.iter().map(|(c, v)| (c, v.values())).collect();
+    let lengths = chunk_lengths(&values, 2, 2 + R::COLUMNS.len(), |(c, vals)| {
+        c.id.len() + 8 + vals.iter().map(val_len).sum::<usize>()
+    });
+    let mut values = values.into_iter();
+    for n in lengths {
+        let text = emit.texts.get(4, n, update_records_sql::<R>);
         let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
-        for (current, value) in chunk {
+        for (current, vals) in values.by_ref().take(n) {
             q = q.bind(current.id.clone()).bind(current.version);
-            for v in value.values() {
+            for v in vals {
                 q = bind_owned(q, v);
             }
         }
-        if !emit.send(q, Step::Update(R::KIND, chunk.len() as u64)) {
+        if !emit.send(q, Step::Update(R::KIND, n as u64)) {
             return Ok(());
         }
     }
@@ -317,7 +389,7 @@ fn update_statements<R: Record>(
             gone.extend(old.difference(&new).map(|k| (k.clone(), id)));
             added.extend(new.difference(&old).map(|k| (k.clone(), id)));
         }
-        if !emit.deleted_keys::<R>(&gone) || !emit.keys::<R>(&mut added) {
+        if !emit.deleted_keys::<R>(&gone) || !emit.keys::<R>(added) {
             return Ok(());
         }
     }
@@ -346,6 +418,60 @@ impl crate::Db {
             sqlx::query("PRAGMA temp_store = MEMORY")
                 .execute(&self.write)
                 .await?;
+        }
+        Ok(())
+    }
+}
+
+impl crate::Db {
+    /// `(key, record id)` of every live record of the organization indexed
+    /// under one of `keys` (committed data).
+    pub async fn ids_with_keys<R: Record>(
+        &self,
+        org_id: &str,
+        keys: &[String],
+    ) -> Result<Vec<(String, String)>> {
+        let mut found = Vec::new();
+        let mut texts = Texts::default();
+        for chunk in statement_chunks(keys, 2, 1, String::len) {
+            let text = texts.get(0, chunk.len(), |n| {
+                let mut text = String::from(
+                    "SELECT key, record_id FROM search_keys \
+                     WHERE org_id = $1 AND record_type = $2 AND key IN (",
+                );
+                placeholders(&mut 2, n, &mut text);
+                text.push(')');
+                text
+            });
+            let mut q = sqlx::query_as::<_, (String, String)>(sql(text))
+                .bind(org_id.to_string())
+                .bind(R::KIND);
+            for k in chunk {
+                q = q.bind(k.clone());
+            }
+            found.extend(q.fetch_all(self.reader()).await?);
+        }
+        Ok(found)
+    }
+
+    /// Refreshes the query planner's statistics of `R`'s table, the search
+    /// keys and the history after a bulk load. PostgreSQL plans by them and
+    /// has none for freshly loaded rows until autovacuum gets there (a
+    /// search of a million freshly loaded patients took seconds instead of
+    /// milliseconds); it samples, so this takes seconds at most. SQLite's
+    /// planner finds the index lookups used here without statistics, and its
+    /// ANALYZE reads whole indexes: nothing to do.
+    pub async fn refresh_statistics<R: Record>(&self) -> Result<()> {
+        if self.backend() == crate::Backend::Postgres {
+            let mut tables = vec![R::TABLE, "record_history"];
+            if R::KEYED {
+                tables.push("search_keys");
+            }
+            for table in tables {
+                sqlx::query(sql(format!("ANALYZE {table}")))
+                    .execute(&self.write)
+                    .await?;
+            }
         }
         Ok(())
     }
@@ -504,41 +630,12 @@ impl WriteTx {
         self.create_rows(rows, changed_by).await
     }
 
-    /// `(key, record id)` of every live record indexed under one of `keys`,
-    /// read inside this transaction (so it sees what it wrote, and on SQLite
-    /// nobody writes in between).
-    pub async fn ids_with_keys<R: Record>(
-        &mut self,
-        keys: &[String],
-    ) -> Result<Vec<(String, String)>> {
-        let mut found = Vec::new();
-        let mut texts = Texts::default();
-        for chunk in statement_chunks(keys, 2, 1) {
-            let text = texts.get(0, chunk.len(), |n| {
-                let mut text = String::from(
-                    "SELECT key, record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 AND key IN (",
-                );
-                placeholders(&mut 2, n, &mut text);
-                text.push(')');
-                text
-            });
-            let mut q = sqlx::query_as::<_, (String, String)>(sql(text))
-                .bind(self.org_id.clone())
-                .bind(R::KIND);
-            for k in chunk {
-                q = q.bind(k.clone());
-            }
-            found.extend(q.fetch_all(&mut *self.tx).await?);
-        }
-        Ok(found)
-    }
-
     /// The live records with these ids, read inside this transaction
     /// (missing and deleted ones left out).
     pub async fn get_many<R: Record>(&mut self, ids: &[String]) -> Result<Vec<Versioned<R>>> {
         let mut found = Vec::with_capacity(ids.len());
         let mut texts = Texts::default();
-        for chunk in statement_chunks(ids, 1, 1) {
+        for chunk in statement_chunks(ids, 1, 1, String::len) {
             let text = texts.get(0, chunk.len(), |n| {
                 let mut text = format!(
                     "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN (",
@@ -568,21 +665,33 @@ mod tests {
     #[test]
     fn chunks_take_few_shapes_and_cover_every_row() {
         let rows: Vec<u32> = (0..1000).collect();
-        let chunks = statement_chunks(&rows, 2, 2);
+        let chunks = statement_chunks(&rows, 2, 2, |_| 10);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1000);
-        let full = (MAX_PARAMS - 2) / 2;
-        let full_chunks = 1000 / full;
-        assert!(chunks[..full_chunks].iter().all(|c| c.len() == full));
-        assert!(
-            chunks[full_chunks..]
-                .iter()
-                .all(|c| c.len().is_power_of_two())
-        );
+        assert!(chunks[..7].iter().all(|c| c.len() == 127));
+        assert!(chunks[7..].iter().all(|c| c.len().is_power_of_two()));
         assert!(chunks.iter().all(|c| 2 + 2 * c.len() <= MAX_PARAMS));
         assert_eq!(chunks.concat(), rows);
         // Wider rows than the limit still go one per statement.
-        assert_eq!(statement_chunks(&rows[..3], 2, 1000).len(), 3);
-        assert!(statement_chunks::<u32>(&[], 2, 2).is_empty());
+        assert_eq!(statement_chunks(&rows[..3], 2, 1000, |_| 1).len(), 3);
+        assert!(statement_chunks::<u32>(&[], 2, 2, |_| 1).is_empty());
+    }
+
+    #[test]
+    fn big_rows_make_smaller_statements() {
+        let rows: Vec<u32> = (0..100).collect();
+        let lengths = chunk_lengths(&rows, 4, 3, |_| 1000);
+        assert_eq!(lengths.iter().sum::<usize>(), 100);
+        assert!(lengths.iter().all(|n| n.is_power_of_two()));
+        assert!(
+            lengths
+                .iter()
+                .all(|n| n * (1000 + 3 * PER_VALUE) <= MAX_BYTES)
+        );
+        // A single row larger than the budget still goes, alone.
+        assert_eq!(
+            chunk_lengths(&rows[..2], 4, 3, |_| MAX_BYTES * 2),
+            vec![1, 1]
+        );
     }
 
     #[test]
