@@ -407,8 +407,14 @@ async fn front_desk_registers_is_warned_of_a_duplicate_and_finds_the_patient_by_
     assert_eq!(b.focused_id().await?, "global-search");
     b.keys("512-555-0187").await?;
     b.keys(&Key::Enter.to_string()).await?;
-    b.wait(Locator::Css("main table tbody tr")).await?;
-    let rows = b.texts("main table tbody tr").await?;
+    // The duplicate page has a table too: wait for the results page's own.
+    b.wait(Locator::Css(
+        "main table[aria-label='Search results'] tbody tr",
+    ))
+    .await?;
+    let rows = b
+        .texts("main table[aria-label='Search results'] tbody tr")
+        .await?;
     assert_eq!(rows.len(), 1, "only the registered patient: {rows:?}");
     assert!(rows[0].contains("Quintanilla, Marisol"), "{rows:?}");
     assert!(rows[0].contains("(512) 555-0187"), "{rows:?}");

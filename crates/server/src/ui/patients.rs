@@ -72,7 +72,7 @@ pub async fn search(
                     @if found.truncated { " More patients may match: add a first name or the date of birth." }
                 }
                 @if !found.hits.is_empty() {
-                    table {
+                    table aria-label="Search results" {
                         caption.visually-hidden { "Matching patients, best match first" }
                         thead { tr {
                             th scope="col" { "Name" } th scope="col" { "Date of birth" } th scope="col" { "Age" }
