@@ -402,28 +402,6 @@ fn update_statements<R: Record>(
 }
 
 impl crate::Db {
-    /// Lets this process's SQLite writer keep up to `mib` MiB of database
-    /// pages in memory (the default is 2 MiB). A long bulk load into a large
-    /// database otherwise spends most of its time moving index pages between
-    /// SQLite and the operating system. Memory is taken only as pages are
-    /// used. PostgreSQL manages its own buffers: nothing to do.
-    pub async fn use_bulk_memory(&self, mib: u32) -> Result<()> {
-        if self.backend() == crate::Backend::Sqlite {
-            let kib = i64::from(mib) * 1024;
-            sqlx::query(sql(format!("PRAGMA cache_size = -{kib}")))
-                .execute(&self.write)
-                .await?;
-            // Statement journals (kept while a multi-row statement may still
-            // fail half-way) in memory rather than in a temporary file.
-            sqlx::query("PRAGMA temp_store = MEMORY")
-                .execute(&self.write)
-                .await?;
-        }
-        Ok(())
-    }
-}
-
-impl crate::Db {
     /// `(key, record id)` of every live record of the organization indexed
     /// under one of `keys` (committed data).
     pub async fn ids_with_keys<R: Record>(
@@ -452,28 +430,6 @@ impl crate::Db {
             found.extend(q.fetch_all(self.reader()).await?);
         }
         Ok(found)
-    }
-
-    /// Refreshes the query planner's statistics of `R`'s table, the search
-    /// keys and the history after a bulk load. PostgreSQL plans by them and
-    /// has none for freshly loaded rows until autovacuum gets there (a
-    /// search of a million freshly loaded patients took seconds instead of
-    /// milliseconds); it samples, so this takes seconds at most. SQLite's
-    /// planner finds the index lookups used here without statistics, and its
-    /// ANALYZE reads whole indexes: nothing to do.
-    pub async fn refresh_statistics<R: Record>(&self) -> Result<()> {
-        if self.backend() == crate::Backend::Postgres {
-            let mut tables = vec![R::TABLE, "record_history"];
-            if R::KEYED {
-                tables.push("search_keys");
-            }
-            for table in tables {
-                sqlx::query(sql(format!("ANALYZE {table}")))
-                    .execute(&self.write)
-                    .await?;
-            }
-        }
-        Ok(())
     }
 }
 

@@ -150,6 +150,48 @@ impl Db {
         Ok(true)
     }
 
+    /// Lets this process's SQLite writer keep up to `mib` MiB of database
+    /// pages in memory (the default is 2 MiB). A long bulk load into a large
+    /// database otherwise spends most of its time moving index pages between
+    /// SQLite and the operating system. Memory is taken only as pages are
+    /// used. PostgreSQL manages its own buffers: nothing to do.
+    pub async fn use_bulk_memory(&self, mib: u32) -> Result<()> {
+        if self.backend() == Backend::Sqlite {
+            let kib = i64::from(mib) * 1024;
+            sqlx::query(sql(format!("PRAGMA cache_size = -{kib}")))
+                .execute(&self.write)
+                .await?;
+            // Statement journals (kept while a multi-row statement may still
+            // fail half-way) in memory rather than in a temporary file.
+            sqlx::query("PRAGMA temp_store = MEMORY")
+                .execute(&self.write)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Refreshes the query planner's statistics of `R`'s table, the search
+    /// keys and the history after a bulk load. PostgreSQL plans by them and
+    /// has none for freshly loaded rows until autovacuum gets there (a
+    /// search of a million freshly loaded patients took seconds instead of
+    /// milliseconds); it samples, so this takes seconds at most. SQLite's
+    /// planner finds the index lookups used here without statistics, and its
+    /// ANALYZE reads whole indexes: nothing to do.
+    pub async fn refresh_statistics<R: crate::Record>(&self) -> Result<()> {
+        if self.backend() == Backend::Postgres {
+            let mut tables = vec![R::TABLE, "record_history"];
+            if R::KEYED {
+                tables.push("search_keys");
+            }
+            for table in tables {
+                sqlx::query(sql(format!("ANALYZE {table}")))
+                    .execute(&self.write)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
     pub async fn close(&self) {
         self.write.close().await;
         self.read.close().await;
@@ -175,22 +217,7 @@ impl WriteTx {
 
     /// Hands out the next value of a per-organization counter (MRNs).
     pub async fn next_counter(&mut self, name: &str) -> Result<i64> {
-        sqlx::query(
-            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, 0) \
-             ON CONFLICT (org_id, name) DO NOTHING",
-        )
-        .bind(&self.org_id)
-        .bind(name)
-        .execute(&mut *self.tx)
-        .await?;
-        let (value,): (i64,) = sqlx::query_as(
-            "UPDATE org_counters SET value = value + 1 WHERE org_id = $1 AND name = $2 RETURNING value",
-        )
-        .bind(&self.org_id)
-        .bind(name)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        Ok(value)
+        self.reserve_counter(name, 1).await
     }
 }
 
