@@ -533,22 +533,6 @@ fn patient_heading(patient: &Versioned<Patient>) -> Markup {
     }
 }
 
-async fn load_patient(
-    state: &AppState,
-    org_id: &str,
-    id: &str,
-) -> Result<Versioned<Patient>, Response> {
-    match state.db.get::<Patient>(org_id, id).await {
-        Ok(p) => Ok(p),
-        Err(StoreError::NotFound | StoreError::Gone) => Err(error_page(
-            StatusCode::NOT_FOUND,
-            "Patient not found",
-            "There is no patient with this address. Search for the patient instead.",
-        )),
-        Err(e) => Err(ops::internal_error(e)),
-    }
-}
-
 async fn load_coverage(
     state: &AppState,
     org_id: &str,
@@ -693,7 +677,7 @@ pub async fn new_page(
     Extension(p): Extension<Principal>,
     Path(patient_id): Path<String>,
 ) -> Response {
-    let patient = match load_patient(&state, &p.org_id, &patient_id).await {
+    let patient = match super::patient_summary::load(&state, &p.org_id, &patient_id).await {
         Ok(v) => v,
         Err(r) => return r,
     };
@@ -740,7 +724,7 @@ pub async fn create(
     Path(patient_id): Path<String>,
     CsrfForm(form): CsrfForm<CoverageForm>,
 ) -> Response {
-    let patient = match load_patient(&state, &p.org_id, &patient_id).await {
+    let patient = match super::patient_summary::load(&state, &p.org_id, &patient_id).await {
         Ok(v) => v,
         Err(r) => return r,
     };
