@@ -82,6 +82,8 @@ pub async fn prepare(args: &Args) -> Result<Dataset> {
     let (url, display, backend) = database_for(args.database.as_deref(), &name).await?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
+    // A dataset cached by an older build is re-keyed for this one's rules.
+    db.rebuild_stale_keys(|_, _| {}).await?;
     let org_id = match db.organizations().await?.first() {
         Some((id, _)) => id.clone(),
         None => demo::seed_clinic(&db, args.seed).await?.0,

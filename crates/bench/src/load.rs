@@ -314,7 +314,9 @@ pub async fn patient_search(server: &Server, data: &Dataset, args: &Args) -> Res
             label: QUERY_FORMS[form],
             path: format!("/patients?q={}", url_encode(&q)),
             body: None,
-            expect: None,
+            // Dataset patient i has MRN i + 1; a query too broad to show
+            // it (a common family name alone) says so on the page.
+            expect: Some(carefront_store::format_mrn(index as i64 + 1)),
         }
     });
     drive(

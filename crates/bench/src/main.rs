@@ -238,14 +238,15 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 .by_label
                 .iter()
                 .map(|(label, l)| {
-                    (
-                        label.to_string(),
-                        json!({
-                            "requests": l.requests,
-                            "p50_ms": round(l.percentile_ms(50.0)),
-                            "p99_ms": round(l.percentile_ms(99.0)),
-                        }),
-                    )
+                    let mut form = json!({
+                        "requests": l.requests,
+                        "p50_ms": round(l.percentile_ms(50.0)),
+                        "p99_ms": round(l.percentile_ms(99.0)),
+                    });
+                    if l.checked > 0 {
+                        form["found_rate"] = json!(round4(l.found as f64 / l.checked as f64));
+                    }
+                    (label.to_string(), form)
                 })
                 .collect();
             let mut v = json!({
@@ -262,7 +263,7 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 "via": if note.is_some() { "in-process" } else { "http" },
             });
             if f.all.checked > 0 {
-                v["original_found_rate"] = json!(round4(f.all.found as f64 / f.all.checked as f64));
+                v["found_rate"] = json!(round4(f.all.found as f64 / f.all.checked as f64));
             }
             v
         }
@@ -352,8 +353,16 @@ fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, O
             );
             if f.by_label.len() > 1 {
                 for (label, l) in &f.by_label {
+                    let found = if l.checked > 0 {
+                        format!(
+                            "  sought patient shown {:.1}%",
+                            100.0 * l.found as f64 / l.checked as f64
+                        )
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "  {:<20} {:>9} {:>7} {:>10} {:>9.2} {:>9.2} {:>9.2}",
+                        "  {:<20} {:>9} {:>7} {:>10} {:>9.2} {:>9.2} {:>9.2}{found}",
                         label,
                         l.requests,
                         l.errors,
@@ -366,7 +375,7 @@ fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, O
             }
             if f.all.checked > 0 {
                 println!(
-                    "  original patient among the candidates: {} of {} ({:.1}%)",
+                    "  sought patient among the answers: {} of {} ({:.1}%)",
                     f.all.found,
                     f.all.checked,
                     100.0 * f.all.found as f64 / f.all.checked as f64

@@ -10,7 +10,7 @@ use carefront_server::auth::{hash_password, issue_token, random_secret};
 use carefront_server::{AppState, Config, demo};
 use carefront_store::{Db, NewUser, new_id};
 use clap::{Args, Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::BufRead;
 use std::process::ExitCode;
 
@@ -232,6 +232,26 @@ async fn open(db: &DbArgs) -> Result<Db> {
         .await
         .with_context(|| format!("cannot open database {}", redact(&db.url)))?;
     conn.migrate().await.context("cannot apply migrations")?;
+    // Shown only when this build's search keys differ from the stored ones.
+    let bar = ProgressBar::hidden().with_style(patients_bar_style());
+    bar.set_message("indexing");
+    let rebuilt = conn
+        .rebuild_stale_keys(|done, total| {
+            if bar.is_hidden() {
+                bar.set_draw_target(ProgressDrawTarget::stderr_with_hz(4));
+            }
+            bar.set_length(total);
+            bar.set_position(done);
+        })
+        .await
+        .context("cannot rebuild the search index")?;
+    bar.finish_and_clear();
+    if rebuilt > 0 {
+        tracing::info!(
+            records = rebuilt,
+            "search index rebuilt for this build's rules"
+        );
+    }
     Ok(conn)
 }
 
@@ -297,14 +317,16 @@ async fn seed_demo(
     Ok((org_id, staff))
 }
 
+fn patients_bar_style() -> ProgressStyle {
+    ProgressStyle::with_template(
+        "{msg:>10} [{bar:40}] {pos}/{len} patients ({per_sec}, {eta} left)",
+    )
+    .expect("the template is valid")
+    .progress_chars("=> ")
+}
+
 async fn add_patients(db: &Db, org_id: &str, seed: u64, patients: u64) -> Result<()> {
-    let bar = ProgressBar::new(patients).with_style(
-        ProgressStyle::with_template(
-            "{msg:>10} [{bar:40}] {pos}/{len} patients ({per_sec}, {eta} left)",
-        )
-        .expect("the template is valid")
-        .progress_chars("=> "),
-    );
+    let bar = ProgressBar::new(patients).with_style(patients_bar_style());
     bar.set_message("generating");
     demo::add_patients(db, org_id, seed, patients, |n| bar.set_position(n)).await?;
     bar.finish_with_message("done");

@@ -206,9 +206,15 @@ pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
     Some(score)
 }
 
+/// The version of the rules in [`index_keys`] (and the matching engine's
+/// blocking keys it includes): raise it whenever they change, so stored keys
+/// are rebuilt. 2: pair keys carry the whole family and given name.
+pub const INDEX_KEYS_VERSION: i64 = 2;
+
 /// The keys a patient is stored under (the store keeps them in its
-/// `search_keys` index): name parts (`n:`), family/given prefix pairs
-/// (`fg:`, so "smi jo" needs no scan of every "jo…"), date of birth (`d:`),
+/// `search_keys` index): name parts (`n:`), family/given pairs (`fg:`, led
+/// by short prefixes so "smi jo" needs no scan of every "jo…", then the
+/// whole names so "smith john" reads only John Smiths), date of birth (`d:`),
 /// phone digits (`p:` ten digits, `p7:` the last seven), email (`e:`),
 /// external identifiers (`i:`) and the duplicate-detection blocking keys.
 pub fn index_keys(p: &Patient) -> Vec<String> {
@@ -264,8 +270,29 @@ pub fn index_keys(p: &Patient) -> Vec<String> {
 const PAIR_FAMILY: usize = 3;
 const PAIR_GIVEN: usize = 2;
 
+/// `fg:smi|jo|smith|john`: every query of a family fragment (3 letters or
+/// more) and a given fragment (2 or more) reads one contiguous range.
 fn pair_key(family: &str, given: &str) -> String {
-    format!("fg:{}|{}", &family[..PAIR_FAMILY], &given[..PAIR_GIVEN])
+    format!(
+        "fg:{}|{}|{family}|{given}",
+        &family[..PAIR_FAMILY],
+        &given[..PAIR_GIVEN]
+    )
+}
+
+/// The range of pair keys of family names starting with `family` and given
+/// names starting with `given`; `exact_family` closes the family name.
+fn pair_prefix(family: &str, given: &str, exact_family: bool) -> String {
+    let head = format!(
+        "fg:{}|{}|{family}",
+        &family[..PAIR_FAMILY],
+        &given[..PAIR_GIVEN]
+    );
+    if exact_family {
+        format!("{head}|{given}")
+    } else {
+        head
+    }
 }
 
 /// US numbers without the leading country code 1.
@@ -277,7 +304,9 @@ fn national_digits(digits: &str) -> &str {
 }
 
 /// How to find a query's candidates in the key index: the most selective
-/// lookup the query allows. Candidates are then ranked with [`rank`].
+/// lookups the query allows, the narrowest first (the store reads them in
+/// order until it has enough candidates). Candidates are then ranked with
+/// [`rank`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Lookup {
     /// Records having any of these keys.
@@ -302,26 +331,36 @@ pub fn lookups(q: &PatientQuery) -> Vec<Lookup> {
             format!("p:{p}")
         };
         found.push(Lookup::Keys(vec![key]));
-    } else if let Some(pairs) = pair_lookup(&q.names, q.family_first) {
-        found.push(pairs);
+    } else if let Some(pairs) = pair_lookups(&q.names, q.family_first) {
+        found.extend(pairs);
     } else if let Some(longest) = q.names.iter().max_by_key(|n| n.len()) {
         found.push(Lookup::Prefix(format!("n:{longest}")));
     }
     found
 }
 
-/// Pair keys for the first two name fragments, in both orders unless the
-/// query said which is the family name.
-fn pair_lookup(names: &[String], family_first: bool) -> Option<Lookup> {
+/// Pair ranges for the first two name fragments, in both orders unless the
+/// query said which is the family name: first with the family fragment as
+/// the whole family name ("smith john" is John Smith before John Smithers),
+/// then as its beginning.
+fn pair_lookups(names: &[String], family_first: bool) -> Option<Vec<Lookup>> {
     let [a, b, ..] = names else { return None };
-    let mut keys = Vec::new();
+    let mut orders = Vec::new();
     if a.len() >= PAIR_FAMILY && b.len() >= PAIR_GIVEN {
-        keys.push(pair_key(a, b));
+        orders.push((a, b));
     }
     if !family_first && b.len() >= PAIR_FAMILY && a.len() >= PAIR_GIVEN {
-        keys.push(pair_key(b, a));
+        orders.push((b, a));
     }
-    (!keys.is_empty()).then_some(Lookup::Keys(keys))
+    let found: Vec<Lookup> = [true, false]
+        .into_iter()
+        .flat_map(|exact| {
+            orders
+                .iter()
+                .map(move |(f, g)| Lookup::Prefix(pair_prefix(f, g, exact)))
+        })
+        .collect();
+    (!found.is_empty()).then_some(found)
 }
 
 /// Folds free text the way names are indexed.
@@ -412,17 +451,32 @@ mod tests {
 
     #[test]
     fn lookups_pick_the_most_selective_key() {
+        let prefixes = |q: &str| -> Vec<String> {
+            lookups(&parse(q, today()))
+                .into_iter()
+                .map(|l| match l {
+                    Lookup::Prefix(p) => p,
+                    Lookup::Keys(k) => panic!("{q}: keys {k:?}"),
+                })
+                .collect()
+        };
+        assert_eq!(prefixes("smi jo"), ["fg:smi|jo|smi|jo", "fg:smi|jo|smi"]);
         assert_eq!(
-            lookups(&parse("smi jo", today())),
-            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+            prefixes("Smith, John"),
+            ["fg:smi|jo|smith|john", "fg:smi|jo|smith"]
         );
         assert_eq!(
-            lookups(&parse("Smith, John", today())),
-            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+            prefixes("john smith"),
+            [
+                "fg:joh|sm|john|smith",
+                "fg:smi|jo|smith|john",
+                "fg:joh|sm|john",
+                "fg:smi|jo|smith"
+            ]
         );
         assert_eq!(
-            lookups(&parse("jo smith", today())),
-            vec![Lookup::Keys(vec!["fg:smi|jo".into()])]
+            prefixes("jo smith"),
+            ["fg:smi|jo|smith|jo", "fg:smi|jo|smith"]
         );
         assert_eq!(
             lookups(&parse("smith 3/14/62", today())),
@@ -479,8 +533,8 @@ mod tests {
             "n:smith",
             "n:jones",
             "n:smithjones",
-            "fg:smi|jo",
-            "fg:jon|ja",
+            "fg:smi|jo|smith|john",
+            "fg:jon|ja|jones|jack",
             "d:1962-03-14",
             "m:00000042",
             "p:2125550123",

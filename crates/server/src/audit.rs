@@ -76,7 +76,7 @@ fn outcome_of(status: axum::http::StatusCode) -> Outcome {
     }
 }
 
-/// Middleware: appends the notes of the response, in one transaction.
+/// Middleware: appends the notes of the response, durably, before it leaves.
 pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let principal = req.extensions().get::<Principal>().cloned();
     let mut response = next.run(req).await;
@@ -87,14 +87,8 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         return response;
     };
     let outcome = outcome_of(response.status());
-    let result = async {
-        let mut tx = state.db.begin(&principal.org_id).await?;
-        let entries = notes.iter().map(|n| n.entry(&principal, outcome)).collect();
-        tx.audit_many(entries).await?;
-        tx.commit().await
-    }
-    .await;
-    match result {
+    let entries = notes.iter().map(|n| n.entry(&principal, outcome)).collect();
+    match state.audit.append(&principal.org_id, entries).await {
         Ok(()) => response,
         Err(e) => crate::ops::internal_error(e),
     }

@@ -110,14 +110,13 @@ pub async fn add_patients(
     let mut added = 0;
     while added < count {
         let n = BATCH.min(count - added);
-        let mut tx = db.begin(org_id).await?;
+        let mut patients = Vec::with_capacity(n as usize);
+        let mut coverages = Vec::new();
         for (index, patient) in
             (start + added..).zip(generator.iter(start + added..start + added + n))
         {
-            let coverages = carefront_synth::demo_coverages(seed, index, &patient);
             let patient_id = new_id();
-            tx.create_patient(&patient_id, patient, "demo").await?;
-            for c in coverages {
+            for c in carefront_synth::demo_coverages(seed, index, &patient) {
                 let Some(payer_ref) = payer_ids[c.payer].clone() else {
                     continue;
                 };
@@ -126,13 +125,18 @@ pub async fn add_patients(
                     payer_ref,
                     ..c.coverage
                 };
-                tx.create(&new_id(), &coverage, "demo").await?;
+                coverages.push((new_id(), coverage));
             }
+            patients.push((patient_id, patient));
         }
+        let mut tx = db.begin(org_id).await?;
+        tx.create_patients(patients, "demo").await?;
+        tx.create_many(coverages, "demo").await?;
         tx.commit().await?;
         added += n;
         progress(added);
     }
+    db.refresh_statistics::<Patient>().await?;
     db.audit(
         org_id,
         AuditEntry::new("system", Action::Create, Outcome::Success)

@@ -18,7 +18,7 @@ pub mod ui;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use carefront_domain::security::LockoutPolicy;
-use carefront_store::Db;
+use carefront_store::{AuditWriter, Db};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -51,11 +51,15 @@ impl Default for Config {
 pub struct AppState {
     pub db: Db,
     pub config: Arc<Config>,
+    /// Appends read audits with group commit (see `carefront_store::AuditWriter`).
+    pub audit: AuditWriter,
 }
 
 impl AppState {
+    /// Must be called inside a Tokio runtime: it starts the audit writer.
     pub fn new(db: Db, config: Config) -> Self {
         Self {
+            audit: AuditWriter::start(db.clone()),
             db,
             config: Arc::new(config),
         }

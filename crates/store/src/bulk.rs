@@ -313,6 +313,13 @@ impl Emit {
     }
 }
 
+/// Every `(key, record id)` of `rows`.
+fn keys_of<R: Record>(rows: &[(String, R)]) -> Vec<(String, &str)> {
+    rows.iter()
+        .flat_map(|(id, r)| r.search_keys().into_iter().map(move |k| (k, id.as_str())))
+        .collect()
+}
+
 fn create_statements<R: Record>(
     emit: &mut Emit,
     rows: &[(String, R)],
@@ -340,14 +347,8 @@ fn create_statements<R: Record>(
             return Ok(());
         }
     }
-    if R::KEYED {
-        let keys: Vec<(String, &str)> = rows
-            .iter()
-            .flat_map(|(id, r)| r.search_keys().into_iter().map(move |k| (k, id.as_str())))
-            .collect();
-        if !emit.keys::<R>(keys) {
-            return Ok(());
-        }
+    if R::KEYED && !emit.keys::<R>(keys_of(rows)) {
+        return Ok(());
     }
     let history: Vec<(&str, i64, &R)> = rows.iter().map(|(id, r)| (id.as_str(), 1, r)).collect();
     emit.history(&history, at, changed_by)?;
@@ -566,6 +567,15 @@ impl WriteTx {
         self.pipelined(move |emit| update_statements(emit, &rows, at, &changed_by))
             .await?;
         Ok(updated)
+    }
+
+    /// Writes the search keys of records stored without them (a rebuild).
+    pub(crate) async fn insert_keys<R: Record>(&mut self, rows: Vec<(String, R)>) -> Result<()> {
+        self.pipelined(move |emit| {
+            emit.keys::<R>(keys_of(&rows));
+            Ok(())
+        })
+        .await
     }
 
     /// Registers many patients, giving those without an MRN the next ones

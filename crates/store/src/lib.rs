@@ -6,6 +6,7 @@
 //! foreign keys, checks), so a racing second server cannot break them.
 
 mod audit;
+mod audit_writer;
 mod bulk;
 mod coverage;
 mod db;
@@ -14,10 +15,12 @@ mod identity;
 mod merge;
 mod patients;
 mod records;
+mod reindex;
 mod settings;
 pub mod testing;
 
 pub use audit::{AuditFilter, AuditStats};
+pub use audit_writer::AuditWriter;
 pub use coverage::CardImage;
 pub use db::{Backend, Db, WriteTx, new_id, now_us};
 pub use identity::{ApiToken, NewUser, Session, User};

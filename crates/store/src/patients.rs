@@ -11,7 +11,7 @@ use carefront_domain::matching::{
 use carefront_domain::mpi::MRN_SYSTEM;
 use carefront_domain::patient::{ContactMethod, Patient};
 use carefront_domain::patient_search::{
-    Candidate, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
+    Candidate, INDEX_KEYS_VERSION, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -60,6 +60,7 @@ impl Record for Patient {
     ];
     const SORT: &'static str = "family, given";
     const KEYED: bool = true;
+    const KEYS_VERSION: i64 = INDEX_KEYS_VERSION;
 
     fn values(&self) -> Vec<Val> {
         let mut v = vec![
@@ -176,24 +177,25 @@ impl crate::Db {
         query: &PatientQuery,
         limit: usize,
     ) -> Result<PatientHits> {
-        let mut ids = Vec::new();
+        let mut ids: Vec<String> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut truncated = false;
         for lookup in lookups(query) {
+            let room = SEARCH_CANDIDATES - ids.len() as i64;
+            if room <= 0 {
+                truncated = true;
+                break;
+            }
             let found = match lookup {
-                Lookup::Keys(keys) => {
-                    self.ids_by_keys::<Patient>(org_id, &keys, SEARCH_CANDIDATES)
-                        .await?
-                }
+                Lookup::Keys(keys) => self.ids_by_keys::<Patient>(org_id, &keys, room).await?,
                 Lookup::Prefix(prefix) => {
-                    self.ids_by_key_prefix::<Patient>(org_id, &prefix, SEARCH_CANDIDATES)
+                    self.ids_by_key_prefix::<Patient>(org_id, &prefix, room)
                         .await?
                 }
             };
-            truncated |= found.len() as i64 >= SEARCH_CANDIDATES;
-            ids.extend(found);
+            truncated |= found.len() as i64 >= room;
+            ids.extend(found.into_iter().filter(|id| seen.insert(id.clone())));
         }
-        ids.sort();
-        ids.dedup();
         let mut hits: Vec<(Versioned<Patient>, u32)> = self
             .get_many::<Patient>(org_id, &ids)
             .await?
@@ -245,27 +247,107 @@ impl crate::Db {
     /// Existing patients who may be the person described, scored with the
     /// matching engine, best first; only those at or above `lower`
     /// threshold. Used by registration (before saving) and `Patient/$match`.
+    ///
+    /// Name weights are value-specific (`matching::frequency`): the names of
+    /// the record and of the candidates that could reach `lower` are counted
+    /// in the key index (one grouped count of a few `n:` keys), over the
+    /// organization's patient count, which counting reads the whole index
+    /// for (about 10 ms per 100,000 patients) and so is kept per process for
+    /// a minute: shares barely move in that time.
     pub async fn match_candidates(
         &self,
         org_id: &str,
         record: &MatchRecord,
         thresholds: &Thresholds,
     ) -> Result<Vec<(Versioned<Patient>, MatchScore)>> {
-        let probe = PreparedRecord::new(record);
+        use carefront_domain::matching::NameCounts;
+        use carefront_domain::matching::frequency::MAX_RAISE_BITS;
+        use std::collections::HashMap;
+        use std::sync::{LazyLock, Mutex};
+        use std::time::{Duration, Instant};
+        /// Patients per organization, and when they were counted.
+        static PATIENTS: LazyLock<Mutex<HashMap<String, (Instant, u64)>>> =
+            LazyLock::new(Mutex::default);
+        const PATIENTS_FOR: Duration = Duration::from_secs(60);
+
+        let mut probe = PreparedRecord::new(record);
         let ids = self
             .ids_by_keys::<Patient>(org_id, &probe.blocking_keys(), MATCH_CANDIDATES)
             .await?;
-        let mut scored: Vec<(Versioned<Patient>, MatchScore)> = self
+        // Without name counts first: a candidate below `lower -
+        // MAX_RAISE_BITS` cannot reach `lower` with them.
+        let mut candidates: Vec<(Versioned<Patient>, PreparedRecord)> = self
             .get_many::<Patient>(org_id, &ids)
             .await?
             .into_iter()
             .filter(|p| p.value.replaced_by.is_none())
             .map(|p| {
-                let score = compare_with(
-                    &probe,
-                    &PreparedRecord::new(&MatchRecord::from(&p.value)),
-                    thresholds,
-                );
+                let prepared = PreparedRecord::new(&MatchRecord::from(&p.value));
+                (p, prepared)
+            })
+            .filter(|(_, c)| {
+                compare_with(&probe, c, thresholds).total + MAX_RAISE_BITS >= thresholds.lower
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+
+        let mut keys: Vec<String> = std::iter::once(&probe)
+            .chain(candidates.iter().map(|(_, c)| c))
+            .flat_map(|r| r.name_keys().into_iter().flatten())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        let mut query = sqlx::query_as::<_, (String, i64)>(crate::db::sql(format!(
+            "SELECT key, COUNT(*) FROM search_keys WHERE org_id = $1 AND record_type = $2 \
+             AND key IN ({}) GROUP BY key",
+            placeholders.join(", ")
+        )))
+        .bind(org_id)
+        .bind(Patient::KIND);
+        for k in &keys {
+            query = query.bind(k.clone());
+        }
+        let counts: HashMap<String, u64> = query
+            .fetch_all(self.reader())
+            .await?
+            .into_iter()
+            .map(|(k, n)| (k, u64::try_from(n).unwrap_or(0)))
+            .collect();
+        let cached = PATIENTS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(org_id)
+            .filter(|(at, _)| at.elapsed() < PATIENTS_FOR)
+            .map(|(_, n)| *n);
+        let patients = match cached {
+            Some(n) => n,
+            None => {
+                let (n,): (i64,) = sqlx::query_as(crate::db::sql(format!(
+                    "SELECT COUNT(*) FROM {} WHERE org_id = $1 AND deleted = 0",
+                    Patient::TABLE
+                )))
+                .bind(org_id)
+                .fetch_one(self.reader())
+                .await?;
+                let n = u64::try_from(n).unwrap_or(0);
+                PATIENTS
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(org_id.to_string(), (Instant::now(), n));
+                n
+            }
+        };
+        let counts = NameCounts { patients, counts };
+
+        probe.set_name_counts(&counts);
+        let mut scored: Vec<(Versioned<Patient>, MatchScore)> = candidates
+            .into_iter()
+            .map(|(p, mut c)| {
+                c.set_name_counts(&counts);
+                let score = compare_with(&probe, &c, thresholds);
                 (p, score)
             })
             .filter(|(_, s)| s.total >= thresholds.lower)

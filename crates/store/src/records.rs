@@ -56,6 +56,9 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + '
     fn search_keys(&self) -> Vec<String> {
         Vec::new()
     }
+    /// The version of the rules behind [`Record::search_keys`]: raise it
+    /// when they change, and stored keys are rebuilt (`Db::reindex_stale`).
+    const KEYS_VERSION: i64 = 1;
 }
 
 /// A search condition on a column the caller names from code, never from

@@ -13,6 +13,7 @@ pub async fn fresh_database() -> Result<(Db, String)> {
     let url = fresh_url().await?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
+    db.rebuild_stale_keys(|_, _| {}).await?;
     Ok((db, url))
 }
 

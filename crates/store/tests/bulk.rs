@@ -196,3 +196,65 @@ async fn counters_hand_out_blocks_that_never_overlap() {
     assert!(tx.reserve_counter("mrn", 0).await.is_err());
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn keys_built_by_older_rules_are_rebuilt_once_across_servers() {
+    let (db, url) = fresh_database().await.unwrap();
+    let org_id = org(&db).await;
+    let generator = PatientGenerator::new(12);
+    let rows: Vec<(String, Patient)> = generator.iter(0..150).map(|p| (new_id(), p)).collect();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let stored = tx.create_patients(rows, "import").await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(!db.keys_are_stale::<Patient>().await.unwrap());
+
+    // As a database left by an older build: other keys, an older version.
+    let probe = &stored[7];
+    db.execute_unchecked("DELETE FROM search_keys WHERE key LIKE 'fg:%'")
+        .await
+        .unwrap();
+    db.execute_unchecked("UPDATE search_key_versions SET version = 1")
+        .await
+        .unwrap();
+    assert!(db.keys_are_stale::<Patient>().await.unwrap());
+    let pair = index_keys(&probe.1)
+        .into_iter()
+        .find(|k| k.starts_with("fg:"))
+        .expect("the patient has a pair key");
+    let finds = |db: Db| {
+        let (org_id, pair) = (org_id.clone(), pair.clone());
+        async move {
+            db.ids_by_keys::<Patient>(&org_id, &[pair], 10_000)
+                .await
+                .unwrap()
+        }
+    };
+    assert!(!finds(db.clone()).await.contains(&probe.0));
+
+    // Two servers start together: one rebuilds, the other finds it done.
+    let other = Db::connect(&url).await.unwrap();
+    let mut seen = Vec::new();
+    let (a, b) = tokio::join!(
+        db.rebuild_stale_keys(|done, total| seen.push((done, total))),
+        other.rebuild_stale_keys(|_, _| {})
+    );
+    let mut rebuilt = [a.unwrap(), b.unwrap()];
+    rebuilt.sort();
+    assert_eq!(rebuilt, [0, 150]);
+    assert!(!db.keys_are_stale::<Patient>().await.unwrap());
+    assert!(finds(db.clone()).await.contains(&probe.0));
+    if !seen.is_empty() {
+        assert_eq!(seen.last(), Some(&(150, 150)));
+    }
+    // Every key of every patient is back, once.
+    for (id, patient) in &stored {
+        for key in index_keys(patient) {
+            let ids = db
+                .ids_by_keys::<Patient>(&org_id, std::slice::from_ref(&key), 10_000)
+                .await
+                .unwrap();
+            assert!(ids.contains(id), "{key} does not find {id}");
+        }
+    }
+    assert_eq!(db.rebuild_stale_keys(|_, _| {}).await.unwrap(), 0);
+}

@@ -5,7 +5,7 @@ use carefront_domain::Role;
 use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::directory::{Address, Location, Organization, Practitioner};
 use carefront_store::testing::fresh_database;
-use carefront_store::{Db, Filter, NewUser, Page, StoreError, new_id};
+use carefront_store::{AuditFilter, AuditWriter, Db, Filter, NewUser, Page, StoreError, new_id};
 
 async fn org(db: &Db, name: &str) -> String {
     let org_id = new_id();
@@ -306,6 +306,67 @@ async fn concurrent_audit_appends_form_one_unbroken_chain() {
         .unwrap()
         .unwrap();
     assert_eq!(stats.verified, 40);
+}
+
+#[tokio::test]
+async fn group_committed_audits_land_whole_and_in_order_per_caller() {
+    let (db, url) = fresh_database().await.unwrap();
+    let clinics = [org(&db, "North").await, org(&db, "South").await];
+    // Two writers stand in for two server processes on one database.
+    let writers = [
+        AuditWriter::start(db.clone()),
+        AuditWriter::start(Db::connect(&url).await.unwrap()),
+    ];
+    let mut callers = Vec::new();
+    for i in 0..60 {
+        let writer = writers[i % 2].clone();
+        let org_id = clinics[i % 3 % 2].clone();
+        callers.push(tokio::spawn(async move {
+            let entries = (0..3)
+                .map(|k| {
+                    AuditEntry::new(format!("caller{i}"), Action::Read, Outcome::Success)
+                        .resource("Patient", Some(&k.to_string()))
+                })
+                .collect();
+            writer.append(&org_id, entries).await.unwrap();
+        }));
+    }
+    for c in callers {
+        c.await.unwrap();
+    }
+    writers[0].append(&clinics[0], Vec::new()).await.unwrap();
+    let mut total = 0;
+    for org_id in &clinics {
+        let verified = db
+            .verify_audit_chain(org_id, |_| {})
+            .await
+            .unwrap()
+            .unwrap()
+            .verified;
+        total += verified;
+        let (mut events, _) = db
+            .audit_events(org_id, &AuditFilter::default(), 0, 1_000)
+            .await
+            .unwrap();
+        events.sort_by_key(|e| e.seq);
+        // Each caller's three events are consecutive and in the order given.
+        for three in events.chunks(3) {
+            let caller = &three[0].entry.actor_name;
+            let order: Vec<_> = three
+                .iter()
+                .map(|e| (&e.entry.actor_name, e.entry.resource_id.as_deref()))
+                .collect();
+            assert_eq!(
+                order,
+                [
+                    (caller, Some("0")),
+                    (caller, Some("1")),
+                    (caller, Some("2"))
+                ]
+            );
+        }
+    }
+    assert_eq!(total, 180);
 }
 
 #[tokio::test]
