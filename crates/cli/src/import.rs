@@ -3,12 +3,14 @@
 //! a Bundle).
 //!
 //! Re-running an import is safe: each row names the patient by an external
-//! identifier (`source_system` + `source_id`, stored as a Patient identifier
-//! and indexed as `i:system|value`) or by Carefront MRN; a row whose patient
-//! exists updates it when something changed and is counted unchanged
-//! otherwise, so nothing is created twice. Rows that fail validation are
-//! written, with the reason naming the columns, to a file beside the input
-//! and nothing is stored for them.
+//! identifier (`source_system` + `source_id`, or a FHIR Patient's
+//! `identifier` system and value, stored as a Patient identifier and indexed
+//! as `i:system|value`) or by Carefront MRN; a row whose patient exists
+//! updates it when something changed and is counted unchanged otherwise, so
+//! nothing is created twice. Rows that fail validation are written, with the
+//! reason naming the columns (FHIR: the elements), to a file beside the input
+//! and nothing is stored for them. FHIR resources are read and validated by
+//! the FHIR API's own reading (`carefront_server::fhir::patient_from_fhir`).
 //!
 //! Work is split in two: a reader thread parses and validates rows (the CPU
 //! work), the writer looks the batch's patients up and stores the batch
@@ -28,6 +30,7 @@ use carefront_domain::directory::{Address, AdministrativeGender, Versioned};
 use carefront_domain::patient::{
     ContactMethod, Identifier, Patient, Phone, PhoneKind, RegistrationRules,
 };
+use carefront_server::fhir::patient_from_fhir;
 use carefront_store::{Db, WriteTx, new_id};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -72,7 +75,8 @@ pub struct PatientsArgs {
     #[arg(long, value_enum)]
     format: Option<Format>,
     /// Identifier system (a URI naming the system the rows come from) for
-    /// rows without a source_system column or value.
+    /// CSV rows without a source_system column or value (a FHIR
+    /// identifier names its own system).
     #[arg(long, default_value = DEFAULT_SOURCE_SYSTEM)]
     source_system: String,
     /// Commit every this many rows, so that other writers (a running
@@ -93,6 +97,15 @@ pub enum Format {
 }
 
 impl Format {
+    /// What a position in the input counts: lines, or a Bundle's entries
+    /// (0-based, as in `Bundle.entry[i]`).
+    fn unit(self) -> Unit {
+        match self {
+            Format::Csv | Format::Ndjson => Unit::Line,
+            Format::Bundle => Unit::Entry,
+        }
+    }
+
     fn from_path(path: &Path) -> Option<Format> {
         match path
             .extension()
@@ -104,6 +117,37 @@ impl Format {
             Some("ndjson" | "jsonl") => Some(Format::Ndjson),
             Some("json") => Some(Format::Bundle),
             _ => None,
+        }
+    }
+}
+
+/// Where a row is in the input, for rejection reasons and the audit trail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Unit {
+    Line,
+    Entry,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Line => "line",
+            Unit::Entry => "entry",
+        }
+    }
+
+    fn plural(self) -> &'static str {
+        match self {
+            Unit::Line => "lines",
+            Unit::Entry => "entries",
+        }
+    }
+
+    /// `on line 3` / `in entry 3`.
+    fn at(self, n: u64) -> String {
+        match self {
+            Unit::Line => format!("on line {n}"),
+            Unit::Entry => format!("in entry {n}"),
         }
     }
 }
@@ -595,6 +639,41 @@ impl Coverage {
         p
     }
 
+    /// The column or element naming the patient by `key` (`m:` MRN or `i:`
+    /// identifier), for reasons about finding the patient.
+    fn key_field(&self, key: &str) -> &'static str {
+        match self {
+            Coverage::Resource => "Patient.identifier",
+            Coverage::Columns(_) if key.starts_with("m:") => "mrn",
+            Coverage::Columns(_) => "source_id",
+        }
+    }
+
+    /// Why a row naming only MRNs that no patient has is not imported.
+    fn unknown_mrn(&self) -> &'static str {
+        match self {
+            Coverage::Resource => {
+                "Patient.identifier: no patient has this MRN (add an identifier of the system \
+                 the resource comes from to create new patients)"
+            }
+            Coverage::Columns(_) => {
+                "mrn: no patient has this MRN (give source_id to create new patients)"
+            }
+        }
+    }
+
+    /// The column or element of a field named by [`Patient::validate`] when
+    /// a stored patient with the row's fields fails validation.
+    fn field(&self, field: &str) -> String {
+        match self {
+            Coverage::Columns(_) => column_of(field, &Col::PHONES),
+            // The resource's fields passed on their own: what fails comes
+            // from the stored patient (its identifiers) or their mix.
+            Coverage::Resource if field.starts_with("identifiers") => "Patient.identifier".into(),
+            Coverage::Resource => format!("Patient ({field})"),
+        }
+    }
+
     /// Why a new patient cannot be created from a file without some columns
     /// the organization requires.
     fn missing_for_create(&self, rules: &RegistrationRules) -> Option<String> {
@@ -712,7 +791,7 @@ fn csv_reader(path: &Path) -> Result<csv::Reader<File>> {
 }
 
 /// FHIR NDJSON: one Patient resource per line; a Bundle: a JSON object
-/// whose `entry[].resource` are Patients.
+/// whose `entry[].resource` are Patients (read whole into memory).
 fn read_fhir(
     path: &Path,
     format: Format,
@@ -744,22 +823,40 @@ fn read_fhir(
     };
     match format {
         Format::Ndjson => {
+            let mut reader = BufReader::new(file);
             let mut bytes = 0u64;
-            for (i, text) in BufReader::new(file).lines().enumerate() {
-                let text = text.with_context(|| format!("cannot read {}", path.display()))?;
-                bytes += text.len() as u64 + 1;
-                if text.trim().is_empty() {
-                    continue;
+            let mut buf = Vec::new();
+            for line in 1u64.. {
+                buf.clear();
+                let n = reader
+                    .read_until(b'\n', &mut buf)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                if n == 0 {
+                    break;
                 }
-                let line = i as u64 + 1;
-                items.push(match serde_json::from_str::<serde_json::Value>(&text) {
-                    Ok(v) => item(line, text, v),
-                    Err(e) => Item::Rejected {
+                bytes += n as u64;
+                let text = String::from_utf8_lossy(&buf);
+                let text = text
+                    .trim_start_matches('\u{feff}')
+                    .trim_end_matches(['\n', '\r']);
+                if text.trim().is_empty() {
+                    // Blank lines (a trailing newline) are not resources.
+                } else if std::str::from_utf8(&buf).is_err() {
+                    items.push(Item::Rejected {
                         line,
-                        raw: Raw::Json(text),
-                        reason: format!("line: is not JSON ({e})"),
-                    },
-                });
+                        raw: Raw::Json(text.to_string()),
+                        reason: "line: is not UTF-8 text".into(),
+                    });
+                } else {
+                    items.push(match serde_json::from_str::<serde_json::Value>(text) {
+                        Ok(v) => item(line, text.to_string(), v),
+                        Err(e) => Item::Rejected {
+                            line,
+                            raw: Raw::Json(text.to_string()),
+                            reason: format!("line: is not JSON ({e})"),
+                        },
+                    });
+                }
                 if items.len() >= batch && !send(&mut items, bytes) {
                     return Ok(());
                 }
@@ -770,20 +867,32 @@ fn read_fhir(
         }
         Format::Bundle | Format::Csv /* not read here */ => {
             let size = file.metadata().map(|m| m.len()).unwrap_or(0);
-            let bundle: serde_json::Value = serde_json::from_reader(BufReader::new(file))
+            let mut bundle: serde_json::Value = serde_json::from_reader(BufReader::new(file))
                 .with_context(|| format!("{} is not a JSON document", path.display()))?;
             if bundle.get("resourceType").and_then(|t| t.as_str()) != Some("Bundle") {
-                bail!("{} is not a FHIR Bundle (resourceType must be Bundle)", path.display());
+                bail!(
+                    "{} is not a FHIR Bundle (resourceType must be Bundle; for one Patient \
+                     resource per line use an .ndjson file or --format ndjson)",
+                    path.display()
+                );
             }
-            let entries = bundle
-                .get("entry")
-                .and_then(|e| e.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for (i, entry) in entries.into_iter().enumerate() {
-                let resource = entry.get("resource").cloned().unwrap_or_default();
+            let entries = match bundle.get_mut("entry").map(serde_json::Value::take) {
+                None | Some(serde_json::Value::Null) => Vec::new(),
+                Some(serde_json::Value::Array(entries)) => entries,
+                Some(_) => bail!("{}: Bundle.entry must be an array", path.display()),
+            };
+            drop(bundle);
+            let total = entries.len().max(1) as u64;
+            for (i, mut entry) in entries.into_iter().enumerate() {
+                let resource = entry
+                    .get_mut("resource")
+                    .map(serde_json::Value::take)
+                    .unwrap_or_default();
                 items.push(item(i as u64, resource.to_string(), resource));
-                if items.len() >= batch && !send(&mut items, size) {
+                // The file was read at once: progress is the share of
+                // entries read.
+                let bytes = size * (i as u64 + 1) / total;
+                if items.len() >= batch && !send(&mut items, bytes) {
                     return Ok(());
                 }
             }
@@ -795,21 +904,46 @@ fn read_fhir(
     Ok(())
 }
 
-/// Whether [`fhir_patient`] can read resources: it waits for the FHIR
-/// Patient mapping of `carefront_server::fhir` to be callable from here.
-const FHIR_READER_AVAILABLE: bool = false;
-
-/// A FHIR Patient resource as a patient to create, validated, and the keys
-/// (its identifiers) it is found under.
+/// A FHIR Patient resource as a patient to create, read and validated by
+/// the FHIR API's own reading ([`patient_from_fhir`]: problems name the
+/// element, e.g. `Patient.birthDate`), and the keys it is found under: its
+/// identifiers (`i:system|value`) and the MRNs it names (identifiers with
+/// system `http://carefront.example/fhir/sid/mrn`, as `m:`).
 fn fhir_patient(
     value: &serde_json::Value,
-    _rules: &RegistrationRules,
-    _today: Date,
+    rules: &RegistrationRules,
+    today: Date,
 ) -> Result<(Vec<String>, Patient), String> {
-    if value.get("resourceType").and_then(|t| t.as_str()) != Some("Patient") {
-        return Err("resourceType: must be Patient".into());
+    const NO_IDENTIFIER: &str = "Patient.identifier: is needed (system and value of the \
+        patient's id in the system the file comes from, or the MRN of an existing patient) so \
+        that re-running the import does not create the patient again";
+    let read = patient_from_fhir(value, rules, today).map_err(|issues| {
+        let mut reasons: Vec<&str> = issues.iter().map(|i| i.diagnostics.as_str()).collect();
+        let named = |i: &carefront_server::fhir::Issue| {
+            i.expression
+                .as_deref()
+                .is_some_and(|e| e.starts_with("Patient.identifier") || e == "resourceType")
+        };
+        let no_identifier = value
+            .get("identifier")
+            .and_then(serde_json::Value::as_array)
+            .is_none_or(Vec::is_empty);
+        if no_identifier && !issues.iter().any(named) {
+            reasons.push(NO_IDENTIFIER);
+        }
+        reasons.join("; ")
+    })?;
+    let mut keys: Vec<String> = read
+        .patient
+        .identifiers
+        .iter()
+        .map(|i| format!("i:{}|{}", i.system, i.value))
+        .collect();
+    keys.extend(read.mrns.iter().map(|m| format!("m:{}", mrn(m))));
+    if keys.is_empty() {
+        return Err(NO_IDENTIFIER.into());
     }
-    Err("resource: reading FHIR Patient resources is not available yet in this build".into())
+    Ok((keys, read.patient))
 }
 
 // ---------------------------------------------------------------------------
@@ -837,9 +971,13 @@ impl Counts {
 }
 
 /// Where rejected rows go: `<stem>.rejected.csv` (original row, `line`,
-/// `reason`) for CSV input, `<stem>.rejected.ndjson` for FHIR input.
+/// `reason`) for CSV input, `<stem>.rejected.ndjson` for FHIR input (one
+/// JSON object per rejected resource: `line`, or `entry` for a Bundle,
+/// `reason` and the `resource` as it was, or the line's text when it was
+/// not JSON).
 struct Rejects {
     path: PathBuf,
+    unit: Unit,
     header: Option<csv::ByteRecord>,
     csv: Option<csv::Writer<File>>,
     json: Option<std::io::BufWriter<File>>,
@@ -889,11 +1027,18 @@ impl Rejects {
                         .with_context(|| format!("cannot write {}", self.path.display()))?;
                     self.json = Some(std::io::BufWriter::new(f));
                 }
-                let resource: serde_json::Value =
-                    serde_json::from_str(text).unwrap_or(serde_json::Value::String(text.clone()));
-                let entry =
-                    serde_json::json!({ "line": line, "reason": reason, "resource": resource });
-                writeln!(self.json.as_mut().expect("opened above"), "{entry}")?;
+                // The resource exactly as sent (one line of JSON text), or
+                // the text as a string when it is not JSON.
+                let resource = match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(_) => text.trim().to_string(),
+                    Err(_) => serde_json::Value::from(text.as_str()).to_string(),
+                };
+                writeln!(
+                    self.json.as_mut().expect("opened above"),
+                    "{{\"{}\":{line},\"reason\":{},\"resource\":{resource}}}",
+                    self.unit.name(),
+                    serde_json::Value::from(reason),
+                )?;
             }
         }
         Ok(())
@@ -925,6 +1070,7 @@ async fn store_batch(
 ) -> Result<Counts> {
     let mut counts = Counts::default();
     let mut ready = Vec::with_capacity(items.len());
+    let unit = rejects.unit;
     let mut reject = |line: u64, raw: &Raw, reason: &str, counts: &mut Counts| -> Result<()> {
         counts.rejected += 1;
         rejects.write(line, raw, reason)
@@ -942,12 +1088,9 @@ async fn store_batch(
                 let again = keys.iter().find_map(|k| seen.get(k.as_str()).copied());
                 if let Some(first) = again {
                     let reason = format!(
-                        "{}: the same patient is on line {first} of this file",
-                        if keys[0].starts_with("m:") {
-                            "mrn"
-                        } else {
-                            "source_id"
-                        }
+                        "{}: the same patient is {} of this file",
+                        coverage.key_field(&keys[0]),
+                        unit.at(first)
                     );
                     reject(line, &raw, &reason, &mut counts)?;
                     continue;
@@ -1032,8 +1175,7 @@ async fn store_batch(
         targets.dedup_by(|a, b| a.id == b.id);
         match targets.as_slice() {
             [] if keys.iter().all(|k| k.starts_with("m:")) => {
-                let reason = "mrn: no patient has this MRN (give source_id to create new patients)";
-                reject(line, &raw, reason, &mut counts)?;
+                reject(line, &raw, coverage.unknown_mrn(), &mut counts)?;
             }
             [] => match &missing_for_create {
                 Some(why) => reject(line, &raw, why, &mut counts)?,
@@ -1043,7 +1185,11 @@ async fn store_batch(
                 // Reached again through another identifier or the MRN.
                 let id_key = format!("id:{}", current.id);
                 if let Some(first) = seen.get(id_key.as_str()) {
-                    let reason = format!("mrn: the same patient is on line {first} of this file");
+                    let reason = format!(
+                        "{}: the same patient is {} of this file",
+                        coverage.key_field("m:"),
+                        unit.at(*first)
+                    );
                     reject(line, &raw, &reason, &mut counts)?;
                     continue;
                 }
@@ -1057,11 +1203,10 @@ async fn store_batch(
                     Ok(merged) if merged == current.value => counts.unchanged += 1,
                     Ok(merged) => updates.push(((*current).clone(), merged)),
                     Err(errors) => {
-                        let phone_cols: Vec<Col> = Col::PHONES.to_vec();
                         let reason: Vec<String> = errors
                             .errors()
                             .iter()
-                            .map(|e| format!("{}: {}", column_of(&e.field, &phone_cols), e.message))
+                            .map(|e| format!("{}: {}", coverage.field(&e.field), e.message))
                             .collect();
                         reject(line, &raw, &reason.join("; "), &mut counts)?;
                     }
@@ -1069,7 +1214,8 @@ async fn store_batch(
             }
             several => {
                 let reason = format!(
-                    "source_id: {} patients have this identifier or MRN (MRNs {}); merge them first",
+                    "{}: {} patients have this identifier or MRN (MRNs {}); merge them first",
+                    coverage.key_field("i:"),
                     several.len(),
                     several
                         .iter()
@@ -1107,12 +1253,14 @@ struct Part {
 async fn commit_part(
     mut tx: WriteTx,
     file_name: &str,
+    unit: Unit,
     part: &Part,
     total: Option<&Counts>,
 ) -> Result<()> {
     let c = &part.counts;
     let mut detail = format!(
-        "import of {file_name}, lines {}-{}: {} created, {} updated, {} unchanged, {} rejected",
+        "import of {file_name}, {} {}-{}: {} created, {} updated, {} unchanged, {} rejected",
+        unit.plural(),
         part.first_line.unwrap_or(0),
         part.last_line,
         c.created,
@@ -1176,10 +1324,6 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
             }
             (Coverage::Columns(layout), Some(header))
         }
-        Format::Ndjson | Format::Bundle if !FHIR_READER_AVAILABLE => bail!(
-            "importing FHIR Patient resources (NDJSON or Bundle) is not available in this build \
-             yet; export CSV with the columns in the README's Import section"
-        ),
         Format::Ndjson | Format::Bundle => (Coverage::Resource, None),
     };
     let db = open(&args.db).await?;
@@ -1189,6 +1333,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
     let _ = std::fs::remove_file(&rejects_path);
     let mut rejects = Rejects {
         path: rejects_path,
+        unit: format.unit(),
         header,
         csv: None,
         json: None,
@@ -1284,7 +1429,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         if args.commit_every > 0 && part.counts.rows() >= args.commit_every {
             bar.set_message(format!("{} rows, saving", total.rows()));
             let done = tx.take().expect("a transaction is open");
-            commit_part(done, &file_name, &part, None)
+            commit_part(done, &file_name, format.unit(), &part, None)
                 .await
                 .with_context(|| stopped(&saved))?;
             saved = total;
@@ -1301,7 +1446,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         Some(t) => t,
         None => db.begin(&org_id).await?,
     };
-    commit_part(last, &file_name, &part, Some(&total))
+    commit_part(last, &file_name, format.unit(), &part, Some(&total))
         .await
         .with_context(|| stopped(&saved))?;
     tracing::debug!(seconds = saving.elapsed().as_secs_f64(), "import committed");

@@ -333,18 +333,247 @@ async fn a_file_without_identity_columns_is_refused_up_front() {
     assert!(patients(&db, &org_id).await.is_empty());
 }
 
+/// A FHIR Patient resource as an import file carries it.
+fn fhir_patient(id: &str, given: &str, family: &str, birth: &str) -> serde_json::Value {
+    serde_json::json!({
+        "resourceType": "Patient",
+        "id": format!("src-{id}"),
+        "meta": { "versionId": "3", "lastUpdated": "2024-05-01T10:00:00Z" },
+        "extension": [{
+            "url": "http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired",
+            "valueBoolean": true,
+        }],
+        "identifier": [{ "system": "urn:oid:1.2.36.146.595.217.0.1", "value": id }],
+        "name": [
+            { "use": "official", "family": family, "given": [given, "Maria"] },
+            { "use": "usual", "given": ["Annie"] },
+        ],
+        "telecom": [
+            {
+                "system": "phone",
+                "value": "(512) 555-0142",
+                "use": "mobile",
+                "extension": [{
+                    "url": "http://carefront.example/fhir/StructureDefinition/sms-consent",
+                    "valueBoolean": true,
+                }],
+            },
+            { "system": "email", "value": format!("{}@example.com", given.to_lowercase()) },
+        ],
+        "gender": "female",
+        "birthDate": birth,
+        "address": [{
+            "use": "home",
+            "line": ["12 Oak St"],
+            "city": "Austin",
+            "state": "TX",
+            "postalCode": "78701",
+            "country": "US",
+        }],
+        "communication": [{
+            "language": { "coding": [{ "system": "urn:ietf:bcp:47", "code": "es" }] },
+            "preferred": true,
+        }],
+    })
+}
+
+/// The lines of a rejected-resources file, as JSON.
+fn rejected_json(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 #[tokio::test]
-async fn fhir_files_are_refused_with_a_clear_message_until_fhir_import_is_wired() {
+async fn fhir_ndjson_import_creates_patients_rejects_bad_lines_and_is_idempotent() {
     let (url, db, org_id, dir) = setup().await;
+    let mut no_identifier = fhir_patient("X", "Nobody", "Known", "1990-01-01");
+    no_identifier.as_object_mut().unwrap().remove("identifier");
+    let lines = [
+        fhir_patient("P1", "Ana", "Reyes", "1962-03-14").to_string(),
+        "{ this is not json".to_string(),
+        fhir_patient("P2", "Mei", "Chen", "2999-01-01").to_string(),
+        fhir_patient("P3", "John", "Smith", "1980-03-04").to_string(),
+        String::new(),
+        no_identifier.to_string(),
+    ];
+    let file = write(&dir, "patients.ndjson", &(lines.join("\n") + "\n"));
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("2 created, 0 updated, 0 unchanged, 3 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 2, "only the good lines are stored");
+    let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
+    assert_eq!(ana.family, "Reyes");
+    assert_eq!(ana.middle.as_deref(), Some("Maria"));
+    assert_eq!(ana.preferred_name.as_deref(), Some("Annie"));
+    assert_eq!(ana.birth_date.to_string(), "1962-03-14");
+    assert_eq!(ana.sex.code(), "female");
+    assert_eq!(ana.phones.len(), 1);
+    assert_eq!(ana.phones[0].number, "+15125550142", "normalized");
+    assert!(ana.phones[0].sms_consent);
+    assert_eq!(ana.email.as_deref(), Some("ana@example.com"));
+    let address = ana.address.as_ref().unwrap();
+    assert_eq!(
+        (address.line1.as_str(), address.city.as_str()),
+        ("12 Oak St", "Austin")
+    );
+    assert_eq!(address.postal_code, "78701");
+    assert_eq!(ana.language.as_deref(), Some("es"));
+    assert!(ana.interpreter_needed);
+    assert_eq!(ana.identifiers.len(), 1);
+    assert_eq!(ana.identifiers[0].system, "urn:oid:1.2.36.146.595.217.0.1");
+    assert_eq!(ana.identifiers[0].value, "P1");
+    assert!(!ana.mrn.is_empty(), "an MRN is assigned");
+
+    // Rejected lines: the resource (or the text) as it was, its line and a
+    // reason naming the element.
+    let rejected_path = dir.join("patients.rejected.ndjson");
+    assert!(stdout(&out).contains("patients.rejected.ndjson"));
+    let rejected = rejected_json(&rejected_path);
+    assert_eq!(rejected.len(), 3, "{rejected:?}");
+    let at = |line: u64| {
+        rejected
+            .iter()
+            .find(|r| r["line"] == line)
+            .unwrap_or_else(|| panic!("line {line} not rejected: {rejected:?}"))
+    };
+    let not_json = at(2);
+    assert!(
+        not_json["reason"].as_str().unwrap().contains("not JSON"),
+        "{not_json}"
+    );
+    assert_eq!(not_json["resource"], "{ this is not json");
+    let future = at(3);
+    let reason = future["reason"].as_str().unwrap();
+    assert!(reason.contains("Patient.birthDate"), "{reason}");
+    assert!(reason.contains("future"), "{reason}");
+    assert_eq!(future["resource"]["identifier"][0]["value"], "P2");
+    let anonymous = at(6);
+    assert!(
+        anonymous["reason"]
+            .as_str()
+            .unwrap()
+            .contains("Patient.identifier"),
+        "{anonymous}"
+    );
+
+    // The same file again: nothing created, nothing changed.
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 0 updated, 2 unchanged, 3 rejected"),
+        "{}",
+        summary(&out)
+    );
+    assert_eq!(patients(&db, &org_id).await.len(), 2);
+
+    // A resource naming a patient by the Carefront MRN updates that patient
+    // and keeps its identifiers; an MRN nobody has creates nothing.
+    let mut by_mrn = fhir_patient("P1", "Ana", "Reyes-Lopez", "1962-03-14");
+    by_mrn["identifier"] = serde_json::json!([{
+        "system": "http://carefront.example/fhir/sid/mrn",
+        "value": ana.mrn.trim_start_matches('0'),
+    }]);
+    let mut unknown = by_mrn.clone();
+    unknown["identifier"][0]["value"] = serde_json::json!("99999999");
+    let file = write(&dir, "by-mrn.jsonl", &format!("{by_mrn}\n{unknown}\n"));
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 1 updated, 0 unchanged, 1 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 2);
+    let ana_now = stored.iter().find(|p| p.mrn == ana.mrn).unwrap();
+    assert_eq!(ana_now.family, "Reyes-Lopez");
+    assert_eq!(ana_now.identifiers, ana.identifiers, "identifiers kept");
+    let rejected = rejected_json(&dir.join("by-mrn.rejected.ndjson"));
+    assert!(
+        rejected[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no patient has this MRN"),
+        "{rejected:?}"
+    );
+
+    // Imports are audited and the chain holds.
+    let out = carefront(&["audit", "verify"], &url);
+    assert!(out.status.success(), "{}", stdout(&out));
+}
+
+#[tokio::test]
+async fn fhir_bundle_import_reads_entry_resources_and_rejects_other_resource_types() {
+    let (url, db, org_id, dir) = setup().await;
+    let bundle = serde_json::json!({
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [
+            { "fullUrl": "urn:uuid:1", "resource": fhir_patient("B1", "Ana", "Reyes", "1962-03-14") },
+            { "fullUrl": "urn:uuid:2", "resource": {
+                "resourceType": "Observation",
+                "status": "final",
+                "code": { "text": "weight" },
+            } },
+            { "fullUrl": "urn:uuid:3", "resource": fhir_patient("B3", "John", "Smith", "1980-03-04") },
+            { "fullUrl": "urn:uuid:4", "resource": fhir_patient("B1", "Ana", "Again", "1962-03-14") },
+        ],
+    });
+    let file = write(&dir, "bundle.json", &bundle.to_string());
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("2 created, 0 updated, 0 unchanged, 2 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    assert_eq!(stored.len(), 2);
+    let john = stored.iter().find(|p| p.given == "John").unwrap();
+    assert_eq!(john.family, "Smith");
+    assert_eq!(john.birth_date.to_string(), "1980-03-04");
+    assert_eq!(john.identifiers[0].value, "B3");
+
+    // Rejected entries are named by their index in Bundle.entry.
+    let rejected = rejected_json(&dir.join("bundle.rejected.ndjson"));
+    assert_eq!(rejected.len(), 2, "{rejected:?}");
+    let observation = rejected.iter().find(|r| r["entry"] == 1).unwrap();
+    let reason = observation["reason"].as_str().unwrap();
+    assert!(reason.contains("resourceType"), "{reason}");
+    assert_eq!(observation["resource"]["resourceType"], "Observation");
+    let again = rejected.iter().find(|r| r["entry"] == 3).unwrap();
+    let reason = again["reason"].as_str().unwrap();
+    assert!(reason.contains("Patient.identifier"), "{reason}");
+    assert!(reason.contains("entry 0"), "{reason}");
+
+    // The same Bundle again creates nothing.
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 0 updated, 2 unchanged, 2 rejected"),
+        "{}",
+        summary(&out)
+    );
+    assert_eq!(patients(&db, &org_id).await.len(), 2);
+
+    // A JSON file that is not a Bundle is refused as a whole.
     let file = write(
         &dir,
-        "patients.ndjson",
-        "{\"resourceType\":\"Patient\",\"name\":[{\"family\":\"Reyes\",\"given\":[\"Ana\"]}]}\n",
+        "one.json",
+        &fhir_patient("B9", "Solo", "Patient", "1970-01-01").to_string(),
     );
     let out = import(&url, &file);
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("FHIR"), "{}", stderr(&out));
-    assert!(patients(&db, &org_id).await.is_empty());
+    assert!(stderr(&out).contains("Bundle"), "{}", stderr(&out));
+    assert_eq!(patients(&db, &org_id).await.len(), 2);
 }
 
 #[tokio::test]

@@ -36,7 +36,10 @@ use carefront_domain::directory::{Location, Practitioner, PractitionerRole};
 use outcome::FhirError;
 use serde_json::Value;
 
+pub use outcome::Issue;
 pub use resources::location::TIMEZONE_EXTENSION;
+/// The one reading of a FHIR Patient (create, update, `carefront import`).
+pub use resources::patient::{FhirPatient, patient_from_fhir};
 
 pub const BASE_PATH: &str = "/fhir/R4";
 pub const FHIR_JSON: &str = "application/fhir+json; charset=utf-8";

@@ -422,6 +422,9 @@ pub struct Parsed {
     pub birth_date: Option<Date>,
     pub gender: Option<AdministrativeGender>,
     pub paths: Paths,
+    /// The values of the identifiers with system [`MRN_SYSTEM`]: not kept
+    /// (the server assigns MRNs), but they name an existing patient.
+    pub mrns: Vec<String>,
 }
 
 fn unsupported(issues: &mut Issues, path: &str, message: impl std::fmt::Display) {
@@ -532,7 +535,15 @@ fn read_extensions(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Iss
     }
 }
 
-fn read_identifiers(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Issues) {
+/// Reads the identifiers into `p` and returns the MRNs named (the values of
+/// those with system [`MRN_SYSTEM`], which are not kept).
+fn read_identifiers(
+    r: &Obj,
+    p: &mut Patient,
+    paths: &mut Paths,
+    issues: &mut Issues,
+) -> Vec<String> {
+    let mut mrns = Vec::new();
     for (path, v) in r.list("identifier", issues) {
         let is_mrn = v.get("system").and_then(Value::as_str) == Some(MRN_SYSTEM);
         // The MRN is the server's: whatever is sent for it is ignored.
@@ -545,6 +556,14 @@ fn read_identifiers(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Is
             continue;
         };
         if is_mrn {
+            // Not kept, only reported to callers that find patients by it.
+            mrns.extend(
+                v.get("value")
+                    .and_then(Value::as_str)
+                    .map(str::trim)
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string),
+            );
             continue;
         }
         p.identifiers.push(Identifier {
@@ -553,6 +572,7 @@ fn read_identifiers(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Is
         });
         paths.identifiers.push(path);
     }
+    mrns
 }
 
 fn read_names(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Issues) {
@@ -807,7 +827,7 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Parsed {
         replaced_by: None,
     };
     read_extensions(r, &mut p, &mut paths, issues);
-    read_identifiers(r, &mut p, &mut paths, issues);
+    let mrns = read_identifiers(r, &mut p, &mut paths, issues);
     read_names(r, &mut p, &mut paths, issues);
     read_telecom(r, &mut p, &mut paths, issues);
     read_contacts(r, &mut p, &mut paths, issues);
@@ -861,19 +881,14 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Parsed {
         birth_date,
         gender,
         paths,
+        mrns,
     }
 }
 
-/// Reads a submitted Patient and checks it against the organization's
-/// registration rules; nothing is written unless this succeeds.
-async fn validated(ctx: &Ctx, value: &Value) -> Result<Patient, FhirError> {
-    let mut issues = Vec::new();
-    let known = known_elements(ELEMENTS);
-    let Some(parsed) =
-        Obj::new(KIND.to_string(), value, &known, &mut issues).map(|obj| parse(&obj, &mut issues))
-    else {
-        return Err(FhirError::Invalid(issues));
-    };
+/// [`parse`] for registering a patient, where the date of birth the domain
+/// record cannot leave out is required.
+fn parse_registration(r: &Obj, issues: &mut Issues) -> Parsed {
+    let parsed = parse(r, issues);
     if parsed.birth_date.is_none()
         && !issues
             .iter()
@@ -885,14 +900,71 @@ async fn validated(ctx: &Ctx, value: &Value) -> Result<Patient, FhirError> {
             "Patient.birthDate is required",
         ));
     }
-    if !issues.is_empty() {
-        return Err(FhirError::Invalid(issues));
+    parsed
+}
+
+/// A Patient resource read by [`patient_from_fhir`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct FhirPatient {
+    /// Validated and normalized, without an MRN (it is assigned on create,
+    /// kept on update).
+    pub patient: Patient,
+    /// The MRNs the resource names (identifiers with system [`MRN_SYSTEM`],
+    /// as sent): never stored from here, but they name an existing patient.
+    pub mrns: Vec<String>,
+}
+
+/// Reads a Patient resource (FHIR R4 JSON, `resourceType` included) into a
+/// domain patient checked against the organization's registration `rules`
+/// (dates of birth may not be after `today`). This is the one reading of a
+/// submitted Patient: FHIR create and update and `carefront import` use it.
+///
+/// On failure nothing should be stored; every problem is an [`Issue`] whose
+/// `expression` names the element (`Patient.birthDate`,
+/// `Patient.telecom[1].value`) and whose `diagnostics` begin with it.
+pub fn patient_from_fhir(
+    value: &Value,
+    rules: &RegistrationRules,
+    today: Date,
+) -> Result<FhirPatient, Vec<Issue>> {
+    let found = value.get("resourceType").and_then(Value::as_str);
+    if found != Some(KIND) {
+        return Err(vec![Issue::at(
+            "invalid",
+            "resourceType",
+            format!(
+                "resourceType must be '{KIND}' (got {})",
+                found.map_or("none".into(), |k| format!("'{k}'"))
+            ),
+        )]);
     }
+    let mut issues = Vec::new();
+    let known = known_elements(ELEMENTS);
+    let parsed = Obj::new(KIND.to_string(), value, &known, &mut issues)
+        .map(|obj| parse_registration(&obj, &mut issues));
+    let Some(Parsed {
+        patient,
+        paths,
+        mrns,
+        ..
+    }) = parsed.filter(|_| issues.is_empty())
+    else {
+        return Err(issues);
+    };
+    let patient = patient
+        .validate(rules, today)
+        .map_err(|e| Issue::from_validation(&e, |f| paths.expression(f)))?;
+    Ok(FhirPatient { patient, mrns })
+}
+
+/// Reads a submitted Patient and checks it against the organization's
+/// registration rules ([`patient_from_fhir`]); nothing is written unless
+/// this succeeds. MRNs sent are ignored: the server assigns and keeps them.
+async fn validated(ctx: &Ctx, value: &Value) -> Result<Patient, FhirError> {
     let rules = ctx.state.db.setting::<RegistrationRules>(ctx.org()).await?;
-    let Parsed { patient, paths, .. } = parsed;
-    patient
-        .validate(&rules, today())
-        .map_err(|e| FhirError::Invalid(Issue::from_validation(&e, |f| paths.expression(f))))
+    patient_from_fhir(value, &rules, today())
+        .map(|read| read.patient)
+        .map_err(FhirError::Invalid)
 }
 
 // ---------------------------------------------------------------------------
@@ -1271,15 +1343,7 @@ impl FhirResource for Patient {
     }
 
     fn from_fhir(resource: &Obj, issues: &mut Issues) -> Self {
-        let parsed = parse(resource, issues);
-        if parsed.birth_date.is_none() {
-            issues.push(Issue::at(
-                "required",
-                "Patient.birthDate",
-                "Patient.birthDate is required",
-            ));
-        }
-        parsed.patient
+        parse_registration(resource, issues).patient
     }
 
     fn validated(self) -> Result<Self, ValidationErrors> {
@@ -1348,6 +1412,40 @@ mod tests {
             paths.expression("language"),
             "Patient.communication[0].language"
         );
+    }
+
+    #[test]
+    fn a_resource_is_read_validated_and_names_its_mrns() {
+        let rules = RegistrationRules {
+            require_phone: false,
+            require_address: false,
+            ..RegistrationRules::default()
+        };
+        let today = jiff::civil::date(2025, 1, 1);
+        let mut resource = json!({
+            "resourceType": "Patient",
+            "id": "ignored",
+            "identifier": [
+                { "system": MRN_SYSTEM, "value": "00000042" },
+                { "system": "urn:legacy", "value": "A1" },
+            ],
+            "name": [{ "family": "Reyes", "given": ["Ana"] }],
+            "gender": "female",
+            "birthDate": "1962-03-14",
+        });
+        let read = patient_from_fhir(&resource, &rules, today).unwrap();
+        assert_eq!(read.mrns, vec!["00000042".to_string()]);
+        assert_eq!(read.patient.mrn, "", "never taken from the resource");
+        assert_eq!(read.patient.identifiers.len(), 1);
+        assert_eq!(read.patient.family, "Reyes");
+
+        resource["birthDate"] = json!("2999-01-01");
+        let issues = patient_from_fhir(&resource, &rules, today).unwrap_err();
+        assert_eq!(issues[0].expression.as_deref(), Some("Patient.birthDate"));
+
+        resource["resourceType"] = json!("Observation");
+        let issues = patient_from_fhir(&resource, &rules, today).unwrap_err();
+        assert_eq!(issues[0].expression.as_deref(), Some("resourceType"));
     }
 
     #[test]
