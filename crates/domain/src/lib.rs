@@ -12,6 +12,7 @@ pub mod matching;
 pub mod mpi;
 pub mod patient;
 pub mod patient_search;
+pub mod scheduling;
 pub mod security;
 pub mod text;
 pub mod validation;

@@ -1,0 +1,474 @@
+//! The indexed view of a [`SlotInput`] that slot search, booking checks and
+//! series planning share: time zones parsed once, each provider's load and
+//! each resource's busy time as sorted interval lists, and templates and
+//! exceptions grouped by provider. Built once per call in O(n log n); every
+//! question after that is a binary search, never a per-minute walk.
+
+use super::model::{
+    AppointmentType, ExceptionKind, LocationHours, Modality, Resource, ResourceKind,
+    ScheduleException, Template, overlaps,
+};
+use super::slots::{Provider, ScheduleError, SlotInput};
+use super::time::{at_minute, boundary_instant, iso_weekday, minute_of_day};
+use jiff::civil::{Date, DateTime};
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+use std::collections::HashMap;
+
+pub(crate) type Interval = (Timestamp, Timestamp);
+
+/// How many bookings hold a provider at each moment, as disjoint segments.
+#[derive(Debug, Default)]
+pub(crate) struct Load(Vec<(Timestamp, Timestamp, u32)>);
+
+impl Load {
+    fn build(intervals: &[Interval]) -> Load {
+        let mut events: Vec<(Timestamp, i32)> = Vec::with_capacity(intervals.len() * 2);
+        for &(s, e) in intervals.iter().filter(|(s, e)| s < e) {
+            events.push((s, 1));
+            events.push((e, -1));
+        }
+        // Ends sort before starts at the same instant: intervals are half-open.
+        events.sort_unstable();
+        let mut segments = Vec::new();
+        let mut load: i32 = 0;
+        let mut prev = Timestamp::MIN;
+        for (t, delta) in events {
+            if load > 0 && t > prev {
+                segments.push((prev, t, load as u32));
+            }
+            load += delta;
+            prev = t;
+        }
+        Load(segments)
+    }
+
+    /// The most bookings holding the provider at any moment of `[a, b)`.
+    pub(crate) fn max_over(&self, a: Timestamp, b: Timestamp) -> u32 {
+        let first = self.0.partition_point(|s| s.1 <= a);
+        self.0[first..]
+            .iter()
+            .take_while(|s| s.0 < b)
+            .map(|s| s.2)
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// Disjoint, sorted busy intervals.
+#[derive(Debug, Default)]
+pub(crate) struct Busy(Vec<Interval>);
+
+impl Busy {
+    pub(crate) fn build(mut v: Vec<Interval>) -> Busy {
+        v.retain(|(s, e)| s < e);
+        v.sort_unstable();
+        let mut merged: Vec<Interval> = Vec::with_capacity(v.len());
+        for (s, e) in v {
+            match merged.last_mut() {
+                Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                _ => merged.push((s, e)),
+            }
+        }
+        Busy(merged)
+    }
+
+    pub(crate) fn overlaps(&self, a: Timestamp, b: Timestamp) -> bool {
+        let i = self.0.partition_point(|iv| iv.1 <= a);
+        i < self.0.len() && self.0[i].0 < b
+    }
+
+    pub(crate) fn contains(&self, a: Timestamp, b: Timestamp) -> bool {
+        let i = self.0.partition_point(|iv| iv.1 < b);
+        i < self.0.len() && self.0[i].0 <= a
+    }
+}
+
+pub(crate) struct Zone<'a> {
+    pub tz: TimeZone,
+    pub hours: &'a LocationHours,
+}
+
+/// A stretch of availability on one local date: a template block or an
+/// extra session.
+#[derive(Debug, Clone)]
+pub(crate) struct Session<'a> {
+    pub date: Date,
+    pub start_min: i32,
+    pub end_min: i32,
+    pub allowed_types: &'a [String],
+    pub overbook_limit: u8,
+    /// Extra sessions open the location for in-person visits.
+    pub extra: bool,
+}
+
+impl Session<'_> {
+    pub(crate) fn allows(&self, type_id: &str) -> bool {
+        self.allowed_types.is_empty() || self.allowed_types.iter().any(|t| t == type_id)
+    }
+
+    pub(crate) fn instants(&self, tz: &TimeZone) -> Interval {
+        (
+            boundary_instant(tz, at_minute(self.date, self.start_min)),
+            boundary_instant(tz, at_minute(self.date, self.end_min)),
+        )
+    }
+}
+
+/// An exception that takes a provider's time away, as instants.
+#[derive(Debug, Clone)]
+pub(crate) struct Removal<'a> {
+    pub interval: Interval,
+    pub exception: &'a ScheduleException,
+}
+
+pub(crate) struct Calendar<'a> {
+    pub input: &'a SlotInput,
+    pub kind: &'a AppointmentType,
+    zones: HashMap<&'a str, Zone<'a>>,
+    load: HashMap<&'a str, Load>,
+    resource_busy: HashMap<&'a str, Busy>,
+    rooms: HashMap<(&'a str, ResourceKind), Vec<&'a Resource>>,
+    resources: HashMap<&'a str, &'a Resource>,
+    templates: HashMap<&'a str, Vec<&'a Template>>,
+    extras: HashMap<&'a str, Vec<&'a ScheduleException>>,
+    personal: HashMap<&'a str, Vec<&'a ScheduleException>>,
+    holidays: Vec<&'a ScheduleException>,
+    empty_load: Load,
+}
+
+impl<'a> Calendar<'a> {
+    /// Indexes `input`, leaving out bookings and holds whose id is in
+    /// `ignore` (the hold being confirmed, the appointment being moved).
+    pub(crate) fn new(input: &'a SlotInput, ignore: &[String]) -> Result<Self, ScheduleError> {
+        let mut zones = HashMap::new();
+        for hours in &input.locations {
+            let tz =
+                TimeZone::get(&hours.timezone).map_err(|_| ScheduleError::UnknownTimeZone {
+                    location_id: hours.location_id.clone(),
+                    timezone: hours.timezone.clone(),
+                })?;
+            zones.insert(hours.location_id.as_str(), Zone { tz, hours });
+        }
+
+        let occupied = input
+            .bookings
+            .iter()
+            .filter(|b| !ignore.contains(&b.id))
+            .map(|b| (&b.practitioner_id, &b.resource_ids, b.start, b.end))
+            .chain(
+                input
+                    .holds
+                    .iter()
+                    .filter(|h| h.is_live(input.now) && !ignore.contains(&h.id))
+                    .map(|h| {
+                        (
+                            &h.slot.practitioner_id,
+                            &h.slot.resource_ids,
+                            h.slot.start,
+                            h.slot.end,
+                        )
+                    }),
+            );
+        let mut by_practitioner: HashMap<&str, Vec<Interval>> = HashMap::new();
+        let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::new();
+        for (p, rs, s, e) in occupied {
+            by_practitioner.entry(p.as_str()).or_default().push((s, e));
+            for r in rs {
+                by_resource.entry(r.as_str()).or_default().push((s, e));
+            }
+        }
+
+        let mut rooms: HashMap<(&str, ResourceKind), Vec<&Resource>> = HashMap::new();
+        let mut resources = HashMap::new();
+        for r in input.resources.iter().filter(|r| r.active) {
+            rooms
+                .entry((r.location_id.as_str(), r.kind))
+                .or_default()
+                .push(r);
+            resources.insert(r.id.as_str(), r);
+        }
+        for list in rooms.values_mut() {
+            list.sort_by(|a, b| a.id.cmp(&b.id));
+        }
+
+        let mut templates: HashMap<&str, Vec<&Template>> = HashMap::new();
+        for t in &input.templates {
+            templates
+                .entry(t.practitioner_id.as_str())
+                .or_default()
+                .push(t);
+        }
+        let mut extras: HashMap<&str, Vec<&ScheduleException>> = HashMap::new();
+        let mut personal: HashMap<&str, Vec<&ScheduleException>> = HashMap::new();
+        let mut holidays = Vec::new();
+        for e in &input.exceptions {
+            match &e.kind {
+                ExceptionKind::ExtraSession {
+                    practitioner_id, ..
+                } => extras.entry(practitioner_id.as_str()).or_default().push(e),
+                ExceptionKind::Holiday { .. } => holidays.push(e),
+                ExceptionKind::Blocked {
+                    resource_id: Some(r),
+                    ..
+                } => {
+                    // A blocked room is busy in its own location's time.
+                    if let Some(zone) = resources
+                        .get(r.as_str())
+                        .and_then(|res: &&Resource| zones.get(res.location_id.as_str()))
+                    {
+                        let iv = (
+                            boundary_instant(&zone.tz, e.start),
+                            boundary_instant(&zone.tz, e.end),
+                        );
+                        by_resource.entry(r.as_str()).or_default().push(iv);
+                    }
+                }
+                _ => {
+                    if let Some(p) = e.practitioner() {
+                        personal.entry(p).or_default().push(e);
+                    }
+                }
+            }
+        }
+
+        Ok(Calendar {
+            input,
+            kind: &input.appointment_type,
+            zones,
+            load: by_practitioner
+                .into_iter()
+                .map(|(k, v)| (k, Load::build(&v)))
+                .collect(),
+            resource_busy: by_resource
+                .into_iter()
+                .map(|(k, v)| (k, Busy::build(v)))
+                .collect(),
+            rooms,
+            resources,
+            templates,
+            extras,
+            personal,
+            holidays,
+            empty_load: Load::default(),
+        })
+    }
+
+    pub(crate) fn zone(&self, location_id: &str) -> Result<&Zone<'a>, ScheduleError> {
+        self.zones
+            .get(location_id)
+            .ok_or_else(|| ScheduleError::UnknownLocation(location_id.to_string()))
+    }
+
+    pub(crate) fn provider(&self, practitioner_id: &str) -> Option<&'a Provider> {
+        self.input
+            .providers
+            .iter()
+            .find(|p| p.practitioner_id == practitioner_id)
+    }
+
+    pub(crate) fn offers(&self, provider: &Provider) -> bool {
+        self.kind
+            .offered_by(&provider.practitioner_id, &provider.specialties)
+    }
+
+    pub(crate) fn load(&self, practitioner_id: &str) -> &Load {
+        self.load.get(practitioner_id).unwrap_or(&self.empty_load)
+    }
+
+    pub(crate) fn resource(&self, id: &str) -> Option<&'a Resource> {
+        self.resources.get(id).copied()
+    }
+
+    pub(crate) fn resource_free(&self, id: &str, a: Timestamp, b: Timestamp) -> bool {
+        self.resource_busy
+            .get(id)
+            .is_none_or(|busy| !busy.overlaps(a, b))
+    }
+
+    /// The first free resource (by id) of `kind` at the location.
+    pub(crate) fn free_resource(
+        &self,
+        location_id: &str,
+        kind: ResourceKind,
+        a: Timestamp,
+        b: Timestamp,
+    ) -> Option<&'a Resource> {
+        self.rooms
+            .get(&(location_id, kind))?
+            .iter()
+            .find(|r| self.resource_free(&r.id, a, b))
+            .copied()
+    }
+
+    /// Locations where the provider has templates or extra sessions.
+    pub(crate) fn provider_locations(&self, practitioner_id: &str) -> Vec<&'a str> {
+        let mut locs: Vec<&str> = self
+            .templates
+            .get(practitioner_id)
+            .into_iter()
+            .flatten()
+            .map(|t| t.location_id.as_str())
+            .chain(
+                self.extras
+                    .get(practitioner_id)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| match &e.kind {
+                        ExceptionKind::ExtraSession { location_id, .. } => {
+                            Some(location_id.as_str())
+                        }
+                        _ => None,
+                    }),
+            )
+            .collect();
+        locs.sort_unstable();
+        locs.dedup();
+        locs
+    }
+
+    /// The provider's sessions at a location on one local date.
+    pub(crate) fn sessions(
+        &self,
+        practitioner_id: &str,
+        location_id: &str,
+        date: Date,
+    ) -> Vec<Session<'a>> {
+        let weekday = iso_weekday(date);
+        let mut out = Vec::new();
+        for t in self.templates.get(practitioner_id).into_iter().flatten() {
+            if t.location_id != location_id || !t.is_effective_on(date) {
+                continue;
+            }
+            for b in t.blocks.iter().filter(|b| b.weekday == weekday) {
+                out.push(Session {
+                    date,
+                    start_min: minute_of_day(b.start),
+                    end_min: minute_of_day(b.end),
+                    allowed_types: &b.appointment_type_ids,
+                    overbook_limit: t.block_overbook_limit(b),
+                    extra: false,
+                });
+            }
+        }
+        for e in self.extras.get(practitioner_id).into_iter().flatten() {
+            if let ExceptionKind::ExtraSession {
+                location_id: l,
+                appointment_type_ids,
+                overbook_limit,
+                ..
+            } = &e.kind
+                && l == location_id
+                && e.start.date() == date
+                && e.end.date() == date
+            {
+                out.push(Session {
+                    date,
+                    start_min: minute_of_day(e.start.time()),
+                    end_min: minute_of_day(e.end.time()),
+                    allowed_types: appointment_type_ids,
+                    overbook_limit: *overbook_limit,
+                    extra: true,
+                });
+            }
+        }
+        out.sort_by_key(|s| (s.start_min, s.end_min));
+        out
+    }
+
+    /// Time the provider is away at this location between two local dates
+    /// (inclusive): time off, blocked time and holidays, sorted by start.
+    pub(crate) fn removals(
+        &self,
+        practitioner_id: &str,
+        location_id: &str,
+        tz: &TimeZone,
+        first: Date,
+        last: Date,
+    ) -> Vec<Removal<'a>> {
+        let lo: DateTime = first.at(0, 0, 0, 0);
+        let hi: DateTime = last.checked_add(1.days()).unwrap_or(last).at(0, 0, 0, 0);
+        let holidays = self.holidays.iter().filter(|e| match &e.kind {
+            ExceptionKind::Holiday {
+                location_id: Some(l),
+                ..
+            } => l == location_id,
+            _ => true,
+        });
+        let mut out: Vec<Removal> = self
+            .personal
+            .get(practitioner_id)
+            .into_iter()
+            .flatten()
+            .chain(holidays)
+            .filter(|e| e.start < hi && lo < e.end)
+            .map(|e| Removal {
+                interval: (boundary_instant(tz, e.start), boundary_instant(tz, e.end)),
+                exception: e,
+            })
+            .collect();
+        out.sort_by_key(|r| r.interval.0);
+        out
+    }
+
+    /// Opening hours of a location on a local date, as instants.
+    pub(crate) fn opening(&self, zone: &Zone, date: Date) -> Busy {
+        Busy::build(
+            zone.hours
+                .minutes_on(date)
+                .map(|(o, c)| {
+                    (
+                        boundary_instant(&zone.tz, at_minute(date, o)),
+                        boundary_instant(&zone.tz, at_minute(date, c)),
+                    )
+                })
+                .collect(),
+        )
+    }
+
+    pub(crate) fn in_person(&self) -> bool {
+        self.kind.modality == Modality::InPerson
+    }
+}
+
+/// Whether `iv` overlaps any removal; removals are sorted by start.
+pub(crate) fn removed(removals: &[Removal], iv: Interval) -> bool {
+    // Removals may overlap each other, so scan those starting before the end.
+    removals
+        .iter()
+        .take_while(|r| r.interval.0 < iv.1)
+        .any(|r| overlaps(r.interval, iv))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn load_counts_concurrent_bookings() {
+        let a = ts("2026-03-09T14:00:00Z");
+        let b = ts("2026-03-09T14:30:00Z");
+        let c = ts("2026-03-09T15:00:00Z");
+        let load = Load::build(&[(a, c), (a, b), (b, c)]);
+        assert_eq!(load.max_over(a, b), 2);
+        assert_eq!(load.max_over(a, c), 2);
+        assert_eq!(load.max_over(c, ts("2026-03-09T16:00:00Z")), 0);
+        // Touching intervals do not overlap.
+        let load = Load::build(&[(a, b), (b, c)]);
+        assert_eq!(load.max_over(a, c), 1);
+    }
+
+    #[test]
+    fn busy_merges_and_answers_overlap_and_containment() {
+        let t = |m: i64| ts("2026-03-09T14:00:00Z") + jiff::SignedDuration::from_mins(m);
+        let busy = Busy::build(vec![(t(30), t(60)), (t(0), t(30)), (t(90), t(120))]);
+        assert!(busy.overlaps(t(10), t(20)));
+        assert!(!busy.overlaps(t(60), t(90)));
+        assert!(busy.contains(t(0), t(60)));
+        assert!(!busy.contains(t(50), t(100)));
+    }
+}

@@ -1,0 +1,329 @@
+//! Free slots: templates and extra sessions, minus exceptions, minus what
+//! existing bookings, live holds and resources leave, within minimum notice
+//! and maximum days ahead, all in each location's local time.
+//!
+//! Slots of a session start at its start and step by the appointment type's
+//! duration in wall-clock time, so the grid is the same on every day of the
+//! year. On a day clocks change the rules of [`super::time`] apply: a start in
+//! the spring-forward gap is skipped, a start in the fall-back fold is offered
+//! once (first occurrence), every slot lasts exactly the type's duration in
+//! real time, and a slot that would overlap the previous one (possible right
+//! after a gap) is dropped.
+
+use super::booking::Hold;
+use super::calendar::{Calendar, removed};
+use super::model::{
+    AppointmentType, LocationHours, Preferences, Resource, ScheduleException, Template,
+};
+use super::time::{at_minute, days_between, local, slot_start_instant};
+use jiff::civil::{Date, DateTime};
+use jiff::{Timestamp, ToSpan};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// A provider who may be scheduled, with the specialties (NUCC codes) of
+/// their practitioner roles.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Provider {
+    pub practitioner_id: String,
+    pub specialties: Vec<String>,
+}
+
+/// Time already taken: an appointment whose status holds time (see
+/// [`super::AppointmentStatus::holds_time`]). Bookings at any location count
+/// against the provider, who cannot be in two places at once.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Booking {
+    /// The appointment id.
+    pub id: String,
+    pub practitioner_id: String,
+    pub resource_ids: Vec<String>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+}
+
+/// Everything one slot computation needs, so the store loads exactly this
+/// and calls [`free_slots`] (or the other searches) with it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotInput {
+    pub appointment_type: AppointmentType,
+    /// Every location the templates, exceptions and resources refer to.
+    pub locations: Vec<LocationHours>,
+    pub providers: Vec<Provider>,
+    pub templates: Vec<Template>,
+    pub exceptions: Vec<ScheduleException>,
+    pub resources: Vec<Resource>,
+    pub bookings: Vec<Booking>,
+    /// Holds; those not live at `now` are ignored.
+    pub holds: Vec<Hold>,
+    /// Slots starting in `[from, until)` are returned.
+    pub from: Timestamp,
+    pub until: Timestamp,
+    pub now: Timestamp,
+}
+
+/// One bookable slot.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Slot {
+    pub practitioner_id: String,
+    pub location_id: String,
+    pub appointment_type_id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    /// Wall-clock times at the location, for display.
+    pub local_start: DateTime,
+    pub local_end: DateTime,
+    /// A free room or device of the kind the type needs (the first by id).
+    pub resource_id: Option<String>,
+    /// Bookings already holding the provider during the slot.
+    pub booked: u32,
+    /// 1 + the block's overbooking limit.
+    pub capacity: u32,
+}
+
+impl Slot {
+    /// Taking this slot would double-book the provider (allowed by the
+    /// overbooking policy, but not a regular opening).
+    pub fn is_overbook(&self) -> bool {
+        self.booked > 0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScheduleError {
+    #[error("location {0} is referenced but its hours and time zone were not loaded")]
+    UnknownLocation(String),
+    #[error("location {location_id} has an unknown time zone '{timezone}'")]
+    UnknownTimeZone {
+        location_id: String,
+        timezone: String,
+    },
+}
+
+/// All free slots of the input's appointment type, sorted by start, then
+/// provider, then location.
+pub fn free_slots(input: &SlotInput) -> Result<Vec<Slot>, ScheduleError> {
+    let cal = Calendar::new(input, &[])?;
+    generate(&cal, input.from, input.until, |_| true, |_| true)
+}
+
+/// Slot generation over `[from, until)` for the providers `keep` selects and
+/// the locations `keep_location` selects.
+pub(crate) fn generate(
+    cal: &Calendar,
+    from: Timestamp,
+    until: Timestamp,
+    keep: impl Fn(&Provider) -> bool,
+    keep_location: impl Fn(&str) -> bool,
+) -> Result<Vec<Slot>, ScheduleError> {
+    let input = cal.input;
+    let kind = cal.kind;
+    let earliest = from.max(
+        input
+            .now
+            .saturating_add(kind.min_notice())
+            .unwrap_or(Timestamp::MAX),
+    );
+    let duration = kind.duration();
+    let step = kind.duration_minutes as i32;
+    let mut out = Vec::new();
+    // A zero duration (invalid, but possible in unvalidated input) would never advance.
+    if earliest >= until || !kind.active || step <= 0 {
+        return Ok(out);
+    }
+    for provider in input.providers.iter().filter(|p| cal.offers(p) && keep(p)) {
+        let p = provider.practitioner_id.as_str();
+        let load = cal.load(p);
+        let mut mine: Vec<Slot> = Vec::new();
+        for location_id in cal.provider_locations(p) {
+            if !keep_location(location_id) {
+                continue;
+            }
+            let zone = cal.zone(location_id)?;
+            let tz = &zone.tz;
+            let today = local(tz, input.now).date();
+            let last_bookable = today
+                .checked_add(i64::from(kind.max_days_ahead).days())
+                .unwrap_or(Date::MAX);
+            let first = local(tz, earliest).date();
+            let last = local(tz, until).date().min(last_bookable);
+            if first > last {
+                continue;
+            }
+            let removals = cal.removals(p, location_id, tz, first, last);
+            let mut date = first;
+            while date <= last {
+                let sessions = cal.sessions(p, location_id, date);
+                let opening =
+                    (!sessions.is_empty() && cal.in_person()).then(|| cal.opening(zone, date));
+                for s in sessions.iter().filter(|s| s.allows(&kind.id)) {
+                    let (_, session_end) = s.instants(tz);
+                    let capacity = 1 + u32::from(s.overbook_limit);
+                    let mut previous_end = Timestamp::MIN;
+                    let mut m = s.start_min;
+                    while m + step <= s.end_min {
+                        let local_start = at_minute(date, m);
+                        m += step;
+                        let Some(start) = slot_start_instant(tz, local_start) else {
+                            continue;
+                        };
+                        let Ok(end) = start.checked_add(duration) else {
+                            continue;
+                        };
+                        if end > session_end || start < previous_end {
+                            continue;
+                        }
+                        previous_end = end;
+                        if start < earliest || start >= until || removed(&removals, (start, end)) {
+                            continue;
+                        }
+                        if let Some(open) = &opening
+                            && !s.extra
+                            && !open.contains(start, end)
+                        {
+                            continue;
+                        }
+                        let booked = load.max_over(start, end);
+                        if booked >= capacity {
+                            continue;
+                        }
+                        let resource_id = match kind.resource_kind {
+                            None => None,
+                            Some(rk) => match cal.free_resource(location_id, rk, start, end) {
+                                Some(r) => Some(r.id.clone()),
+                                None => continue,
+                            },
+                        };
+                        mine.push(Slot {
+                            practitioner_id: p.to_string(),
+                            location_id: location_id.to_string(),
+                            appointment_type_id: kind.id.clone(),
+                            start,
+                            end,
+                            local_start,
+                            local_end: local(tz, end),
+                            resource_id,
+                            booked,
+                            capacity,
+                        });
+                    }
+                }
+                date = match date.tomorrow() {
+                    Ok(d) => d,
+                    Err(_) => break,
+                };
+            }
+        }
+        // Overlapping sessions (an extra session over a template block) must
+        // not offer the same start twice.
+        mine.sort_by(|a, b| {
+            a.start
+                .cmp(&b.start)
+                .then_with(|| a.location_id.cmp(&b.location_id))
+        });
+        mine.dedup_by(|a, b| a.start == b.start);
+        out.extend(mine);
+    }
+    out.sort_by(|a, b| {
+        (a.start, &a.practitioner_id, &a.location_id).cmp(&(
+            b.start,
+            &b.practitioner_id,
+            &b.location_id,
+        ))
+    });
+    Ok(out)
+}
+
+/// A "next available" search across providers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlotSearch {
+    /// Only providers with this specialty (NUCC code).
+    pub specialty: Option<String>,
+    /// Hard filters: days of week, morning/afternoon, locations, providers.
+    pub preferences: Preferences,
+    /// Also offer slots that would overbook a provider.
+    pub include_overbook: bool,
+    /// How many slots to return (0 means 10).
+    pub limit: usize,
+}
+
+/// The earliest slots across every provider who offers the type (and holds
+/// the specialty, if one is asked for) that meet the patient's preferences.
+pub fn next_available(input: &SlotInput, search: &SlotSearch) -> Result<Vec<Slot>, ScheduleError> {
+    let cal = Calendar::new(input, &[])?;
+    let prefs = &search.preferences;
+    let limit = if search.limit == 0 { 10 } else { search.limit };
+    let slots = generate(
+        &cal,
+        input.from,
+        input.until,
+        |p| {
+            search
+                .specialty
+                .as_ref()
+                .is_none_or(|s| p.specialties.contains(s))
+                && (prefs.practitioner_ids.is_empty()
+                    || prefs.practitioner_ids.contains(&p.practitioner_id))
+        },
+        |l| prefs.location_ids.is_empty() || prefs.location_ids.iter().any(|x| x == l),
+    )?;
+    Ok(slots
+        .into_iter()
+        .filter(|s| search.include_overbook || !s.is_overbook())
+        .filter(|s| prefs.accepts(&s.practitioner_id, &s.location_id, s.local_start))
+        .take(limit)
+        .collect())
+}
+
+/// Third-next-available for one provider and the input's type: the access
+/// metric clinics report, because the first two openings are often
+/// last-minute cancellations that say little about real access.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ThirdNextAvailable {
+    pub practitioner_id: String,
+    /// `None` when the provider has fewer than three openings in the range.
+    pub slot: Option<Slot>,
+    /// Calendar days from today (at the slot's location) to the slot's date.
+    pub days_out: Option<i64>,
+}
+
+/// Third-next-available per provider offering the type, counting regular
+/// openings only (overbook capacity is not access). Sorted by provider id.
+pub fn third_next_available(input: &SlotInput) -> Result<Vec<ThirdNextAvailable>, ScheduleError> {
+    let cal = Calendar::new(input, &[])?;
+    let slots = generate(&cal, input.from, input.until, |_| true, |_| true)?;
+    // One pass over the sorted slots: each provider's third regular opening.
+    let mut seen: HashMap<&str, (u32, Option<&Slot>)> = HashMap::new();
+    for s in slots.iter().filter(|s| !s.is_overbook()) {
+        let entry = seen.entry(s.practitioner_id.as_str()).or_default();
+        entry.0 += 1;
+        if entry.0 == 3 {
+            entry.1 = Some(s);
+        }
+    }
+    let mut providers: Vec<&Provider> = input.providers.iter().filter(|p| cal.offers(p)).collect();
+    providers.sort_by(|a, b| a.practitioner_id.cmp(&b.practitioner_id));
+    providers
+        .into_iter()
+        .map(|p| {
+            let slot = seen
+                .get(p.practitioner_id.as_str())
+                .and_then(|(_, s)| s.cloned());
+            let days_out = match &slot {
+                Some(s) => {
+                    let tz = &cal.zone(&s.location_id)?.tz;
+                    Some(days_between(
+                        local(tz, input.now).date(),
+                        s.local_start.date(),
+                    ))
+                }
+                None => None,
+            };
+            Ok(ThirdNextAvailable {
+                practitioner_id: p.practitioner_id.clone(),
+                slot,
+                days_out,
+            })
+        })
+        .collect()
+}
