@@ -16,6 +16,7 @@ mod merge;
 mod patients;
 mod records;
 mod reindex;
+mod scheduling;
 mod settings;
 pub mod testing;
 
@@ -27,6 +28,11 @@ pub use identity::{ApiToken, NewUser, Session, User};
 pub use merge::{MergeSnapshot, MovedRecord, PatientMerge, PatientOwned};
 pub use patients::{PatientHits, format_mrn};
 pub use records::{Filter, HistoryEntry, Page, Record, Val};
+pub use scheduling::{
+    Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, BookError,
+    Booked, HeldClaim, IdempotencyKey, LocationOpeningHours, NewAppointment, PlaceHold,
+    RescheduleTo, Rescheduled, SlotFilter, StatusChange, Task, TaskKind, TaskStatus, WaitlistOffer,
+};
 pub use settings::Setting;
 
 use carefront_domain::ValidationErrors;

@@ -358,7 +358,16 @@ impl WriteTx {
             self.move_owned::<Coverage>(from, to, only, changed_by)
                 .await?,
         );
-        // Appointments, when they exist: one more line like the one above.
+        moved.extend(
+            self.move_owned::<crate::AppointmentRecord>(from, to, only, changed_by)
+                .await?,
+        );
+        moved.extend(
+            self.move_owned::<carefront_domain::scheduling::WaitlistEntry>(
+                from, to, only, changed_by,
+            )
+            .await?,
+        );
         Ok(moved)
     }
 

@@ -1,0 +1,481 @@
+//! Reads: what one slot computation needs ([`Db::slot_input`]), booking
+//! evaluation, appointment lists and holds.
+
+use super::records::AppointmentRecord;
+use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
+use crate::db::sql;
+use crate::records::{Page, Record, Val, select_columns, versioned};
+use crate::{Db, Result, StoreError};
+use carefront_domain::directory::Versioned;
+use carefront_domain::scheduling::{
+    AppointmentStatus, AppointmentType, BookingRequest, Evaluation, ExceptionKind, Hold,
+    LocationHours, MAX_DURATION_MINUTES, OpeningHours, Placement, Provider, Refusal, Resource,
+    ScheduleException, SlotInput, Template, evaluate_booking,
+};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+use sqlx::Row;
+use sqlx::any::AnyRow;
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Narrows a slot search. Empty lists mean "all".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SlotFilter {
+    /// Only these providers' slots (their bookings at every location still
+    /// count against them).
+    pub practitioner_ids: Vec<String>,
+    /// Only slots at these locations.
+    pub location_ids: Vec<String>,
+}
+
+/// Filters of [`Db::appointments`]; all optional, combined with AND.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppointmentQuery {
+    pub patient_id: Option<String>,
+    pub practitioner_id: Option<String>,
+    pub location_id: Option<String>,
+    /// Appointments starting at or after this.
+    pub from: Option<Timestamp>,
+    /// Appointments starting before this.
+    pub until: Option<Timestamp>,
+    /// Any of these statuses (empty: every status).
+    pub statuses: Vec<AppointmentStatus>,
+}
+
+/// Statuses whose appointments keep their time, as SQL text (constants).
+pub(crate) fn holding_statuses() -> String {
+    AppointmentStatus::ALL
+        .into_iter()
+        .filter(|s| s.holds_time())
+        .map(|s| format!("'{}'", s.code()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The longest an appointment lasts: bookings starting this much before a
+/// range may still reach into it.
+const LONGEST: SignedDuration = SignedDuration::from_mins(MAX_DURATION_MINUTES as i64);
+/// Local wall-clock times are within a day of UTC anywhere.
+const ZONE_SLACK: SignedDuration = SignedDuration::from_hours(48);
+
+pub(crate) fn hold_from_row(row: &AnyRow) -> Result<Hold> {
+    let id: String = row.try_get("id")?;
+    let slot: Placement = json_col(row, "slot_json")?;
+    Ok(Hold {
+        patient_id: row.try_get("patient_id")?,
+        slot,
+        created_at: ts_col(row, "created_at_us")?,
+        expires_at: ts_col(row, "expires_at_us")?,
+        id,
+    })
+}
+
+pub(crate) const HOLD_COLUMNS: &str = "id, patient_id, slot_json, created_at_us, expires_at_us";
+
+async fn fetch_records<R: Record>(
+    db: &Db,
+    where_sql: &str,
+    binds: &[Val],
+) -> Result<Vec<Versioned<R>>> {
+    let q = sqlx::query(sql(format!(
+        "SELECT {} FROM {} WHERE {where_sql}",
+        select_columns::<R>(),
+        R::TABLE
+    )));
+    let rows = bind_vals(q, binds).fetch_all(db.reader()).await?;
+    rows.iter().map(versioned).collect()
+}
+
+impl Db {
+    /// A location's zone and opening hours (no hours stored: closed every
+    /// day to in-person visits outside extra sessions).
+    pub async fn location_hours(&self, org_id: &str, location_id: &str) -> Result<LocationHours> {
+        let row = sqlx::query(
+            "SELECT l.id, l.timezone, h.hours_json FROM locations l \
+             LEFT JOIN location_hours h ON h.org_id = l.org_id AND h.id = l.id AND h.deleted = 0 \
+             WHERE l.org_id = $1 AND l.id = $2 AND l.deleted = 0",
+        )
+        .bind(org_id)
+        .bind(location_id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        location_hours_from_row(&row)
+    }
+
+    /// Exactly what the domain needs to compute slots of one appointment
+    /// type in `[from, until)` at `now` (see `SlotInput`): the type, every
+    /// live location's zone and hours, the active providers (narrowed by
+    /// `filter`) with the specialties of their active PractitionerRoles,
+    /// their templates and the exceptions in range, active resources, the
+    /// bookings (appointments keeping time) and live holds that overlap the
+    /// range for those providers or for any resource.
+    pub async fn slot_input(
+        &self,
+        org_id: &str,
+        appointment_type_id: &str,
+        filter: &SlotFilter,
+        from: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<SlotInput> {
+        let appointment_type = self
+            .get::<AppointmentType>(org_id, appointment_type_id)
+            .await?
+            .value;
+
+        let location_rows = sqlx::query(
+            "SELECT l.id, l.timezone, l.active, h.hours_json FROM locations l \
+             LEFT JOIN location_hours h ON h.org_id = l.org_id AND h.id = l.id AND h.deleted = 0 \
+             WHERE l.org_id = $1 AND l.deleted = 0 ORDER BY l.id",
+        )
+        .bind(org_id)
+        .fetch_all(self.reader())
+        .await?;
+        let mut locations = Vec::with_capacity(location_rows.len());
+        let mut open_locations = BTreeSet::new();
+        for row in &location_rows {
+            let hours = location_hours_from_row(row)?;
+            let wanted =
+                filter.location_ids.is_empty() || filter.location_ids.contains(&hours.location_id);
+            if row.try_get::<i64, _>("active")? == 1 && wanted {
+                open_locations.insert(hours.location_id.clone());
+            }
+            locations.push(hours);
+        }
+
+        let mut binds = vec![Val::from(org_id)];
+        let mut provider_sql = "SELECT p.id, r.specialty FROM practitioners p \
+             LEFT JOIN practitioner_roles r ON r.org_id = p.org_id AND r.practitioner_id = p.id \
+                 AND r.deleted = 0 AND r.active = 1 \
+             WHERE p.org_id = $1 AND p.deleted = 0 AND p.active = 1"
+            .to_string();
+        if !filter.practitioner_ids.is_empty() {
+            let list = in_list(&mut binds, &filter.practitioner_ids);
+            provider_sql.push_str(&format!(" AND p.id IN ({list})"));
+        }
+        provider_sql.push_str(" ORDER BY p.id, r.specialty");
+        let rows: Vec<(String, Option<String>)> =
+            bind_query_as(sqlx::query_as(sql(provider_sql)), &binds)
+                .fetch_all(self.reader())
+                .await?;
+        let mut specialties: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        for (id, specialty) in rows {
+            let entry = specialties.entry(id).or_default();
+            entry.extend(specialty);
+        }
+        let provider_ids: Vec<String> = specialties.keys().cloned().collect();
+        let providers: Vec<Provider> = specialties
+            .into_iter()
+            .map(|(practitioner_id, s)| Provider {
+                practitioner_id,
+                specialties: s.into_iter().collect(),
+            })
+            .collect();
+
+        let utc = TimeZone::UTC;
+        let local_from = utc.to_datetime(from.saturating_sub(ZONE_SLACK).unwrap_or(from));
+        let local_until = utc.to_datetime(until.saturating_add(ZONE_SLACK).unwrap_or(until));
+
+        let mut templates = Vec::new();
+        if !provider_ids.is_empty() {
+            let mut binds = vec![
+                Val::from(org_id),
+                Val::from(local_until.date().to_string()),
+                Val::from(local_from.date().to_string()),
+            ];
+            let list = in_list(&mut binds, &provider_ids);
+            let found = fetch_records::<Template>(
+                self,
+                &format!(
+                    "org_id = $1 AND deleted = 0 AND effective_from <= $2 \
+                     AND (effective_until IS NULL OR effective_until >= $3) \
+                     AND practitioner_id IN ({list}) ORDER BY id"
+                ),
+                &binds,
+            )
+            .await?;
+            templates = found
+                .into_iter()
+                .map(|t| t.value)
+                .filter(|t| open_locations.contains(&t.location_id))
+                .collect();
+        }
+
+        let exceptions: Vec<ScheduleException> = fetch_records::<ScheduleException>(
+            self,
+            "org_id = $1 AND deleted = 0 AND start_local < $2 AND end_local > $3 ORDER BY id",
+            &[
+                Val::from(org_id),
+                Val::from(local_until.to_string()),
+                Val::from(local_from.to_string()),
+            ],
+        )
+        .await?
+        .into_iter()
+        .map(|e| e.value)
+        .filter(|e| match &e.kind {
+            // Sessions only where slots are wanted; the rest concerns
+            // anyone who may be loaded.
+            ExceptionKind::ExtraSession { location_id, .. } => open_locations.contains(location_id),
+            _ => true,
+        })
+        .collect();
+
+        let resources: Vec<Resource> = fetch_records::<Resource>(
+            self,
+            "org_id = $1 AND deleted = 0 AND active = 1 ORDER BY id",
+            &[Val::from(org_id)],
+        )
+        .await?
+        .into_iter()
+        .map(|r| r.value)
+        .collect();
+
+        // Bookings: the loaded providers' (everywhere) and, when the type
+        // needs a room or device, any that use a resource. Holds likewise
+        // (they are few and short-lived: all of them when a resource counts).
+        let mut binds = vec![
+            Val::from(org_id),
+            int(us(until)),
+            int(us(from)),
+            int(us(from.saturating_sub(LONGEST).unwrap_or(from))),
+        ];
+        let mut hold_binds = binds.clone();
+        hold_binds.push(int(us(now)));
+        let mut booking_filter = String::new();
+        let mut hold_filter = String::new();
+        if !filter.practitioner_ids.is_empty() {
+            let list = if provider_ids.is_empty() {
+                "NULL".to_string()
+            } else {
+                in_list(&mut binds, &provider_ids)
+            };
+            if appointment_type.resource_kind.is_some() {
+                booking_filter =
+                    format!(" AND (practitioner_id IN ({list}) OR resource_ids_json <> '[]')");
+            } else {
+                booking_filter = format!(" AND practitioner_id IN ({list})");
+                let list = if provider_ids.is_empty() {
+                    "NULL".to_string()
+                } else {
+                    in_list(&mut hold_binds, &provider_ids)
+                };
+                hold_filter = format!(" AND practitioner_id IN ({list})");
+            }
+        }
+        let range = "org_id = $1 AND start_us < $2 AND end_us > $3 AND start_us >= $4";
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT {} FROM appointments WHERE {range} AND deleted = 0 \
+                 AND status IN ({}){} ORDER BY start_us, id",
+                select_columns::<AppointmentRecord>(),
+                holding_statuses(),
+                booking_filter
+            ))),
+            &binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut bookings = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if let Some(b) = versioned::<AppointmentRecord>(row)?
+                .value
+                .appointment
+                .booking()
+            {
+                bookings.push(b);
+            }
+        }
+
+        let hold_rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT {HOLD_COLUMNS} FROM appointment_holds WHERE {range} \
+                 AND expires_at_us > $5{hold_filter} ORDER BY start_us, id"
+            ))),
+            &hold_binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let holds = hold_rows
+            .iter()
+            .map(hold_from_row)
+            .collect::<Result<Vec<_>>>()?;
+
+        Ok(SlotInput {
+            appointment_type,
+            locations,
+            providers,
+            templates,
+            exceptions,
+            resources,
+            bookings,
+            holds,
+            from,
+            until,
+            now,
+        })
+    }
+
+    /// Checks a requested booking of a type against the schedule as stored
+    /// (the request's `ignore` ids not counted). The outer `Result` is the
+    /// database's; the inner one the domain's answer.
+    pub async fn evaluate_booking(
+        &self,
+        org_id: &str,
+        appointment_type_id: &str,
+        request: &BookingRequest,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Evaluation, Refusal>> {
+        let kind = self
+            .get::<AppointmentType>(org_id, appointment_type_id)
+            .await?
+            .value;
+        let end = request
+            .start
+            .saturating_add(kind.duration())
+            .unwrap_or(Timestamp::MAX);
+        let filter = SlotFilter {
+            practitioner_ids: vec![request.practitioner_id.clone()],
+            location_ids: vec![],
+        };
+        let input = self
+            .slot_input(
+                org_id,
+                appointment_type_id,
+                &filter,
+                request.start,
+                end,
+                now,
+            )
+            .await?;
+        Ok(evaluate_booking(&input, request))
+    }
+
+    /// Appointments matching every filter, by start time, with the total
+    /// number of matches.
+    pub async fn appointments(
+        &self,
+        org_id: &str,
+        query: &AppointmentQuery,
+        page: Page,
+    ) -> Result<(Vec<Versioned<AppointmentRecord>>, i64)> {
+        let mut binds = vec![Val::from(org_id)];
+        let mut clauses = vec!["org_id = $1".to_string(), "deleted = 0".to_string()];
+        for (col, v) in [
+            ("patient_id", &query.patient_id),
+            ("practitioner_id", &query.practitioner_id),
+            ("location_id", &query.location_id),
+        ] {
+            if let Some(v) = v {
+                binds.push(Val::from(v.as_str()));
+                clauses.push(format!("{col} = ${}", binds.len()));
+            }
+        }
+        if let Some(from) = query.from {
+            binds.push(int(us(from)));
+            clauses.push(format!("start_us >= ${}", binds.len()));
+        }
+        if let Some(until) = query.until {
+            binds.push(int(us(until)));
+            clauses.push(format!("start_us < ${}", binds.len()));
+        }
+        if !query.statuses.is_empty() {
+            let codes: Vec<String> = query
+                .statuses
+                .iter()
+                .map(|s| s.code().to_string())
+                .collect();
+            clauses.push(format!("status IN ({})", in_list(&mut binds, &codes)));
+        }
+        let where_sql = clauses.join(" AND ");
+        let total: i64 = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT COUNT(*) AS n FROM appointments WHERE {where_sql}"
+            ))),
+            &binds,
+        )
+        .fetch_one(self.reader())
+        .await?
+        .try_get("n")?;
+        if page.count <= 0 {
+            return Ok((Vec::new(), total));
+        }
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT {} FROM appointments WHERE {where_sql} ORDER BY start_us, id \
+                 LIMIT {} OFFSET {}",
+                select_columns::<AppointmentRecord>(),
+                page.count.clamp(0, 1000),
+                page.offset.max(0)
+            ))),
+            &binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let found = rows.iter().map(versioned).collect::<Result<_>>()?;
+        Ok((found, total))
+    }
+
+    /// One hold, live or expired (until purged).
+    pub async fn get_hold(&self, org_id: &str, hold_id: &str) -> Result<Hold> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {HOLD_COLUMNS} FROM appointment_holds WHERE org_id = $1 AND id = $2"
+        )))
+        .bind(org_id)
+        .bind(hold_id)
+        .fetch_optional(self.reader())
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        hold_from_row(&row)
+    }
+
+    /// Live holds starting in `[from, until)`, by start.
+    pub async fn live_holds(
+        &self,
+        org_id: &str,
+        from: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Vec<Hold>> {
+        let rows = sqlx::query(sql(format!(
+            "SELECT {HOLD_COLUMNS} FROM appointment_holds WHERE org_id = $1 \
+             AND start_us >= $2 AND start_us < $3 AND expires_at_us > $4 ORDER BY start_us, id"
+        )))
+        .bind(org_id)
+        .bind(us(from))
+        .bind(us(until))
+        .bind(us(now))
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter().map(hold_from_row).collect()
+    }
+}
+
+fn location_hours_from_row(row: &AnyRow) -> Result<LocationHours> {
+    let location_id: String = row.try_get("id")?;
+    let hours: Option<String> = row.try_get("hours_json")?;
+    let opening_hours: Vec<OpeningHours> = match hours {
+        Some(h) => serde_json::from_str(&h)
+            .map_err(|e| corrupt(&format!("opening hours of location {location_id}"), e))?,
+        None => Vec::new(),
+    };
+    Ok(LocationHours {
+        timezone: row.try_get("timezone")?,
+        location_id,
+        opening_hours,
+    })
+}
+
+fn bind_query_as<'q, O>(
+    mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
+    vals: &[Val],
+) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
+    for v in vals {
+        q = match v {
+            Val::Text(t) => q.bind(t.clone()),
+            Val::Int(i) => q.bind(*i),
+        };
+    }
+    q
+}
