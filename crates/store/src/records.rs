@@ -115,20 +115,34 @@ pub(crate) fn select_columns<R: Record>() -> String {
 }
 
 impl WriteTx {
-    /// Replaces the record's keys with `keys` (none after a delete).
-    async fn set_keys<R: Record>(&mut self, id: &str, keys: &[String]) -> Result<()> {
+    /// Moves the record from the keys of its stored value `old` to those of
+    /// `new` (none after a delete). Stored keys are always those of the
+    /// stored value (`Db::rebuild_stale_keys` sees to it when the rules
+    /// change), so only the difference is touched, each by its exact key.
+    async fn change_keys<R: Record>(
+        &mut self,
+        id: &str,
+        old: Option<&R>,
+        new: Option<&R>,
+    ) -> Result<()> {
         if !R::KEYED {
             return Ok(());
         }
-        sqlx::query(
-            "DELETE FROM search_keys WHERE org_id = $1 AND record_type = $2 AND record_id = $3",
-        )
-        .bind(&self.org_id)
-        .bind(R::KIND)
-        .bind(id)
-        .execute(&mut *self.tx)
-        .await?;
-        for key in keys {
+        let old = old.map(R::search_keys).unwrap_or_default();
+        let new = new.map(R::search_keys).unwrap_or_default();
+        for key in old.iter().filter(|k| !new.contains(k)) {
+            sqlx::query(
+                "DELETE FROM search_keys \
+                 WHERE org_id = $1 AND record_type = $2 AND key = $3 AND record_id = $4",
+            )
+            .bind(&self.org_id)
+            .bind(R::KIND)
+            .bind(key)
+            .bind(id)
+            .execute(&mut *self.tx)
+            .await?;
+        }
+        for key in new.iter().filter(|k| !old.contains(k)) {
             sqlx::query(
                 "INSERT INTO search_keys (org_id, record_type, key, record_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT DO NOTHING",
@@ -201,7 +215,7 @@ impl WriteTx {
                 &format!("{} {id} conflicts with an existing record", R::KIND),
             )
         })?;
-        self.set_keys::<R>(id, &value.search_keys()).await?;
+        self.change_keys::<R>(id, None, Some(value)).await?;
         self.record_history(id, 1, at, changed_by, false, value)
             .await?;
         Ok(Versioned {
@@ -221,7 +235,8 @@ impl WriteTx {
         if_version: Option<i64>,
         changed_by: &str,
     ) -> Result<Versioned<R>> {
-        let current = self.current_version::<R>(id).await?;
+        let stored = self.current::<R>(id).await?;
+        let current = stored.version;
         if let Some(expected) = if_version
             && expected != current
         {
@@ -258,7 +273,8 @@ impl WriteTx {
         if done.rows_affected() != 1 {
             return Err(StoreError::VersionConflict { current });
         }
-        self.set_keys::<R>(id, &value.search_keys()).await?;
+        self.change_keys::<R>(id, Some(&stored.value), Some(value))
+            .await?;
         self.record_history(id, version, at, changed_by, false, value)
             .await?;
         Ok(Versioned {
@@ -271,17 +287,11 @@ impl WriteTx {
 
     /// Marks a record deleted; its history stays, reads answer Gone.
     pub async fn delete<R: Record>(&mut self, id: &str, changed_by: &str) -> Result<i64> {
-        let current = self.current_version::<R>(id).await?;
-        let row = sqlx::query(sql(format!(
-            "SELECT {} FROM {} WHERE org_id = $1 AND id = $2",
-            select_columns::<R>(),
-            R::TABLE
-        )))
-        .bind(&self.org_id)
-        .bind(id)
-        .fetch_one(&mut *self.tx)
-        .await?;
-        let value = R::from_row(&row)?;
+        let Versioned {
+            version: current,
+            value,
+            ..
+        } = self.current::<R>(id).await?;
         let at = now_us();
         let version = current + 1;
         sqlx::query(sql(format!(
@@ -295,26 +305,28 @@ impl WriteTx {
         .execute(&mut *self.tx)
         .await
         .map_err(|e| StoreError::from_write(e, &format!("{} {id} is still referenced", R::KIND)))?;
-        self.set_keys::<R>(id, &[]).await?;
+        self.change_keys::<R>(id, Some(&value), None).await?;
         self.record_history(id, version, at, changed_by, true, &value)
             .await?;
         Ok(version)
     }
 
-    async fn current_version<R: Record>(&mut self, id: &str) -> Result<i64> {
-        let row: Option<(i64, i64)> = sqlx::query_as(sql(format!(
-            "SELECT version, deleted FROM {} WHERE org_id = $1 AND id = $2",
+    /// The stored live record, read inside this transaction.
+    async fn current<R: Record>(&mut self, id: &str) -> Result<Versioned<R>> {
+        let row = sqlx::query(sql(format!(
+            "SELECT {} FROM {} WHERE org_id = $1 AND id = $2",
+            select_columns::<R>(),
             R::TABLE
         )))
         .bind(&self.org_id)
         .bind(id)
         .fetch_optional(&mut *self.tx)
-        .await?;
-        match row {
-            None => Err(StoreError::NotFound),
-            Some((_, 1)) => Err(StoreError::Gone),
-            Some((version, _)) => Ok(version),
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if row.try_get::<i64, _>("deleted")? == 1 {
+            return Err(StoreError::Gone);
         }
+        versioned(&row)
     }
 }
 
