@@ -328,6 +328,45 @@ async fn conditional_create_makes_one_record_returns_it_and_refuses_ambiguity() 
     assert_eq!(patient_count(&app, &t).await, before + 2);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn racing_conditional_creates_make_one_patient() {
+    let app = TestApp::new().await;
+    let t = token(&app, Role::FrontDesk).await;
+    let before = patient_count(&app, &t).await;
+    let mut body = person("Cy", "Racing", "1979-01-02", "512-555-0177");
+    body["identifier"] = json!([{ "system": EHR, "value": "R-1" }]);
+    let condition = format!("identifier={EHR}|R-1");
+    let app = std::sync::Arc::new(app);
+    let mut racers = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (app, t, body, condition) = (app.clone(), t.clone(), body.clone(), condition.clone());
+        racers.spawn(async move {
+            send(
+                &app,
+                call(Method::POST, "/Patient", &t)
+                    .json(&body)
+                    .header(header::HeaderName::from_static("if-none-exist"), &condition),
+            )
+            .await
+        });
+    }
+    let answers = racers.join_all().await;
+    let created = answers
+        .iter()
+        .filter(|a| a.status == StatusCode::CREATED)
+        .count();
+    assert_eq!(created, 1, "exactly one request creates");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a.status == StatusCode::CREATED || a.status == StatusCode::OK)
+    );
+    let ids: std::collections::BTreeSet<_> =
+        answers.iter().map(|a| a.body["id"].to_string()).collect();
+    assert_eq!(ids.len(), 1, "everyone is given the same patient");
+    assert_eq!(patient_count(&app, &t).await, before + 1);
+}
+
 #[tokio::test]
 async fn every_search_parameter_finds_the_patient() {
     let app = TestApp::new().await;

@@ -120,6 +120,7 @@ impl Db {
         };
         Ok(WriteTx {
             org_id: org_id.to_string(),
+            backend: self.backend,
             tx,
         })
     }
@@ -202,6 +203,7 @@ impl Db {
 /// commit together or not at all.
 pub struct WriteTx {
     pub(crate) org_id: String,
+    pub(crate) backend: Backend,
     pub(crate) tx: Transaction<'static, Any>,
 }
 
@@ -212,6 +214,21 @@ impl WriteTx {
 
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
+        Ok(())
+    }
+
+    /// Makes other transactions that lock the same `key` in this
+    /// organization wait until this one ends: for check-then-write rules
+    /// that no unique index expresses (FHIR conditional create). SQLite
+    /// has one writer, already serialized at BEGIN; PostgreSQL takes a
+    /// transaction-scoped advisory lock.
+    pub async fn lock(&mut self, key: &str) -> Result<()> {
+        if self.backend == Backend::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(format!("{}|{key}", self.org_id))
+                .execute(&mut *self.tx)
+                .await?;
+        }
         Ok(())
     }
 

@@ -1022,10 +1022,14 @@ async fn create(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
         ctx.require(Area::Patients)?;
         let value = read_json(&headers, body).await?;
         check_resource(&value, KIND, None)?;
+        let mut tx = ctx.state.db.begin(ctx.org()).await?;
         if let Some(condition) = headers.get("if-none-exist") {
             let condition = condition
                 .to_str()
                 .map_err(|_| FhirError::invalid("If-None-Exist must be a query string."))?;
+            // Two clients sending the same condition at once create one
+            // patient: the second looks only after the first committed.
+            tx.lock(&format!("Patient?{}", condition.trim())).await?;
             let (found, total) = existing(&ctx, condition).await?;
             match (total, found.first()) {
                 (0, _) => {}
@@ -1049,7 +1053,6 @@ async fn create(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
         }
         let patient = validated(&ctx, &value).await?;
         let id = new_id();
-        let mut tx = ctx.state.db.begin(ctx.org()).await?;
         let saved = tx
             .create_patient(&id, patient, &ctx.principal.actor_name)
             .await?;
