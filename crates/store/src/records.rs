@@ -330,6 +330,11 @@ impl WriteTx {
     }
 }
 
+/// Ids per statement of [`Db::get_many`]. SQLite finds each bound
+/// parameter by a walk over the statement's parameters, so wide statements
+/// cost the square of their width.
+const GET_MANY_CHUNK: usize = 50;
+
 /// One entry of a record's history.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryEntry<R> {
@@ -490,16 +495,17 @@ impl Db {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 3)).collect();
+        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
+        // The limit is bound, not written in: one statement per key count.
         let sql_text = format!(
             "SELECT DISTINCT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
-             AND key IN ({}) LIMIT {}",
+             AND key IN ({}) LIMIT $3",
             placeholders.join(", "),
-            limit.clamp(1, 10_000)
         );
         let mut q = sqlx::query_as::<_, (String,)>(sql(sql_text))
             .bind(org_id)
-            .bind(R::KIND);
+            .bind(R::KIND)
+            .bind(limit.clamp(1, 10_000));
         for k in keys {
             q = q.bind(k.clone());
         }
@@ -518,15 +524,15 @@ impl Db {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(sql(format!(
+        let rows: Vec<(String,)> = sqlx::query_as(
             "SELECT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
-             AND key >= $3 AND key < $4 ORDER BY key, record_id LIMIT {}",
-            limit.clamp(1, 10_000)
-        )))
+             AND key >= $3 AND key < $4 ORDER BY key, record_id LIMIT $5",
+        )
         .bind(org_id)
         .bind(R::KIND)
         .bind(prefix)
         .bind(prefix_end(prefix))
+        .bind(limit.clamp(1, 10_000))
         .fetch_all(self.reader())
         .await?;
         let mut ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
@@ -542,9 +548,9 @@ impl Db {
         ids: &[String],
     ) -> Result<Vec<Versioned<R>>> {
         let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
+        for chunk in ids.chunks(GET_MANY_CHUNK) {
             let placeholders: Vec<String> =
-                (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+                (0..GET_MANY_CHUNK).map(|i| format!("${}", i + 2)).collect();
             let mut q = sqlx::query(sql(format!(
                 "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN ({})",
                 select_columns::<R>(),
@@ -552,8 +558,10 @@ impl Db {
                 placeholders.join(", ")
             )))
             .bind(org_id);
-            for id in chunk {
-                q = q.bind(id.clone());
+            // Always GET_MANY_CHUNK ids (the last repeated): one statement
+            // shape, prepared once per connection and then reused.
+            for i in 0..GET_MANY_CHUNK {
+                q = q.bind(chunk[i.min(chunk.len() - 1)].clone());
             }
             for row in q.fetch_all(self.reader()).await? {
                 found.push(versioned(&row)?);
