@@ -17,6 +17,7 @@ mod names;
 mod patients;
 mod places;
 mod rng;
+pub mod schedule;
 
 pub use coverage::{DemoCoverage, demo_coverages};
 pub use patients::{MAX_AGE, PatientGenerator, Patients, REFERENCE_DATE};
