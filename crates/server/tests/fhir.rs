@@ -222,6 +222,10 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
             "Patient",
             "RelatedPerson",
             "Coverage",
+            "HealthcareService",
+            "Schedule",
+            "Slot",
+            "Appointment",
             "AuditEvent"
         ]
     );
@@ -271,7 +275,7 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
         let t = r["type"].as_str().unwrap();
         let who = match t {
             "AuditEvent" => &auditor,
-            "Patient" | "RelatedPerson" | "Coverage" => &desk,
+            "Patient" | "RelatedPerson" | "Coverage" | "Appointment" => &desk,
             _ => &admin,
         };
         for p in r["searchParam"].as_array().unwrap() {

@@ -76,6 +76,23 @@ impl Api {
         self
     }
 
+    /// Scheduling (IHE ITI Scheduling): appointment types as
+    /// HealthcareService, the derived Schedule and Slot, and Appointment
+    /// with `$find`, `$hold` and `$book`.
+    fn scheduling(mut self) -> Self {
+        self.router = resources::healthcare_service::register(self.router);
+        self.resources
+            .push(resources::healthcare_service::capability_entry());
+        self.router = resources::schedule::register(self.router);
+        self.resources.push(resources::schedule::capability_entry());
+        self.router = resources::slot::register(self.router);
+        self.resources.push(resources::slot::capability_entry());
+        self.router = resources::appointment::register(self.router);
+        self.resources
+            .push(resources::appointment::capability_entry());
+        self
+    }
+
     fn audit_events(mut self) -> Self {
         self.router = resources::audit_event::register(self.router);
         self.resources
@@ -95,6 +112,7 @@ pub fn routes(state: AppState) -> Router<AppState> {
     .resource::<PractitionerRole>()
     .patients()
     .resource::<carefront_domain::coverage::Coverage>()
+    .scheduling()
     .audit_events();
     let statement = std::sync::Arc::new(capability::statement(api.resources));
     let protected = api
