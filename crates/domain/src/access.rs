@@ -64,6 +64,7 @@ impl Role {
             Area::Admin => matches!(self, Role::Admin),
             Area::Audit => matches!(self, Role::Auditor),
             Area::PatientMerge => matches!(self, Role::Lead),
+            Area::Scheduling => matches!(self, Role::FrontDesk | Role::Lead),
         }
     }
 }
@@ -112,6 +113,12 @@ pub enum Area {
     Audit,
     /// Merging duplicate patient records and undoing merges: leads only.
     PatientMerge,
+    /// Changing the appointment book: booking, rescheduling, cancelling,
+    /// arrivals and no-shows, the waitlist. The front desk and its leads;
+    /// everyone with [`Area::Schedule`] may look at it. Booking past the
+    /// schedule's rules is further limited to leads by
+    /// `scheduling::may_override`.
+    Scheduling,
 }
 
 impl Area {
@@ -161,6 +168,18 @@ mod tests {
         assert!(Role::FrontDesk.may(Area::Patients));
         assert!(!Role::FrontDesk.may(Area::Admin));
         assert!(!Role::FrontDesk.may(Area::Reports));
+    }
+
+    #[test]
+    fn the_desk_and_leads_change_the_schedule() {
+        let allowed: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may(Area::Scheduling))
+            .collect();
+        assert_eq!(allowed, [Role::FrontDesk, Role::Lead]);
+        for role in allowed {
+            assert!(role.may(Area::Schedule), "{role} sees what it changes");
+        }
     }
 
     #[test]

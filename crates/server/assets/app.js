@@ -11,6 +11,18 @@
     if (box) { e.preventDefault(); box.focus(); }
   });
 
+  // Shortcuts named on links (`data-shortcut`, also in `aria-keyshortcuts`):
+  // "[" and "]" page through the schedule's days or weeks, "t" goes to today.
+  document.addEventListener("keydown", function (e) {
+    if (e.defaultPrevented || e.ctrlKey || e.metaKey || e.altKey || e.key.length !== 1) return;
+    var t = e.target;
+    if (t && (t.isContentEditable || /^(INPUT|TEXTAREA|SELECT|BUTTON)$/.test(t.tagName))) return;
+    var links = document.querySelectorAll("[data-shortcut]");
+    for (var i = 0; i < links.length; i++) {
+      if (links[i].getAttribute("data-shortcut") === e.key) { e.preventDefault(); links[i].click(); return; }
+    }
+  });
+
   // Automatic sign-out: the server ends idle sessions on the next request;
   // this also clears the screen when nobody is there to make one. The last
   // activity is shared across tabs so an active tab keeps the others alive.

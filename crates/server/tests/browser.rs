@@ -9,6 +9,7 @@
 //! failure.
 
 mod common;
+mod schedule_setup;
 
 use anyhow::{Context, Result, bail, ensure};
 use carefront_domain::Role;
@@ -489,6 +490,281 @@ async fn front_desk_registers_is_warned_of_a_duplicate_and_finds_the_patient_by_
         .await?;
     assert_eq!(b.client.current_url().await?.path(), first);
     b.full_step("24-merged-summary").await?;
+
+    b.close().await
+}
+
+#[tokio::test]
+async fn front_desk_finds_books_reschedules_and_cancels_a_dermatology_visit() -> Result<()> {
+    let Some(b) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::new().await;
+    let d = schedule_setup::dermatology(&app).await;
+    let base = app.spawn().await;
+    let desk = app.staff(Role::FrontDesk).clone();
+    b.sign_in(&base, &desk.username, &desk.password).await?;
+    let (patient_id, patient_name) = d.patients[0].clone();
+    let family = patient_name
+        .split(',')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+
+    // 8a. Schedule → Find a slot: dermatology, the patient found by name.
+    b.client
+        .find(Locator::LinkText("Schedule"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("table.day-grid")).await?;
+    b.client
+        .find(Locator::LinkText("Find a slot…"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("select#f-type")).await?;
+    assert_eq!(
+        b.focused_id().await?,
+        "f-type",
+        "the finder starts at the type"
+    );
+    b.find("select#f-type")
+        .await?
+        .select_by_value(schedule_setup::TYPE_ID)
+        .await?;
+    b.find("select#f-specialty")
+        .await?
+        .select_by_value(schedule_setup::DERMATOLOGY)
+        .await?;
+    b.fill("input#f-q", &family).await?;
+    b.keys(&Key::Enter.to_string()).await?;
+    b.wait(Locator::Css("table#results tbody tr")).await?;
+    let choose =
+        format!("//ul[contains(@class, 'patient-choices')]/li[contains(., \"{patient_name}\")]/a");
+    b.wait(Locator::XPath(&choose)).await?.click().await?;
+    b.wait(Locator::Css("table#results tbody tr")).await?;
+    let chosen = b.texts("main p.chosen").await?;
+    assert!(chosen[0].contains(&patient_name), "{chosen:?}");
+    let rows = b.texts("table#results tbody tr").await?;
+    assert!(!rows.is_empty());
+    let dermatologist = app
+        .db
+        .get::<carefront_domain::directory::Practitioner>(&app.org_id, &d.provider)
+        .await?
+        .value
+        .family;
+    assert!(
+        rows.iter().all(|r| r.contains(&dermatologist)),
+        "the dermatologist's times only: {rows:?}"
+    );
+    b.full_step("30-slot-finder").await?;
+    b.narrow_step("31-slot-finder-narrow").await?;
+
+    // 8b. Book the next available time in one click: the booking page has
+    //     the time, provider and patient; the cursor waits in the reason.
+    let first_row = rows[0].clone();
+    b.find("table#results tbody tr:first-child a.button")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("form#book-form")).await?;
+    assert_eq!(b.client.current_url().await?.path(), "/schedule/book");
+    assert_eq!(b.focused_id().await?, "f-reason_for_visit");
+    let slot = b.find("section.book-slot").await?.text().await?;
+    assert!(slot.contains(d.tz.iana_name().unwrap_or("?")), "{slot}");
+    b.keys("Itchy rash on both hands").await?;
+    b.full_step("32-booking-form").await?;
+    b.keys(&Key::Enter.to_string()).await?;
+
+    // 8c. The day view of that date: a notice (with the focus) and the card.
+    let notice = b.wait(Locator::Css("#done-notice")).await?;
+    let text = notice.text().await?;
+    assert!(text.starts_with("Booked: "), "{text}");
+    assert!(text.contains(&patient_name), "{text}");
+    assert_eq!(b.focused_id().await?, "done-notice");
+    let card = b.find("article.appt.changed").await?.text().await?;
+    assert!(card.contains(&patient_name), "{card}");
+    assert!(card.contains("Itchy rash on both hands"), "{card}");
+    assert!(card.contains("BOOKED") || card.contains("Booked"), "{card}");
+    let time = first_row
+        .split_whitespace()
+        .find(|w| w.contains(':'))
+        .unwrap_or_default()
+        .to_string();
+    assert!(card.contains(&time), "the card is at {time}: {card}");
+    let booked_day = b.client.current_url().await?.to_string();
+    b.full_step("33-day-view-booked").await?;
+    b.narrow_step("34-day-view-booked-narrow").await?;
+
+    // 8d. From the card: the appointment, then Reschedule… to the first free
+    //     time of the next day with free times.
+    b.find("article.appt.changed a.appt-link")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("section#appointment-actions")).await?;
+    b.full_step("35-appointment").await?;
+    b.client
+        .find(Locator::LinkText("Reschedule…"))
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("form#reschedule-form")).await?;
+    let days = b.texts("fieldset.slot-choices .slot-day h3").await?;
+    ensure!(days.len() >= 2, "free times on several days: {days:?}");
+    let target = b
+        .find("fieldset.slot-choices .slot-day:nth-of-type(2) input[type=radio]")
+        .await?;
+    let target_id = target.attr("id").await?.unwrap_or_default();
+    let target_label = b
+        .find(&format!("label[for='{target_id}']"))
+        .await?
+        .text()
+        .await?;
+    b.find(&format!("label[for='{target_id}']"))
+        .await?
+        .click()
+        .await?;
+    b.full_step("36-reschedule").await?;
+    b.find("#reschedule-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let notice = b.wait(Locator::Css("#done-notice")).await?;
+    let text = notice.text().await?;
+    assert!(text.starts_with("Rescheduled: "), "{text}");
+    let new_time = target_label
+        .split(' ')
+        .take(2)
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(text.contains(&new_time), "moved to {new_time}: {text}");
+    assert_ne!(b.client.current_url().await?.to_string(), booked_day);
+    b.full_step("37-rescheduled-day").await?;
+
+    // The old day shows the old time as rescheduled and free again.
+    b.client.goto(&booked_day).await?;
+    b.wait(Locator::Css("table.day-grid")).await?;
+    let old = b
+        .find("article.appt.status-cancelled")
+        .await?
+        .text()
+        .await?;
+    assert!(old.to_lowercase().contains("rescheduled"), "{old}");
+
+    // 8e. Cancel the new appointment with a reason: the day view says so.
+    b.client.back().await?;
+    b.wait(Locator::Css("article.appt.changed")).await?;
+    b.find("article.appt.changed a.appt-link")
+        .await?
+        .click()
+        .await?;
+    b.wait(Locator::Css("form.cancel-form")).await?;
+    // Without a reason: named, nothing changed.
+    b.find("form.cancel-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let summary = b.wait(Locator::Css("#form-errors[role=alert]")).await?;
+    assert!(
+        summary
+            .text()
+            .await?
+            .contains("Cancellation reason is required"),
+        "the summary names the field"
+    );
+    assert_eq!(b.focused_id().await?, "form-errors");
+    b.full_step("38-cancel-needs-reason").await?;
+    b.find("select#f-cancel_reason")
+        .await?
+        .select_by_value("pat-fb")
+        .await?;
+    b.find("form.cancel-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let notice = b.wait(Locator::Css("#done-notice")).await?;
+    let text = notice.text().await?;
+    assert!(
+        text.starts_with("Cancelled: ") && text.contains("Patient: feeling better"),
+        "{text}"
+    );
+    let card = b.find("article.appt.changed").await?.text().await?;
+    assert!(card.to_lowercase().contains("cancelled"), "{card}");
+    b.full_step("39-cancelled-day").await?;
+    let stored = d.appointments(&app).await;
+    assert!(
+        stored
+            .iter()
+            .filter(|a| a.appointment.patient_id == patient_id)
+            .all(|a| !a.appointment.status.holds_time()),
+        "nothing left booked for the patient"
+    );
+
+    // 8f. "]" pages to the next day from the keyboard; the week view of the
+    //     dermatologist.
+    let before = b.client.current_url().await?;
+    b.client
+        .execute("document.activeElement.blur();", vec![])
+        .await?;
+    b.keys("]").await?;
+    b.wait(Locator::Css("table.day-grid")).await?;
+    let after = b.client.current_url().await?;
+    assert_ne!(before.query(), after.query(), "\"]\" shows the next day");
+    b.client
+        .goto(&format!(
+            "{base}/schedule/week?provider={}&location={}&date={}",
+            d.provider, d.location, d.day
+        ))
+        .await?;
+    b.wait(Locator::Css("table.day-grid")).await?;
+    b.full_step("40-week-view").await?;
+
+    // 8g. Nothing fits the patient's wishes (Saturday afternoons, and only
+    //     yesterday): the finder offers the waitlist; the day view lists
+    //     the patient there until taken off.
+    let yesterday = d.day.checked_sub(jiff::ToSpan::days(2))?;
+    b.client
+        .goto(&format!(
+            "{base}/schedule/find?type={}&from={yesterday}&to={yesterday}&weekday=6&part=afternoon&location={}&patient={patient_id}",
+            schedule_setup::TYPE_ID,
+            d.location
+        ))
+        .await?;
+    let heading = b.wait(Locator::Css("#waitlist-add-title")).await?;
+    assert_eq!(heading.text().await?, "Nothing fits: add to the waitlist");
+    b.find("#waitlist-add button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let notice = b.wait(Locator::Css("#done-notice")).await?;
+    assert!(notice.text().await?.contains("is on the waitlist"));
+    assert_eq!(
+        b.find("#waitlist-add-title").await?.text().await?,
+        "On the waitlist",
+        "the patient is not offered the waitlist twice"
+    );
+    b.full_step("41-waitlisted").await?;
+    b.client.goto(&format!("{base}{}", d.day_path())).await?;
+    let panel = b.wait(Locator::Css("aside.waitlist")).await?.text().await?;
+    assert!(panel.contains(&patient_name), "{panel}");
+    assert!(panel.contains("Saturdays; afternoons"), "{panel}");
+    b.full_step("42-day-view-waitlist").await?;
+    b.find("aside.waitlist form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let notice = b.wait(Locator::Css("#done-notice")).await?;
+    assert_eq!(notice.text().await?, "Taken off the waitlist.");
+    assert!(
+        !b.find("aside.waitlist")
+            .await?
+            .text()
+            .await?
+            .contains(&patient_name),
+        "the patient is off the waitlist"
+    );
 
     b.close().await
 }

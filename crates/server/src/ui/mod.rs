@@ -3,7 +3,9 @@
 //! binary, forms that work without JavaScript.
 
 pub mod admin;
+pub mod appointment;
 pub mod audit;
+pub mod booking;
 pub mod coverage;
 pub mod login;
 pub mod merge;
@@ -11,7 +13,9 @@ pub mod pages;
 pub mod patient_summary;
 pub mod patients;
 pub mod registration;
+pub mod schedule;
 pub mod settings;
+pub mod slot_finder;
 
 use crate::AppState;
 use crate::auth::{Principal, secrets_match};
@@ -51,7 +55,7 @@ async fn asset(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
-fn head(title: &str) -> Markup {
+fn head(title: &str, stylesheets: &[&str]) -> Markup {
     html! {
         head {
             meta charset="utf-8";
@@ -59,6 +63,7 @@ fn head(title: &str) -> Markup {
             title { (title) " · Carefront" }
             link rel="icon" href="/assets/favicon.svg" type="image/svg+xml";
             link rel="stylesheet" href="/assets/app.css";
+            @for href in stylesheets { link rel="stylesheet" href=(href); }
             script src="/assets/app.js" defer {}
         }
     }
@@ -70,7 +75,7 @@ pub fn bare_page(title: &str, content: Markup) -> Html<String> {
         html! {
             (DOCTYPE)
             html lang="en" {
-                (head(title))
+                (head(title, &[]))
                 body.bare {
                     main #main { (content) }
                 }
@@ -89,12 +94,25 @@ pub fn shell(
     title: &str,
     content: Markup,
 ) -> Html<String> {
+    shell_with_styles(principal, idle_seconds, current, title, &[], content)
+}
+
+/// [`shell`] with more stylesheets of our own (such as the appointment
+/// types' colours, `/schedule/types.css`): the CSP allows no inline style.
+pub fn shell_with_styles(
+    principal: &Principal,
+    idle_seconds: i64,
+    current: Area,
+    title: &str,
+    stylesheets: &[&str],
+    content: Markup,
+) -> Html<String> {
     let can_search = principal.role.may(Area::Patients);
     Html(
         html! {
             (DOCTYPE)
             html lang="en" {
-                (head(title))
+                (head(title, stylesheets))
                 body data-idle-seconds=(idle_seconds) {
                     a.skip href="#main" { "Skip to main content" }
                     header.topbar {
