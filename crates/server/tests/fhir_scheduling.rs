@@ -1255,6 +1255,15 @@ async fn roles_and_the_capability_statement() {
     )
     .await;
     assert_eq!(res.status, StatusCode::FORBIDDEN);
+    // Billing sees the book but changes it only through the front desk.
+    let res = post(
+        &s.app,
+        &billing,
+        "/Appointment",
+        &s.appointment(&s.patients[0], s.at(0, 10, 0)),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::FORBIDDEN);
     assert_eq!(s.all_count().await, 0);
 
     let cs = answer(

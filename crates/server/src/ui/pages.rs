@@ -8,7 +8,7 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use carefront_domain::Area;
-use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty, Versioned};
+use carefront_domain::directory::Location;
 use carefront_store::{Page, now_us};
 use maud::html;
 
@@ -115,74 +115,6 @@ pub async fn today(State(state): State<AppState>, Extension(p): Extension<Princi
         },
     )
     .into_response()
-}
-
-pub async fn schedule(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> Response {
-    let loaded = async {
-        let (practitioners, _) = state.db.search::<Practitioner>(&p.org_id, &[], ALL).await?;
-        let (roles, _) = state
-            .db
-            .search::<PractitionerRole>(&p.org_id, &[], ALL)
-            .await?;
-        let (locations, _) = state.db.search::<Location>(&p.org_id, &[], ALL).await?;
-        Ok::<_, carefront_store::StoreError>((practitioners, roles, locations))
-    }
-    .await;
-    let (practitioners, roles, locations) = match loaded {
-        Ok(v) => v,
-        Err(e) => return ops::internal_error(e),
-    };
-    let location_name = |id: &str| {
-        locations
-            .iter()
-            .find(|l| l.id == id)
-            .map(|l| l.value.name.clone())
-            .unwrap_or_default()
-    };
-    shell(
-        &p,
-        state.config.idle_timeout_secs,
-        Area::Schedule,
-        "Schedule",
-        html! {
-            h2 { "Providers" }
-            table {
-                caption.visually-hidden { "Providers, specialties and locations" }
-                thead { tr { th scope="col" { "Provider" } th scope="col" { "Specialty" } th scope="col" { "Locations" } th scope="col" { "NPI" } } }
-                tbody {
-                    @for pr in &practitioners {
-                        @let mine: Vec<_> = roles.iter().filter(|r| r.value.practitioner_id == pr.id).collect();
-                        tr {
-                            td { (pr.value.display_name()) }
-                            td { (specialties(&mine)) }
-                            td { (mine.iter().map(|r| location_name(&r.value.location_id)).collect::<Vec<_>>().join(", ")) }
-                            td { (pr.value.npi.clone().unwrap_or_default()) }
-                        }
-                    }
-                }
-            }
-            (coming(
-                "The appointment book will show each provider's day and week with free slots, booking, rescheduling and the waitlist.",
-                "the scheduling capability"
-            ))
-        },
-    )
-    .into_response()
-}
-
-/// The distinct specialties a provider practices, for display.
-fn specialties(roles: &[&Versioned<PractitionerRole>]) -> String {
-    let mut names: Vec<&str> = roles
-        .iter()
-        .filter_map(|r| Specialty::by_code(&r.value.specialty))
-        .map(|s| s.display)
-        .collect();
-    names.sort_unstable();
-    names.dedup();
-    names.join(", ")
 }
 
 pub async fn worklists(

@@ -85,7 +85,7 @@ async fn confirm(
 pub async fn book(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
     let mut note = note(Action::Create, "Appointment", None, "$book");
     let result = async {
-        ctx.require(Area::Schedule)?;
+        ctx.require(Area::Scheduling)?;
         let key = idempotency_key(&headers)?;
         let value = read_json(&headers, body).await?;
         let mut req = read_request(&value, "book")?;

@@ -386,7 +386,7 @@ async fn place(
 pub async fn hold(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
     let mut note = note(Action::Create, "Appointment", None, "$hold");
     let result = async {
-        ctx.require(Area::Schedule)?;
+        ctx.require(Area::Scheduling)?;
         let key = idempotency_key(&headers)?;
         let value = read_json(&headers, body).await?;
         let mut req = read_request(&value, "hold")?;

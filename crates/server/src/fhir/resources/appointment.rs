@@ -858,7 +858,7 @@ pub fn replayed(note: &mut crate::audit::AuditNote, id: &str, patient: &str, wha
 
 impl FhirResource for AppointmentRecord {
     const READ: Area = Area::Schedule;
-    const WRITE: Area = Area::Schedule;
+    const WRITE: Area = Area::Scheduling;
     const CREATE_DELETE: bool = false;
     const ELEMENTS: &'static [&'static str] = ELEMENTS;
     /// Searched by this module's own handler ([`SEARCH`]).
@@ -1045,7 +1045,7 @@ pub async fn proposal(ctx: &Ctx, key: &SlotKey<Part>) -> Result<Option<(Slot, St
 async fn create(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
     let mut note = note(Action::Create, KIND, None, "create");
     let result = async {
-        ctx.require(Area::Schedule)?;
+        ctx.require(Area::Scheduling)?;
         let key = idempotency_key(&headers)?;
         let value = read_json(&headers, body).await?;
         check_resource(&value, KIND, None)?;
@@ -1209,7 +1209,7 @@ fn change(
 async fn update(ctx: Ctx, Path(id): Path<String>, headers: HeaderMap, body: Body) -> Response {
     let mut note = note(Action::Update, KIND, Some(&id), "update");
     let result = async {
-        ctx.require(Area::Schedule)?;
+        ctx.require(Area::Scheduling)?;
         if id.starts_with(HOLD_PREFIX) || id.contains('.') {
             return Err(FhirError::MethodNotAllowed(format!(
                 "{KIND}/{id} is a hold or a proposal: book it with {KIND}/$book first."
