@@ -314,6 +314,20 @@ async fn seed_demo(
 ) -> Result<(String, Vec<carefront_synth::DemoStaff>)> {
     let (org_id, staff) = demo::seed_clinic(db, seed).await?;
     add_patients(db, &org_id, seed, patients).await?;
+    let bar = ProgressBar::new(0).with_style(
+        ProgressStyle::with_template(
+            "{msg:>10} [{bar:40}] {pos}/{len} appointments ({per_sec}, {eta} left)",
+        )
+        .expect("the template is valid")
+        .progress_chars("=> "),
+    );
+    bar.set_message("booking");
+    demo::seed_schedule(db, &org_id, seed, jiff::Timestamp::now(), |done, total| {
+        bar.set_length(total);
+        bar.set_position(done);
+    })
+    .await?;
+    bar.finish_with_message("done");
     Ok((org_id, staff))
 }
 

@@ -161,6 +161,51 @@ async fn demo_adds_patients_deterministically_and_migrate_is_repeatable() {
         .await
         .unwrap();
     assert_eq!(total, 50);
+
+    // The demo clinic opens with its appointment book filled: every
+    // provider has templates, and visits lie before and after now, all
+    // within the database's claims.
+    let templates = db.templates(&org_id, None).await.unwrap();
+    let practitioners = carefront_synth::demo_clinic(7).practitioners.len();
+    let with_templates: std::collections::BTreeSet<_> = templates
+        .iter()
+        .map(|t| t.value.practitioner_id.clone())
+        .collect();
+    assert_eq!(with_templates.len(), practitioners);
+    let now = jiff::Timestamp::now();
+    let (past, _) = db
+        .appointments(
+            &org_id,
+            &carefront_store::AppointmentQuery {
+                until: Some(now),
+                ..Default::default()
+            },
+            carefront_store::Page {
+                offset: 0,
+                count: 1,
+            },
+        )
+        .await
+        .unwrap();
+    let (future, _) = db
+        .appointments(
+            &org_id,
+            &carefront_store::AppointmentQuery {
+                from: Some(now),
+                ..Default::default()
+            },
+            carefront_store::Page {
+                offset: 0,
+                count: 1,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(!past.is_empty() && !future.is_empty());
+    assert_eq!(
+        db.check_claims(&org_id).await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 /// Minimal HTTP/1.1 GET, enough to probe a served process.

@@ -2,10 +2,12 @@
 
 use crate::auth::hash_password;
 use carefront_domain::audit::{Action, AuditEntry, Outcome};
-use carefront_domain::directory::{PractitionerRole, Room};
+use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Room};
 use carefront_domain::patient::Patient;
-use carefront_store::{Db, NewUser, Record, StoreError, new_id};
-use carefront_synth::{DemoStaff, PatientGenerator, demo_clinic};
+use carefront_store::{Actor, Db, NewUser, Record, StoreError, new_id};
+use carefront_synth::schedule::{AppointmentParams, DemoSchedule, ScheduleIds};
+use carefront_synth::{DemoClinic, DemoStaff, PatientGenerator, demo_clinic};
+use jiff::Timestamp;
 
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_PATIENTS: u64 = 2_000;
@@ -147,4 +149,142 @@ pub async fn add_patients(
     )
     .await?;
     Ok(added)
+}
+
+/// Gives the demo organization its appointment book: appointment types,
+/// bookable rooms, opening hours, every provider's templates, holidays and
+/// time off, and appointments among its patients over the past and next 30
+/// days around `now` (`carefront_synth::schedule`), so the clinic is alive
+/// when it opens. Calls `progress(done, total)` as appointments are stored;
+/// returns how many were.
+pub async fn seed_schedule(
+    db: &Db,
+    org_id: &str,
+    seed: u64,
+    now: Timestamp,
+    mut progress: impl FnMut(u64, u64),
+) -> Result<u64, StoreError> {
+    let clinic = demo_clinic(seed);
+    let ids = stored_ids(db, org_id, &clinic).await?;
+    let around = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let schedule = DemoSchedule::new(&clinic, ids, seed, around);
+    let actor = Actor::system("demo");
+    let mut tx = db.begin(org_id).await?;
+    for t in &schedule.appointment_types {
+        tx.create_appointment_type(t.clone(), &actor).await?;
+    }
+    for room in &schedule.ids.rooms {
+        tx.add_room_resource(room, &actor).await?;
+    }
+    for hours in &schedule.location_hours {
+        tx.set_location_hours(&hours.location_id, hours.opening_hours.clone(), &actor)
+            .await?;
+    }
+    for t in &schedule.templates {
+        tx.create_template(t.clone(), &actor).await?;
+    }
+    for e in &schedule.exceptions {
+        tx.create_exception(e.clone(), &actor).await?;
+    }
+    tx.commit().await?;
+
+    // Patient i of the generator has MRN i + 1 (see `add_patients`).
+    let (patients, _) = db
+        .search::<Patient>(
+            org_id,
+            &[],
+            carefront_store::Page {
+                offset: 0,
+                count: 1_000_000,
+            },
+        )
+        .await?;
+    let by_mrn: std::collections::HashMap<&str, &str> = patients
+        .iter()
+        .map(|p| (p.value.mrn.as_str(), p.id.as_str()))
+        .collect();
+    let plan = schedule.appointments(&AppointmentParams::demo(seed, patients.len() as u64, now));
+    let total = plan.len() as u64;
+    let mut stored = 0;
+    for chunk in plan.chunks(BATCH as usize) {
+        let mut tx = db.begin(org_id).await?;
+        for planned in chunk {
+            let mrn = carefront_store::format_mrn(planned.patient as i64 + 1);
+            let Some(patient_id) = by_mrn.get(mrn.as_str()) else {
+                continue;
+            };
+            tx.record_appointment(
+                planned.to_appointment(new_id(), *patient_id, &schedule),
+                "demo",
+            )
+            .await?;
+            stored += 1;
+        }
+        tx.commit().await?;
+        progress(stored, total);
+    }
+    db.audit(
+        org_id,
+        AuditEntry::new("system", Action::Create, Outcome::Success)
+            .resource("Appointment", None)
+            .detail(format!(
+                "demo schedule from seed {seed}: {} appointment types, {} templates, \
+                 {stored} appointments around {around}",
+                schedule.appointment_types.len(),
+                schedule.templates.len()
+            )),
+    )
+    .await?;
+    Ok(stored)
+}
+
+/// The store's ids of the demo clinic's locations, rooms and practitioners,
+/// in the clinic's order (found by name, and by NPI for practitioners).
+async fn stored_ids(db: &Db, org_id: &str, clinic: &DemoClinic) -> Result<ScheduleIds, StoreError> {
+    let all = carefront_store::Page {
+        offset: 0,
+        count: 10_000,
+    };
+    let (locations, _) = db.search::<Location>(org_id, &[], all).await?;
+    let (rooms, _) = db.search::<Room>(org_id, &[], all).await?;
+    let (practitioners, _) = db.search::<Practitioner>(org_id, &[], all).await?;
+    let missing = |what: &str| StoreError::Corrupt(format!("the demo clinic has no {what}"));
+    let location_ids = clinic
+        .locations
+        .iter()
+        .map(|l| {
+            locations
+                .iter()
+                .find(|s| s.value.name == l.name)
+                .map(|s| s.id.clone())
+                .ok_or_else(|| missing(&l.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let room_ids = clinic
+        .rooms
+        .iter()
+        .map(|r| {
+            rooms
+                .iter()
+                .find(|s| s.value.name == r.name && s.value.location_id == location_ids[r.location])
+                .map(|s| s.id.clone())
+                .ok_or_else(|| missing(&r.name))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let practitioner_ids = clinic
+        .practitioners
+        .iter()
+        .map(|p| {
+            practitioners
+                .iter()
+                .find(|s| s.value.npi == p.npi)
+                .map(|s| s.id.clone())
+                .ok_or_else(|| missing(&p.display_name()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(ScheduleIds {
+        locations: location_ids,
+        rooms: room_ids,
+        practitioners: practitioner_ids,
+    })
 }

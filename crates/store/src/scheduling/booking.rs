@@ -324,6 +324,37 @@ impl WriteTx {
         })
     }
 
+    /// Stores an appointment as it already stands, status and all: a
+    /// generated history (demo and benchmark data). It takes its claims
+    /// while its status holds time, so the database's no-double-booking
+    /// rule binds it as it binds bookings. Not audited one by one: the
+    /// caller audits the batch.
+    pub async fn record_appointment(
+        &mut self,
+        appointment: Appointment,
+        changed_by: &str,
+    ) -> Result<()> {
+        self.check_patient(&appointment.patient_id).await?;
+        let slot = appointment_label(&appointment);
+        self.take_claims(
+            &appointment.id,
+            &appointment.claims(),
+            None,
+            None,
+            us(appointment.status_changed_at),
+            &slot,
+        )
+        .await?;
+        let id = appointment.id.clone();
+        let record = AppointmentRecord {
+            appointment,
+            reason_for_visit: None,
+            notes: None,
+        };
+        self.create(&id, &record, changed_by).await?;
+        Ok(())
+    }
+
     /// Keeps `slot` for a patient until `now + ttl` (see `Hold::new`): its
     /// claims carry the expiry, so it stops blocking by itself.
     pub async fn place_hold(
