@@ -2,7 +2,7 @@
 //! recall, F1 and comparisons per second.
 //!
 //! ```text
-//! cargo run --release -p carefront-synth --example match_quality [-- SEED N]
+//! cargo run --release -p carefront-synth --example match_quality [-- SEED N] [--table-weights]
 //! cargo run --release -p carefront-synth --example match_quality -- --estimate [SEED N PAIRS]
 //! cargo run --release -p carefront-synth --example match_quality -- --sweep [SEED N]
 //! ```
@@ -11,10 +11,16 @@
 //! 5,000 base patients. `--estimate` prints the observed m / u / u_relative
 //! of every outcome (how the weights were obtained, on seed 1 by default);
 //! `--sweep` prints precision and recall for a range of lower thresholds.
+//! Names are weighed by their frequency in the set, as
+//! `Db::match_candidates` weighs them by their frequency among the
+//! organization's patients; `--table-weights` measures without (the
+//! table's average weights, as before value-specific weights).
 
-use carefront_domain::matching::{OUTCOMES, PreparedRecord, Thresholds, compare_prepared};
+use carefront_domain::matching::{
+    OUTCOMES, PreparedRecord, Thresholds, compare_prepared, compare_with,
+};
 use carefront_synth::duplicates::{
-    EvaluationSet, candidate_pairs, estimate_outcomes, evaluate_set, evaluation_set,
+    EvaluationSet, candidate_pairs, estimate_outcomes, evaluate_prepared, evaluation_set,
 };
 use std::time::Instant;
 
@@ -22,6 +28,7 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mode = args.first().map(String::as_str).unwrap_or("");
     let numbers: Vec<u64> = args.iter().filter_map(|a| a.parse().ok()).collect();
+    let table_weights = args.iter().any(|a| a == "--table-weights");
     match mode {
         "--estimate" => estimate(
             numbers.first().copied().unwrap_or(1),
@@ -31,23 +38,50 @@ fn main() {
         "--sweep" => sweep(
             numbers.first().copied().unwrap_or(1),
             numbers.get(1).copied().unwrap_or(5_000) as usize,
+            table_weights,
         ),
         _ => quality(
             numbers.first().copied().unwrap_or(20_261_101),
             numbers.get(1).copied().unwrap_or(5_000) as usize,
+            table_weights,
         ),
     }
 }
 
-fn quality(seed: u64, n: usize) {
+/// The set's records prepared for matching: with the set's name counts,
+/// or with the table's weights only.
+fn prepare(set: &EvaluationSet, table_weights: bool) -> Vec<PreparedRecord> {
+    if table_weights {
+        set.match_records()
+            .iter()
+            .map(PreparedRecord::new)
+            .collect()
+    } else {
+        set.prepared()
+    }
+}
+
+fn quality(seed: u64, n: usize, table_weights: bool) {
     let started = Instant::now();
     let set = evaluation_set(seed, n);
     let generated = started.elapsed();
     let thresholds = Thresholds::DEFAULT;
-    let q = evaluate_set(&set, &thresholds);
+    let started = Instant::now();
+    let prepared = prepare(&set, table_weights);
+    let q = evaluate_prepared(&set, &prepared, &thresholds);
+    let evaluated = started.elapsed();
     println!(
-        "seed {seed}, {n} base patients, {} records, {} true pairs (generated in {:.2?})",
-        q.records, q.true_pairs, generated
+        "seed {seed}, {n} base patients, {} records, {} true pairs (generated in {:.2?}, \
+         evaluated in {:.2?})",
+        q.records, q.true_pairs, generated, evaluated
+    );
+    println!(
+        "name weights: {}",
+        if table_weights {
+            "the table's (--table-weights)"
+        } else {
+            "value-specific, from the set's name counts"
+        }
     );
     println!(
         "thresholds: lower {} upper {}",
@@ -84,18 +118,23 @@ fn quality(seed: u64, n: usize) {
         );
     }
     if std::env::var_os("SHOW_ERRORS").is_some() {
-        show(&set, "missed", &q.missed);
-        show(&set, "false matches", &q.false_matches);
+        show(&set, &prepared, "missed", &q.missed);
+        show(&set, &prepared, "false matches", &q.false_matches);
     }
     throughput(&set);
 }
 
-fn show(set: &EvaluationSet, title: &str, pairs: &[(usize, usize, f64)]) {
+fn show(
+    set: &EvaluationSet,
+    prepared: &[PreparedRecord],
+    title: &str,
+    pairs: &[(usize, usize, f64)],
+) {
     println!("{title}:");
     for &(i, j, total) in pairs {
         let a = &set.records[i];
         let b = &set.records[j];
-        let s = carefront_domain::matching::compare(&(&a.patient).into(), &(&b.patient).into());
+        let s = compare_with(&prepared[i], &prepared[j], &Thresholds::DEFAULT);
         println!("  {total:.1} {:?} / {:?}", a.origin, b.origin);
         for r in [a, b] {
             let p = &r.patient;
@@ -132,7 +171,17 @@ fn show(set: &EvaluationSet, title: &str, pairs: &[(usize, usize, f64)]) {
 fn throughput(set: &EvaluationSet) {
     let records = set.match_records();
     let started = Instant::now();
-    let prepared: Vec<PreparedRecord> = records.iter().map(PreparedRecord::new).collect();
+    let counts = set.name_counts();
+    let counting = started.elapsed();
+    let started = Instant::now();
+    let prepared: Vec<PreparedRecord> = records
+        .iter()
+        .map(|r| {
+            let mut p = PreparedRecord::new(r);
+            p.set_name_counts(&counts);
+            p
+        })
+        .collect();
     let prepare = started.elapsed();
     let pairs = candidate_pairs(&prepared);
     let mut comparisons = 0u64;
@@ -146,10 +195,12 @@ fn throughput(set: &EvaluationSet) {
     }
     let rate = comparisons as f64 / started.elapsed().as_secs_f64();
     println!(
-        "speed: {:.0} comparisons/s on blocked pairs (one thread); preparing {} records took {:.2?} ({checksum:.0})",
+        "speed: {:.0} comparisons/s on blocked pairs (one thread); preparing {} records took {:.2?} \
+         (counting their names {:.2?}) ({checksum:.0})",
         rate,
         records.len(),
-        prepare
+        prepare,
+        counting
     );
     // Random pairs are mostly strangers, which take the longest path
     // through the name comparisons.
@@ -203,14 +254,15 @@ fn estimate(seed: u64, n: usize, random_pairs: u64) {
     }
 }
 
-fn sweep(seed: u64, n: usize) {
+fn sweep(seed: u64, n: usize, table_weights: bool) {
     let set = evaluation_set(seed, n);
+    let prepared = prepare(&set, table_weights);
     for lower in [9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0, 16.0, 17.0] {
         let t = Thresholds {
             lower,
             upper: Thresholds::DEFAULT.upper,
         };
-        let q = evaluate_set(&set, &t);
+        let q = evaluate_prepared(&set, &prepared, &t);
         println!(
             "lower {lower:>4}: precision {:.4} recall {:.4} F1 {:.4} (FP {}, FN {}; certain false {})",
             q.precision, q.recall, q.f1, q.false_positives, q.false_negatives, q.certain_false

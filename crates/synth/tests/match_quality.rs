@@ -3,7 +3,9 @@
 //! The weights in `carefront_domain::matching::weights` were fitted on seed
 //! 1; the quality figures asserted here are measured on [`HELD_OUT_SEED`].
 
-use carefront_domain::matching::{MatchGrade, Thresholds, compare};
+use carefront_domain::matching::{
+    MatchField, MatchGrade, Outcome, Thresholds, compare, compare_with,
+};
 use carefront_synth::duplicates::{Corruption, Origin, Relation, evaluate, evaluation_set};
 use std::collections::HashSet;
 
@@ -57,6 +59,32 @@ fn quality_on_a_held_out_seed() {
             "{c:?}: {found} of {total}"
         );
     }
+}
+
+#[test]
+fn names_are_weighed_by_their_frequency_in_the_set() {
+    let set = evaluation_set(HELD_OUT_SEED, 2_000);
+    let counts = set.name_counts();
+    assert_eq!(counts.patients, set.records.len() as u64);
+    let prepared = set.prepared();
+    // The commonest family name among records compared with itself: its
+    // agreement weighs less than the table's average.
+    let (i, key) = set
+        .records
+        .iter()
+        .enumerate()
+        .filter_map(|(i, _)| {
+            let key = prepared[i].name_keys()[2].clone()?;
+            Some((i, key))
+        })
+        .max_by_key(|(_, key)| counts.counts.get(key).copied().unwrap_or(0))
+        .expect("records have family names");
+    assert!(counts.counts[&key] > 10, "{key}: {}", counts.counts[&key]);
+    let s = compare_with(&prepared[i], &prepared[i], &Thresholds::DEFAULT);
+    let family = s.field(MatchField::Family);
+    assert_eq!(family.outcome, Outcome::FamilyExact);
+    assert!(family.adjustment < 0.0, "{key}: {family:?}");
+    assert_eq!(s.grade, MatchGrade::Certain);
 }
 
 #[test]

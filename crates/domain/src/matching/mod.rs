@@ -63,6 +63,23 @@
 //! Every disagreement has `m <= u` and `m <= u_relative`, so turning a
 //! missing field into a disagreeing one never raises a score.
 //!
+//! ## Rare and common names
+//!
+//! Agreeing on a rare name says more than agreeing on a common one. When
+//! the caller gives each prepared record the organization's name counts
+//! ([`PreparedRecord::set_name_counts`], from the keys
+//! [`PreparedRecord::name_keys`] that storage counts), the weights of the
+//! given, middle and family name against strangers follow the name's share
+//! of the organization's patients instead of the table's average; see
+//! [`frequency`]. `Db::match_candidates` does this for registration and
+//! `Patient/$match`; [`compare`] uses the table.
+//!
+//! Most given names belong to one sex, so strangers who share a given name
+//! are mostly of the same sex: then a sex agreement adds almost nothing
+//! and a disagreement takes less away
+//! ([`weights::sex_given_name_adjustment`]). Both changes show in
+//! [`FieldComparison::adjustment`].
+//!
 //! # What the scores mean at the front desk
 //!
 //! See [`Thresholds`]: at or above `upper` ([`MatchGrade::Certain`]) the
@@ -79,6 +96,7 @@
 //! [`compare_prepared`] then allocates nothing. Prepare each stored record
 //! once per search.
 
+pub mod frequency;
 mod nicknames;
 mod normalize;
 pub mod weights;
@@ -88,6 +106,7 @@ mod tests;
 
 use crate::directory::AdministrativeGender;
 use crate::patient::Patient;
+pub use frequency::NameCounts;
 use normalize::{Dob, Name, StreetLine, jaro_winkler, within_one_edit};
 use serde::Serialize;
 pub use weights::{OUTCOMES, Outcome, OutcomeInfo};
@@ -191,8 +210,14 @@ pub struct FieldComparison {
     pub agreement: Agreement,
     pub outcome: Outcome,
     /// `log2(m / u)`: this field's contribution, before the relatives
-    /// adjustment.
+    /// adjustment. The table's weight of `outcome` plus `adjustment`.
     pub weight: f64,
+    /// How much `weight` differs from the table's weight of `outcome`: for
+    /// names, because the name is rarer (positive) or commoner (negative)
+    /// than average among the organization's patients (see [`frequency`]);
+    /// for sex, because strangers with the same given name are mostly of
+    /// the same sex anyway (see [`weights::sex_given_name_adjustment`]).
+    pub adjustment: f64,
     /// Why, in a few words ("nickname", "day and month swapped"); the
     /// screen shows it beside the two values.
     pub note: &'static str,
@@ -271,10 +296,17 @@ impl Thresholds {
     ///
     /// - `upper` = 22: on the tuning seed no pair of different people reached
     ///   it — twins, Jr/Sr, spouses and siblings included (the highest was
-    ///   18.8 with 5,000 base patients and 21.7 with 20,000), while 94% of
-    ///   true duplicate pairs did. A duplicate with a typo, a nickname or
-    ///   swapped day and month at the same address scores well above it;
-    ///   a bare name and birth date against an exact copy score about 32.
+    ///   16.4 with 5,000 base patients and 21.7 with 20,000, names weighed
+    ///   by their frequency in the set as `Db::match_candidates` weighs
+    ///   them), while 94% of true duplicate pairs did. A duplicate with a
+    ///   typo, a nickname or swapped day and month at the same address
+    ///   scores well above it; a bare name and birth date against an exact
+    ///   copy score about 32. With 100,000 patients a few pairs of strangers
+    ///   reach it (2 to 6 per seed, 5 to 16 with the table's name weights
+    ///   and the sex counted apart from the given name): the same given and
+    ///   family name with a birth date a digit off and a shared middle name
+    ///   or email, which the small synthetic name lists make far commoner
+    ///   than in life.
     /// - `lower` = 13: the F1 optimum of the tuning seed (precision 0.997,
     ///   recall 0.992 with 5,000 base patients); recall falls quickly above
     ///   15, precision below 11. It is also about where the odds are even
@@ -325,6 +357,9 @@ pub struct PreparedRecord {
     email: Option<(String, usize)>,
     street: Option<StreetLine>,
     postal: Option<String>,
+    /// Shares of the organization's patients carrying the given, middle
+    /// and family name, when known ([`PreparedRecord::set_name_counts`]).
+    shares: [Option<f64>; 3],
 }
 
 impl PreparedRecord {
@@ -346,7 +381,39 @@ impl PreparedRecord {
             email: r.email.as_deref().and_then(normalize::email),
             street: r.address_line.as_deref().and_then(StreetLine::new),
             postal: r.postal_code.as_deref().and_then(normalize::postal),
+            shares: [None; 3],
         }
+    }
+
+    /// The keys whose counts make the name weights value-specific: `n:` and
+    /// the folded given, middle (unless an initial) and family name, in that
+    /// order. They are among the keys `patient_search::index_keys` stores
+    /// every patient under (a name's parts run together are one of its
+    /// tokens), so storage counts them with an index range count.
+    pub fn name_keys(&self) -> [Option<String>; 3] {
+        let key = |n: &Option<Name>| {
+            n.as_ref()
+                .filter(|n| !n.is_initial())
+                .map(|n| format!("n:{}", n.joined))
+        };
+        [key(&self.given), key(&self.middle), key(&self.family)]
+    }
+
+    /// Makes the name weights of this record's comparisons value-specific
+    /// (see [`frequency`]), from how many of the organization's patients
+    /// carry each of its [`name_keys`](Self::name_keys).
+    pub fn set_name_counts(&mut self, counts: &NameCounts) {
+        let exact = [
+            Outcome::GivenExact,
+            Outcome::MiddleExact,
+            Outcome::FamilyExact,
+        ];
+        let keys = self.name_keys();
+        self.shares = std::array::from_fn(|i| {
+            keys[i]
+                .as_deref()
+                .and_then(|k| counts.share(k, exact[i].info().u))
+        });
     }
 
     /// See [`blocking_keys`].
@@ -406,7 +473,28 @@ pub fn compare_prepared(a: &PreparedRecord, b: &PreparedRecord) -> MatchScore {
 
 /// Compares two prepared records, graded with `thresholds`.
 pub fn compare_with(a: &PreparedRecord, b: &PreparedRecord, thresholds: &Thresholds) -> MatchScore {
-    score(outcomes(a, b), thresholds)
+    let outcomes = outcomes(a, b);
+    let mut adjustments = dependence_adjustments(&outcomes);
+    for (slot, field, exact) in [
+        (0, MatchField::Given, Outcome::GivenExact),
+        (1, MatchField::Middle, Outcome::MiddleExact),
+        (2, MatchField::Family, Outcome::FamilyExact),
+    ] {
+        let i = field as usize;
+        adjustments[i] = frequency::adjustment(outcomes[i], exact, a.shares[slot], b.shares[slot]);
+    }
+    score_adjusted(outcomes, adjustments, thresholds)
+}
+
+/// The changes of the table's weights against strangers that do not depend
+/// on the organization: sex given the given name.
+fn dependence_adjustments(outcomes: &[Outcome; 9]) -> [f64; 9] {
+    let mut adjustments = [0.0; 9];
+    adjustments[MatchField::Sex as usize] = weights::sex_given_name_adjustment(
+        outcomes[MatchField::Given as usize],
+        outcomes[MatchField::Sex as usize],
+    );
+    adjustments
 }
 
 /// The keys under which storage indexes a record so that its candidates are
@@ -667,13 +755,28 @@ fn rules_out_relatives(given: Outcome, birth_date: Outcome) -> bool {
 }
 
 /// Combines field outcomes, in [`MatchField::ALL`] order, into a score
-/// (see the module documentation).
+/// (see the module documentation), without value-specific name weights.
 pub fn score(outcomes: [Outcome; 9], thresholds: &Thresholds) -> MatchScore {
+    score_adjusted(outcomes, dependence_adjustments(&outcomes), thresholds)
+}
+
+/// [`score`] with the table's weights against strangers changed by
+/// `adjustments` (bits, per field); an agreement never weighs less than 0.
+fn score_adjusted(
+    outcomes: [Outcome; 9],
+    adjustments: [f64; 9],
+    thresholds: &Thresholds,
+) -> MatchScore {
     let mut strangers = 0.0;
     let mut relatives = 0.0;
     let fields = std::array::from_fn(|i| {
         let outcome = outcomes[i];
-        let weight = outcome.weight();
+        let table = outcome.weight();
+        let weight = match outcome.agreement() {
+            _ if adjustments[i] == 0.0 => table,
+            Agreement::Exact | Agreement::Partial => (table + adjustments[i]).max(0.0),
+            Agreement::Disagree | Agreement::Missing => table + adjustments[i],
+        };
         strangers += weight;
         relatives += outcome.weight_relative();
         FieldComparison {
@@ -681,6 +784,7 @@ pub fn score(outcomes: [Outcome; 9], thresholds: &Thresholds) -> MatchScore {
             agreement: outcome.agreement(),
             outcome,
             weight,
+            adjustment: weight - table,
             note: outcome.note(),
         }
     });

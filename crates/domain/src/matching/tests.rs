@@ -369,7 +369,14 @@ fn scores_add_up_and_grades_follow_thresholds() {
     assert!((sum + s.relatives_adjustment - s.total).abs() < 1e-9);
     for (f, field) in s.fields.iter().zip(MatchField::ALL) {
         assert_eq!(f.field, field);
-        assert_eq!(f.weight, f.outcome.weight());
+        assert!((f.weight - f.outcome.weight() - f.adjustment).abs() < 1e-12);
+        // Without name counts only the sex is adjusted: Rob is a nickname
+        // of Robert, and strangers sharing a given name share their sex.
+        if field == MatchField::Sex {
+            assert!(f.adjustment < -0.9 && f.weight > 0.0, "{f:?}");
+        } else {
+            assert_eq!(f.adjustment, 0.0);
+        }
     }
     let t = Thresholds::DEFAULT;
     assert_eq!(t.grade(t.upper), MatchGrade::Certain);
@@ -441,6 +448,214 @@ fn blocking_keys_are_few_stable_and_bring_duplicates_together() {
         &person("Robert", "Jones", date(1981, 3, 12))
     ));
     assert!(blocking_keys(&MatchRecord::default()).is_empty());
+}
+
+/// Name counts of an organization with `patients` patients.
+fn counts(patients: u64, names: &[(&str, u64)]) -> NameCounts {
+    NameCounts {
+        patients,
+        counts: names.iter().map(|(k, n)| (format!("n:{k}"), *n)).collect(),
+    }
+}
+
+fn compare_counted(a: &MatchRecord, b: &MatchRecord, counts: &NameCounts) -> MatchScore {
+    let (mut x, mut y) = (PreparedRecord::new(a), PreparedRecord::new(b));
+    x.set_name_counts(counts);
+    y.set_name_counts(counts);
+    compare_with(&x, &y, &Thresholds::DEFAULT)
+}
+
+#[test]
+fn rare_names_weigh_more_than_common_ones() {
+    let born = date(1970, 5, 6);
+    let org = counts(
+        100_000,
+        &[
+            ("maria", 1_500),
+            ("garcia", 2_000),
+            ("wojciech", 3),
+            ("przybylski", 2),
+        ],
+    );
+    let common = compare_counted(
+        &person("María", "García", born),
+        &person("Maria", "Garcia", born),
+        &org,
+    );
+    let rare = compare_counted(
+        &person("Wojciech", "Przybylski", born),
+        &person("Wojciech", "Przybylski", born),
+        &org,
+    );
+    for field in [MatchField::Given, MatchField::Family] {
+        let (c, r) = (common.field(field), rare.field(field));
+        let table = c.outcome.weight();
+        assert_eq!(c.outcome, r.outcome);
+        assert!(c.weight < table - 3.0, "{field:?} common {c:?}");
+        assert!(r.weight >= table && r.weight <= table + frequency::MAX_RARE_BITS + 1e-9);
+        assert!((c.weight - table - c.adjustment).abs() < 1e-12);
+    }
+    assert!(rare.total > common.total + 7.0);
+    // Still certain: a name and an exact birth date are plenty.
+    assert_eq!(common.grade, MatchGrade::Certain, "{common:?}");
+
+    // A partial agreement moves with the commoner name, as far as an exact
+    // agreement on it.
+    let typo = compare_counted(
+        &person("Maria", "Garcia", born),
+        &person("Maria", "Garcai", born),
+        &org,
+    );
+    let f = typo.field(MatchField::Family);
+    assert_eq!(f.outcome, Outcome::FamilyTypo);
+    let exact = common.field(MatchField::Family).adjustment;
+    assert!(exact < -3.0 && (f.adjustment - exact).abs() < 1e-9, "{f:?}");
+}
+
+#[test]
+fn name_counts_of_a_small_clinic_barely_move_the_weights() {
+    let born = date(1970, 5, 6);
+    // Fifty patients, two of them Garcías: common here by chance.
+    let org = counts(50, &[("maria", 1), ("garcia", 2)]);
+    let s = compare_counted(
+        &person("Maria", "Garcia", born),
+        &person("Maria", "Garcia", born),
+        &org,
+    );
+    for f in [MatchField::Given, MatchField::Family] {
+        assert!(s.field(f).adjustment.abs() < 1.0, "{:?}", s.field(f));
+    }
+    // Without patients, nothing is known.
+    let s = compare_counted(
+        &person("Maria", "Garcia", born),
+        &person("Maria", "Garcia", born),
+        &counts(0, &[]),
+    );
+    assert_eq!(s.field(MatchField::Family).adjustment, 0.0);
+}
+
+#[test]
+fn a_very_common_name_never_counts_against_a_match() {
+    let born = date(1990, 1, 2);
+    // A community clinic where most patients are Nguyens.
+    let org = counts(5_000, &[("nguyen", 4_000), ("thanh", 300)]);
+    let s = compare_counted(
+        &person("Thanh", "Nguyen", born),
+        &person("Thanh", "Nguyen", born),
+        &org,
+    );
+    let f = s.field(MatchField::Family);
+    assert!(f.weight >= 0.0 && f.weight < 1.0, "{f:?}");
+    assert!(s.total >= Thresholds::DEFAULT.lower, "{s:?}");
+    // With the rest of the record, still certain.
+    let thanh = MatchRecord {
+        given: "Thanh".into(),
+        family: "Nguyen".into(),
+        ..robert()
+    };
+    let s = compare_counted(&thanh, &thanh, &org);
+    assert_eq!(s.grade, MatchGrade::Certain, "{s:?}");
+}
+
+#[test]
+fn rare_names_do_not_make_relatives_certain() {
+    let org = counts(100_000, &[("przybylski", 3), ("wojciech", 2), ("jan", 40)]);
+    let father = MatchRecord {
+        given: "Wojciech".into(),
+        family: "Przybylski".into(),
+        ..robert()
+    };
+    // Jr/Sr: same names, address and phone; born 28 years apart.
+    let son = MatchRecord {
+        birth_date: Some(date(2008, 9, 30)),
+        email: None,
+        ..father.clone()
+    };
+    let s = compare_counted(&father, &son, &org);
+    assert!(s.total < Thresholds::DEFAULT.lower, "{s:?}");
+    // Twins: another given name, everything else shared.
+    let twin = MatchRecord {
+        given: "Jan".into(),
+        middle: None,
+        email: None,
+        ..father.clone()
+    };
+    let s = compare_counted(&father, &twin, &org);
+    assert!(s.total < Thresholds::DEFAULT.lower, "{s:?}");
+}
+
+#[test]
+fn a_shared_given_name_is_not_counted_twice_with_the_sex() {
+    let a = person("Robert", "Smith", date(1980, 3, 12));
+    let male = |r: &MatchRecord| MatchRecord {
+        sex: Some(AdministrativeGender::Male),
+        ..r.clone()
+    };
+    let s = compare(&male(&a), &male(&a));
+    let sex = s.field(MatchField::Sex);
+    assert_eq!(sex.outcome, Outcome::SexExact);
+    assert!(sex.weight.abs() < 0.1 && sex.adjustment < -0.9, "{sex:?}");
+    // Another given name: the sex is independent evidence again.
+    let b = person("Oliver", "Smith", date(1980, 3, 12));
+    let s = compare(&male(&a), &male(&b));
+    assert_eq!(s.field(MatchField::Sex).adjustment, 0.0);
+    // The same given name with another sex weighs less against a match than
+    // the sex alone would, and still against it.
+    let female = MatchRecord {
+        sex: Some(AdministrativeGender::Female),
+        ..a.clone()
+    };
+    let sex = *compare(&male(&a), &female).field(MatchField::Sex);
+    assert!(
+        sex.weight < 0.0 && sex.weight > Outcome::SexDisagree.weight(),
+        "{sex:?}"
+    );
+}
+
+#[test]
+fn name_keys_are_index_keys() {
+    let p = crate::patient::Patient {
+        mrn: String::new(),
+        given: "María José".into(),
+        middle: Some("Ann".into()),
+        family: "De la Cruz-O'Brien".into(),
+        suffix: None,
+        preferred_name: None,
+        birth_date: date(1962, 3, 14),
+        sex: AdministrativeGender::Female,
+        gender_identity: None,
+        pronouns: None,
+        address: None,
+        phones: vec![],
+        email: None,
+        language: None,
+        interpreter_needed: false,
+        preferred_contact: None,
+        contacts: vec![],
+        alerts: vec![],
+        identifiers: vec![],
+        active: true,
+        replaced_by: None,
+    };
+    let index = crate::patient_search::index_keys(&p);
+    let keys = PreparedRecord::new(&MatchRecord::from(&p)).name_keys();
+    assert_eq!(
+        keys,
+        [
+            Some("n:mariajose".to_string()),
+            Some("n:ann".to_string()),
+            Some("n:delacruzobrien".to_string())
+        ]
+    );
+    for k in keys.iter().flatten() {
+        assert!(index.contains(k), "{k} not in {index:?}");
+    }
+    // An initial is no name to count.
+    let initial = MatchRecord {
+        middle: Some("J.".into()),
+        ..robert()
+    };
+    assert_eq!(PreparedRecord::new(&initial).name_keys()[1], None);
 }
 
 // Property tests.
@@ -576,6 +791,26 @@ proptest! {
         let ba = compare(&b, &a);
         prop_assert_eq!(ab.total.to_bits(), ba.total.to_bits());
         prop_assert_eq!(ab.fields.map(|f| f.outcome), ba.fields.map(|f| f.outcome));
+        // With name counts too.
+        let org = counts(20_000, &[("robert", 300), ("smith", 400), ("bob", 5), ("garcia", 90)]);
+        let ab = compare_counted(&a, &b, &org);
+        let ba = compare_counted(&b, &a, &org);
+        prop_assert_eq!(ab.total.to_bits(), ba.total.to_bits());
+    }
+
+    #[test]
+    fn name_counts_never_make_an_agreement_count_against(a in records(), b in records(), scale in 0u64..6) {
+        let org = counts(10u64.pow(scale as u32), &[("robert", 10u64.pow(scale as u32) / 2), ("smith", 7), ("cruz", 1)]);
+        let s = compare_counted(&a, &b, &org);
+        for f in s.fields {
+            if matches!(f.agreement, Agreement::Exact | Agreement::Partial) {
+                prop_assert!(f.weight >= 0.0, "{:?}", f);
+            }
+            if matches!(f.field, MatchField::Given | MatchField::Middle | MatchField::Family) {
+                prop_assert!(f.adjustment <= frequency::MAX_RARE_BITS + 1e-9, "{:?}", f);
+            }
+        }
+        prop_assert!(s.total <= compare(&a, &b).total + frequency::MAX_RAISE_BITS + 1e-9);
     }
 
     #[test]
