@@ -9,9 +9,10 @@ use crate::Args;
 use anyhow::{Context, Result, bail};
 use carefront_domain::patient::Patient;
 use carefront_server::demo;
-use carefront_store::{Db, Page, new_id};
+use carefront_store::{AppointmentQuery, Db, Page, new_id};
 use carefront_synth::PatientGenerator;
 use indicatif::{ProgressBar, ProgressStyle};
+use jiff::Timestamp;
 
 /// Patients per bulk write while generating, and per transaction.
 const BATCH: u64 = 10_000;
@@ -78,8 +79,55 @@ pub fn postgres_base(admin: &str) -> &str {
 }
 
 pub async fn prepare(args: &Args) -> Result<Dataset> {
-    let name = format!("cf_bench_s{}_n{}", args.seed, args.size);
-    let (url, display, backend) = database_for(args.database.as_deref(), &name).await?;
+    prepare_named(args, &format!("cf_bench_s{}_n{}", args.seed, args.size)).await
+}
+
+/// The scheduling dataset: the patients of [`prepare`] (in a database of
+/// its own, so bookings never touch the patient-search datasets) plus the
+/// demo clinic's schedule from `demo::seed_schedule` (appointment types,
+/// templates, exceptions and the booked appointments of its plan) around
+/// the day it was built. The demo clinic is 12 practitioners, not the
+/// issue's 200 providers and 500,000 appointments.
+pub async fn prepare_schedule(args: &Args) -> Result<Dataset> {
+    let name = format!("cf_bench_sched_s{}_n{}", args.seed, args.size);
+    let data = prepare_named(args, &name).await?;
+    let db = Db::connect(&data.url).await?;
+    let (_, appointments) = db
+        .appointments(
+            &data.org_id,
+            &AppointmentQuery::default(),
+            Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await?;
+    if appointments == 0 {
+        let bar = ProgressBar::new(0).with_style(
+            ProgressStyle::with_template(
+                "seeding the demo schedule [{bar:40}] {pos}/{len} appointments ({eta} left)",
+            )?
+            .progress_chars("=> "),
+        );
+        demo::seed_schedule(
+            &db,
+            &data.org_id,
+            args.seed,
+            Timestamp::now(),
+            |n, total| {
+                bar.set_length(total);
+                bar.set_position(n);
+            },
+        )
+        .await?;
+        bar.finish();
+    }
+    db.close().await;
+    Ok(data)
+}
+
+async fn prepare_named(args: &Args, name: &str) -> Result<Dataset> {
+    let (url, display, backend) = database_for(args.database.as_deref(), name).await?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
     // A dataset cached by an older build is re-keyed for this one's rules.

@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use carefront_domain::patient::Patient;
 use carefront_synth::PatientGenerator;
 use carefront_synth::duplicates::{Origin, evaluation_set};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -480,4 +481,271 @@ pub async fn duplicate_check_in_process(data: &Dataset, args: &Args) -> Result<F
     total.elapsed = started.elapsed();
     db.close().await;
     Ok(total)
+}
+
+/// The specialty `slot-search` and `book-race` ask for: family medicine,
+/// which the demo clinic staffs at every location.
+pub const SPECIALTY: &str = "207Q00000X";
+/// Days of schedule a search covers.
+pub const SEARCH_DAYS: i64 = 14;
+
+/// The first day searched: tomorrow (UTC), so every slot offered is ahead.
+fn first_day() -> jiff::civil::Date {
+    let today = jiff::Timestamp::now()
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date();
+    today.tomorrow().unwrap_or(today)
+}
+
+/// `GET /fhir/R4/Appointment/$find` for [`SPECIALTY`] from `from` for `days`
+/// days (dates: `end` includes its day).
+fn find_path(from: jiff::civil::Date, days: i64, count: usize) -> String {
+    let until = from
+        .checked_add(jiff::Span::new().days(days - 1))
+        .unwrap_or(from);
+    format!(
+        "/fhir/R4/Appointment/$find?start={from}&end={until}&specialty={}&_count={count}",
+        url_encode(&format!(
+            "{}|{SPECIALTY}",
+            carefront_domain::directory::NUCC_TAXONOMY_SYSTEM
+        ))
+    )
+}
+
+/// The front desk's slot search: FHIR `$find` for one specialty across all
+/// its providers over [`SEARCH_DAYS`] days (the first 20 free slots, the
+/// default page), with a front-desk bearer token. An answer "finds" when it
+/// proposes at least one slot.
+pub async fn slot_search(
+    server: &Server,
+    data: &Dataset,
+    args: &Args,
+    token: &str,
+) -> Result<Figures> {
+    let client = http_client()?;
+    let path = find_path(first_day(), SEARCH_DAYS, 20);
+    let request_for = Arc::new(move |_c: usize, _i: u64| Request {
+        label: "find-specialty-14d",
+        path: path.clone(),
+        body: None,
+        expect: Some("\"proposed\"".into()),
+    });
+    drive(
+        client,
+        &server.base,
+        Auth::Bearer(token.to_string()),
+        args,
+        request_for,
+    )
+    .await
+    .with_context(|| format!("slot-search against {}", data.display))
+}
+
+/// Concurrent clients of `book-race`.
+pub const RACE_CLIENTS: usize = 64;
+/// Clients that start their walk through the slots at the same one.
+const RACE_PACK: usize = 4;
+
+/// What `book-race` counted besides latencies.
+#[derive(Debug, Default, Clone)]
+pub struct Booking {
+    /// Distinct free slots the clients raced for.
+    pub slots: usize,
+    /// Answers 201 Created, 409 Conflict, and anything else.
+    pub created: u64,
+    pub conflicts: u64,
+    pub other: u64,
+    /// Appointments stored before and after the race (read from the
+    /// database once the server stopped).
+    pub stored_before: i64,
+    pub stored_after: i64,
+    /// `Db::check_claims` after the race: empty when nothing is double booked.
+    pub claim_problems: Vec<String>,
+}
+
+impl Booking {
+    pub fn stored_created(&self) -> i64 {
+        self.stored_after - self.stored_before
+    }
+
+    pub fn counts_agree(&self) -> bool {
+        self.stored_created() == self.created as i64
+    }
+}
+
+/// The free slots the race is about: `$find` for [`SPECIALTY`] one day at a
+/// time over [`SEARCH_DAYS`] days, up to 100 a day, as proposed
+/// Appointments turned into create bodies (without the patient).
+async fn race_slots(client: &reqwest::Client, base: &str, token: &str) -> Result<Vec<Value>> {
+    let mut slots = Vec::new();
+    for day in 0..SEARCH_DAYS {
+        let from = first_day()
+            .checked_add(jiff::Span::new().days(day))
+            .context("date out of range")?;
+        let res = client
+            .get(format!("{base}{}", find_path(from, 1, 100)))
+            .header("authorization", format!("Bearer {token}"))
+            .send()
+            .await?;
+        if !res.status().is_success() {
+            bail!("$find answered {}: {}", res.status(), res.text().await?);
+        }
+        let bundle: Value = serde_json::from_str(&res.text().await?)?;
+        for entry in bundle["entry"].as_array().into_iter().flatten() {
+            let mut r = entry["resource"].clone();
+            if r["resourceType"] != "Appointment" {
+                continue;
+            }
+            if let Some(o) = r.as_object_mut() {
+                o.remove("id");
+                o.remove("comment");
+                o.insert("status".into(), "booked".into());
+            }
+            for p in r["participant"].as_array_mut().into_iter().flatten() {
+                p["status"] = "accepted".into();
+            }
+            slots.push(r);
+        }
+    }
+    if slots.is_empty() {
+        bail!("$find proposed no free slot to race for");
+    }
+    Ok(slots)
+}
+
+/// Appointments stored in the organization, whatever their status.
+async fn stored_appointments(db: &carefront_store::Db, org_id: &str) -> Result<i64> {
+    Ok(db
+        .appointments(
+            org_id,
+            &carefront_store::AppointmentQuery::default(),
+            carefront_store::Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await?
+        .1)
+}
+
+/// [`RACE_CLIENTS`] front-desk clients `POST /fhir/R4/Appointment` (each
+/// with its own `Idempotency-Key`) for the same free slots: the slots of
+/// [`race_slots`], each client walking all of them from a starting slot it
+/// shares with [`RACE_PACK`] - 1 others (packs start evenly spread), so
+/// every slot is contested, until it has tried them all or `--seconds`
+/// run out. Each attempt books a different dataset patient. Afterwards the
+/// store is checked: no claim inconsistency (no double booking) and as
+/// many new appointments as 201 answers.
+pub async fn book_race(
+    server: &Server,
+    data: &Dataset,
+    args: &Args,
+    token: &str,
+) -> Result<(Figures, Booking)> {
+    let client = http_client()?;
+    let db = carefront_store::Db::connect(&data.url).await?;
+    let (patients, _) = db
+        .search::<Patient>(
+            &data.org_id,
+            &[],
+            carefront_store::Page {
+                offset: 0,
+                count: 1000,
+            },
+        )
+        .await?;
+    let patients: Arc<Vec<String>> = Arc::new(patients.into_iter().map(|p| p.id).collect());
+    if patients.is_empty() {
+        bail!("the dataset has no patients to book");
+    }
+    let mut booking = Booking {
+        stored_before: stored_appointments(&db, &data.org_id).await?,
+        ..Booking::default()
+    };
+    let slots = Arc::new(race_slots(&client, &server.base, token).await?);
+    booking.slots = slots.len();
+    let deadline = Instant::now() + Duration::from_secs(args.seconds);
+    let started = Instant::now();
+    let packs = RACE_CLIENTS.div_ceil(RACE_PACK);
+    let mut tasks = Vec::new();
+    for c in 0..RACE_CLIENTS {
+        let (client, base, token, slots, patients) = (
+            client.clone(),
+            server.base.clone(),
+            token.to_string(),
+            slots.clone(),
+            patients.clone(),
+        );
+        let first = (c / RACE_PACK) * slots.len() / packs;
+        tasks.push(tokio::spawn(async move {
+            let mut by_label: BTreeMap<&'static str, Latencies> = BTreeMap::new();
+            for j in 0..slots.len() {
+                if Instant::now() >= deadline {
+                    break;
+                }
+                let mut body = slots[(first + j) % slots.len()].clone();
+                let patient = &patients[(c + RACE_CLIENTS * j) % patients.len()];
+                if let Some(list) = body["participant"].as_array_mut() {
+                    list.insert(
+                        0,
+                        serde_json::json!({
+                            "actor": { "reference": format!("Patient/{patient}") },
+                            "status": "accepted",
+                        }),
+                    );
+                }
+                let t = Instant::now();
+                let status = client
+                    .post(format!("{base}/fhir/R4/Appointment"))
+                    .header("authorization", format!("Bearer {token}"))
+                    .header("content-type", "application/fhir+json")
+                    .header(
+                        "idempotency-key",
+                        format!("bench-race-{}-{c}-{j}", std::process::id()),
+                    )
+                    .body(body.to_string())
+                    .send()
+                    .await
+                    .map(|r| r.status().as_u16())
+                    .unwrap_or(0);
+                let label = match status {
+                    201 => "created-201",
+                    409 => "conflict-409",
+                    _ => "other",
+                };
+                let f = by_label.entry(label).or_default();
+                f.latencies_us.push(t.elapsed().as_micros() as u64);
+                f.requests += 1;
+                f.errors += u64::from(label == "other");
+            }
+            by_label
+        }));
+    }
+    let mut total = Figures::default();
+    for t in tasks {
+        for (label, f) in t.await? {
+            match label {
+                "created-201" => booking.created += f.requests,
+                "conflict-409" => booking.conflicts += f.requests,
+                _ => booking.other += f.requests,
+            }
+            total.all.add(f.clone());
+            total.by_label.entry(label).or_default().add(f);
+        }
+    }
+    total.elapsed = started.elapsed();
+    db.close().await;
+    if total.all.requests == 0 {
+        bail!("no booking attempt completed");
+    }
+    Ok((total, booking))
+}
+
+/// The store's view after the race (run once the server has stopped).
+pub async fn check_race(data: &Dataset, booking: &mut Booking) -> Result<()> {
+    let db = carefront_store::Db::connect(&data.url).await?;
+    booking.stored_after = stored_appointments(&db, &data.org_id).await?;
+    booking.claim_problems = db.check_claims(&data.org_id).await?;
+    db.close().await;
+    Ok(())
 }

@@ -41,11 +41,13 @@ pub struct Args {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [&str; 4] = [
+const SCENARIOS: [&str; 6] = [
     "patient-search",
     "duplicate-check",
     "import",
     "match-quality",
+    "slot-search",
+    "book-race",
 ];
 
 /// The seed the matcher's weights and thresholds were fitted on; quality is
@@ -65,8 +67,12 @@ enum Outcome {
     Load {
         figures: load::Figures,
         server_rss: u64,
-        /// How the requests were made when not over HTTP as documented.
+        /// How the requests were made when not over HTTP as documented,
+        /// or what the dataset was when not the scenario's own.
         note: Option<String>,
+        clients: usize,
+        /// `book-race`'s counts and checks.
+        booking: Option<Box<load::Booking>>,
     },
     Import(import::Figures),
     Quality {
@@ -94,6 +100,14 @@ async fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    let schedule = if chosen
+        .iter()
+        .any(|s| matches!(*s, "slot-search" | "book-race"))
+    {
+        Some(dataset::prepare_schedule(&args).await?)
+    } else {
+        None
+    };
     let mut results: Vec<(&str, Outcome)> = Vec::new();
     for scenario in chosen {
         let outcome = match scenario {
@@ -106,8 +120,12 @@ async fn run(args: Args) -> Result<()> {
                     figures: figures?,
                     server_rss,
                     note: None,
+                    clients: args.clients,
+                    booking: None,
                 }
             }
+            "slot-search" => slot_search(schedule.as_ref().expect("prepared above"), &args).await?,
+            "book-race" => book_race(schedule.as_ref().expect("prepared above"), &args).await?,
             "duplicate-check" => {
                 duplicate_check(data.as_ref().expect("prepared above"), &args).await?
             }
@@ -132,7 +150,7 @@ async fn run(args: Args) -> Result<()> {
         };
         results.push((scenario, outcome));
     }
-    print_table(&args, data.as_ref(), &results);
+    print_table(&args, data.as_ref(), schedule.as_ref(), &results);
     let backend = match &args.database {
         Some(url) if url.starts_with("postgres") => "postgres",
         _ => "sqlite",
@@ -160,6 +178,82 @@ async fn run(args: Args) -> Result<()> {
 /// `POST /fhir/R4/Patient/$match` when the server has it; otherwise the
 /// same duplicate check measured in process through the store, labelled so.
 async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+    let (token_name, token) = create_token(data)?;
+    let server = server::Server::start(&data.url).await?;
+    let over_http = load::duplicate_check(&server, data, args, &token).await;
+    let server_rss = server.stop().await?;
+    revoke_token(data, &token_name)?;
+    match over_http {
+        Ok(figures) => Ok(Outcome::Load {
+            figures,
+            server_rss,
+            note: None,
+            clients: args.clients,
+            booking: None,
+        }),
+        Err(e) => {
+            eprintln!(
+                "duplicate-check: POST /fhir/R4/Patient/$match is not usable ({e:#}); \
+                 measuring the same check in process instead"
+            );
+            let figures = load::duplicate_check_in_process(data, args).await?;
+            Ok(Outcome::Load {
+                figures,
+                server_rss: 0,
+                note: Some(
+                    "in process (Db::match_candidates), not over HTTP: the server has no \
+                     $match endpoint yet"
+                        .into(),
+                ),
+                clients: args.clients,
+                booking: None,
+            })
+        }
+    }
+}
+
+/// What the scheduling scenarios' dataset is, for the table.
+const SCHEDULE_NOTE: &str = "dataset: demo clinic (12 practitioners, 3 in family medicine \
+    207Q00000X) with the demo schedule of demo::seed_schedule, not the issue's scaled clinic \
+    (200 providers, 500,000 appointments)";
+
+/// `GET /fhir/R4/Appointment/$find` with a front-desk token.
+async fn slot_search(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+    let (token_name, token) = create_token(data)?;
+    let server = server::Server::start(&data.url).await?;
+    let figures = load::slot_search(&server, data, args, &token).await;
+    let server_rss = server.stop().await?;
+    revoke_token(data, &token_name)?;
+    Ok(Outcome::Load {
+        figures: figures?,
+        server_rss,
+        note: Some(SCHEDULE_NOTE.into()),
+        clients: args.clients,
+        booking: None,
+    })
+}
+
+/// `POST /fhir/R4/Appointment` by many clients for the same slots, then
+/// the store's checks.
+async fn book_race(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+    let (token_name, token) = create_token(data)?;
+    let server = server::Server::start(&data.url).await?;
+    let raced = load::book_race(&server, data, args, &token).await;
+    let server_rss = server.stop().await?;
+    revoke_token(data, &token_name)?;
+    let (figures, mut booking) = raced?;
+    load::check_race(data, &mut booking).await?;
+    Ok(Outcome::Load {
+        figures,
+        server_rss,
+        note: Some(SCHEDULE_NOTE.into()),
+        clients: load::RACE_CLIENTS,
+        booking: Some(Box::new(booking)),
+    })
+}
+
+/// A front-desk API token for the dataset's server: (name, token).
+fn create_token(data: &dataset::Dataset) -> Result<(String, String)> {
     let token_name = format!("bench-{}", std::process::id());
     let created = std::process::Command::new(server::carefront_binary()?)
         .args([
@@ -186,37 +280,16 @@ async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome
         .context("no token printed")?
         .trim()
         .to_string();
-    let server = server::Server::start(&data.url).await?;
-    let over_http = load::duplicate_check(&server, data, args, &token).await;
-    let server_rss = server.stop().await?;
+    Ok((token_name, token))
+}
+
+fn revoke_token(data: &dataset::Dataset, token_name: &str) -> Result<()> {
     let _ = std::process::Command::new(server::carefront_binary()?)
-        .args(["token", "revoke", &token_name])
+        .args(["token", "revoke", token_name])
         .env("CAREFRONT_DATABASE_URL", &data.url)
         .env("CAREFRONT_LOG", "warn")
         .output();
-    match over_http {
-        Ok(figures) => Ok(Outcome::Load {
-            figures,
-            server_rss,
-            note: None,
-        }),
-        Err(e) => {
-            eprintln!(
-                "duplicate-check: POST /fhir/R4/Patient/$match is not usable ({e:#}); \
-                 measuring the same check in process instead"
-            );
-            let figures = load::duplicate_check_in_process(data, args).await?;
-            Ok(Outcome::Load {
-                figures,
-                server_rss: 0,
-                note: Some(
-                    "in process (Db::match_candidates), not over HTTP: the server has no \
-                     $match endpoint yet"
-                        .into(),
-                ),
-            })
-        }
-    }
+    Ok(())
 }
 
 fn round(x: f64) -> f64 {
@@ -233,6 +306,8 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
             figures: f,
             server_rss,
             note,
+            clients,
+            booking,
         } => {
             let by_form: serde_json::Map<String, Value> = f
                 .by_label
@@ -250,7 +325,7 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 })
                 .collect();
             let mut v = json!({
-                "clients": args.clients,
+                "clients": clients,
                 "seconds": args.seconds,
                 "requests": f.all.requests,
                 "errors": f.all.errors,
@@ -260,8 +335,28 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 "max_ms": round(f.all.percentile_ms(100.0)),
                 "server_peak_rss_mib": round(mib(*server_rss)),
                 "by_form": by_form,
-                "via": if note.is_some() { "in-process" } else { "http" },
+                "via": if note.as_deref().is_some_and(|n| n.starts_with("in process")) {
+                    "in-process"
+                } else {
+                    "http"
+                },
             });
+            if let Some(note) = note {
+                v["note"] = json!(note);
+            }
+            if let Some(b) = booking {
+                v["slots_raced"] = json!(b.slots);
+                v["created_201"] = json!(b.created);
+                v["conflicts_409"] = json!(b.conflicts);
+                v["other_answers"] = json!(b.other);
+                v["bookings_per_s"] =
+                    json!(round(b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)));
+                v["appointments_stored_before"] = json!(b.stored_before);
+                v["appointments_created"] = json!(b.stored_created());
+                v["created_equals_201"] = json!(b.counts_agree());
+                v["claim_inconsistencies"] = json!(b.claim_problems.len());
+                v["no_double_booking"] = json!(b.claim_problems.is_empty());
+            }
             if f.all.checked > 0 {
                 v["found_rate"] = json!(round4(f.all.found as f64 / f.all.checked as f64));
             }
@@ -308,12 +403,30 @@ fn round4(x: f64) -> f64 {
     (x * 10_000.0).round() / 10_000.0
 }
 
-fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, Outcome)]) {
+fn print_table(
+    args: &Args,
+    data: Option<&dataset::Dataset>,
+    schedule: Option<&dataset::Dataset>,
+    results: &[(&str, Outcome)],
+) {
     println!();
     if let Some(data) = data {
         println!(
             "dataset: {} patients, seed {}, {} ({}); {} clients, {} s per request scenario",
             args.size, args.seed, data.backend, data.display, args.clients, args.seconds
+        );
+    }
+    if let Some(data) = schedule {
+        println!(
+            "scheduling dataset: {} patients + demo schedule, seed {}, {} ({}); {} clients \
+             ({} for book-race), {} s per request scenario",
+            args.size,
+            args.seed,
+            data.backend,
+            data.display,
+            args.clients,
+            load::RACE_CLIENTS,
+            args.seconds
         );
     }
     let loads: Vec<_> = results
@@ -323,7 +436,9 @@ fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, O
                 figures,
                 server_rss,
                 note,
-            } => Some((name, figures, server_rss, note)),
+                booking,
+                ..
+            } => Some((name, figures, server_rss, note, booking)),
             _ => None,
         })
         .collect();
@@ -339,7 +454,7 @@ fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, O
             "max ms",
             "RSS MiB"
         );
-        for (name, f, rss, note) in &loads {
+        for (name, f, rss, note, booking) in &loads {
             println!(
                 "{:<22} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
                 name,
@@ -379,6 +494,35 @@ fn print_table(args: &Args, data: Option<&dataset::Dataset>, results: &[(&str, O
                     f.all.found,
                     f.all.checked,
                     100.0 * f.all.found as f64 / f.all.checked as f64
+                );
+            }
+            if let Some(b) = booking {
+                println!(
+                    "  {} slots raced: {} booked (201), {} conflicts (409), {} other; \
+                     {:.1} successful bookings/s",
+                    b.slots,
+                    b.created,
+                    b.conflicts,
+                    b.other,
+                    b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)
+                );
+                println!(
+                    "  check: appointments created {} = 201 answers {}: {}",
+                    b.stored_created(),
+                    b.created,
+                    if b.counts_agree() { "yes" } else { "NO" }
+                );
+                println!(
+                    "  check: Db::check_claims empty (no double booking): {}",
+                    if b.claim_problems.is_empty() {
+                        "yes".to_string()
+                    } else {
+                        format!(
+                            "NO, {} problems: {:?}",
+                            b.claim_problems.len(),
+                            b.claim_problems
+                        )
+                    }
                 );
             }
             if let Some(note) = note {
