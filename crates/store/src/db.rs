@@ -58,11 +58,6 @@ impl Db {
                                 "PRAGMA synchronous = FULL",
                                 "PRAGMA foreign_keys = ON",
                                 "PRAGMA busy_timeout = 10000",
-                                // Reads map the file instead of copying each
-                                // page into every connection's own cache: at
-                                // a million patients, page reads were most of
-                                // a search's time.
-                                "PRAGMA mmap_size = 2147418112",
                             ] {
                                 conn.execute(pragma).await?;
                             }

@@ -179,28 +179,26 @@ impl crate::Db {
         query: &PatientQuery,
         limit: usize,
     ) -> Result<PatientHits> {
-        let mut ids: Vec<String> = Vec::new();
+        let mut found: Vec<Versioned<Patient>> = Vec::new();
         let mut seen = std::collections::HashSet::new();
         let mut truncated = false;
         for lookup in lookups(query) {
-            let room = SEARCH_CANDIDATES - ids.len() as i64;
+            let room = SEARCH_CANDIDATES - found.len() as i64;
             if room <= 0 {
                 truncated = true;
                 break;
             }
-            let found = match lookup {
-                Lookup::Keys(keys) => self.ids_by_keys::<Patient>(org_id, &keys, room).await?,
+            let more = match lookup {
+                Lookup::Keys(keys) => self.records_by_keys::<Patient>(org_id, &keys, room).await?,
                 Lookup::Prefix(prefix) => {
-                    self.ids_by_key_prefix::<Patient>(org_id, &prefix, room)
+                    self.records_by_key_prefix::<Patient>(org_id, &prefix, room)
                         .await?
                 }
             };
-            truncated |= found.len() as i64 >= room;
-            ids.extend(found.into_iter().filter(|id| seen.insert(id.clone())));
+            truncated |= more.len() as i64 >= room;
+            found.extend(more.into_iter().filter(|p| seen.insert(p.id.clone())));
         }
-        let mut hits: Vec<(Versioned<Patient>, u32)> = self
-            .get_many::<Patient>(org_id, &ids)
-            .await?
+        let mut hits: Vec<(Versioned<Patient>, u32)> = found
             .into_iter()
             .filter(|p| p.value.replaced_by.is_none())
             .filter_map(|p| {
@@ -274,13 +272,8 @@ impl crate::Db {
         const PATIENTS_FOR: Duration = Duration::from_secs(60);
 
         let mut probe = PreparedRecord::new(record);
-        let ids = self
-            .ids_by_keys::<Patient>(org_id, &probe.blocking_keys(), MATCH_CANDIDATES)
-            .await?;
-        // Without name counts first: a candidate below `lower -
-        // MAX_RAISE_BITS` cannot reach `lower` with them.
         let candidates: Vec<(Versioned<Patient>, PreparedRecord)> = self
-            .get_many::<Patient>(org_id, &ids)
+            .records_by_keys::<Patient>(org_id, &probe.blocking_keys(), MATCH_CANDIDATES)
             .await?
             .into_iter()
             .filter(|p| p.value.replaced_by.is_none())
@@ -288,6 +281,8 @@ impl crate::Db {
                 let prepared = PreparedRecord::new(&MatchRecord::from(&p.value));
                 (p, prepared)
             })
+            // Without name counts first: a candidate below `lower -
+            // MAX_RAISE_BITS` cannot reach `lower` with them.
             .filter(|(_, c)| {
                 compare_with(&probe, c, thresholds).total + MAX_RAISE_BITS >= thresholds.lower
             })

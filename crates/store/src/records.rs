@@ -484,6 +484,33 @@ impl Db {
     }
 }
 
+/// The ids having any of `keys` ($4 on): `$1` organization, `$2` record
+/// type, `$3` limit. The limit is bound, not written in: one statement per
+/// key count.
+fn ids_by_keys_sql(keys: usize) -> String {
+    let placeholders: Vec<String> = (0..keys).map(|i| format!("${}", i + 4)).collect();
+    format!(
+        "SELECT DISTINCT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
+         AND key IN ({}) LIMIT $3",
+        placeholders.join(", "),
+    )
+}
+
+/// The ids having a key in `[$3, $4)`, in key order (exact keys before
+/// longer ones), at most `$5`.
+const IDS_BY_KEY_RANGE_SQL: &str = "SELECT record_id FROM search_keys WHERE org_id = $1 \
+     AND record_type = $2 AND key >= $3 AND key < $4 ORDER BY key, record_id LIMIT $5";
+
+/// The live records whose ids `ids_sql` selects, read in the same statement
+/// (one round trip to the database instead of two).
+fn records_with_ids_sql<R: Record>(ids_sql: &str) -> String {
+    format!(
+        "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN ({ids_sql})",
+        select_columns::<R>(),
+        R::TABLE
+    )
+}
+
 impl Db {
     /// Ids of live records having any of `keys`, at most `limit`.
     pub async fn ids_by_keys<R: Record>(
@@ -495,14 +522,7 @@ impl Db {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let placeholders: Vec<String> = (0..keys.len()).map(|i| format!("${}", i + 4)).collect();
-        // The limit is bound, not written in: one statement per key count.
-        let sql_text = format!(
-            "SELECT DISTINCT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
-             AND key IN ({}) LIMIT $3",
-            placeholders.join(", "),
-        );
-        let mut q = sqlx::query_as::<_, (String,)>(sql(sql_text))
+        let mut q = sqlx::query_as::<_, (String,)>(sql(ids_by_keys_sql(keys.len())))
             .bind(org_id)
             .bind(R::KIND)
             .bind(limit.clamp(1, 10_000));
@@ -516,6 +536,30 @@ impl Db {
             .collect())
     }
 
+    /// Live records having any of `keys`, at most `limit`.
+    pub async fn records_by_keys<R: Record>(
+        &self,
+        org_id: &str,
+        keys: &[String],
+        limit: i64,
+    ) -> Result<Vec<Versioned<R>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::query(sql(records_with_ids_sql::<R>(&ids_by_keys_sql(keys.len()))))
+            .bind(org_id)
+            .bind(R::KIND)
+            .bind(limit.clamp(1, 10_000));
+        for k in keys {
+            q = q.bind(k.clone());
+        }
+        q.fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(versioned)
+            .collect()
+    }
+
     /// Ids of live records having a key that starts with `prefix`, in key
     /// order (so exact keys come before longer ones), at most `limit`.
     pub async fn ids_by_key_prefix<R: Record>(
@@ -524,21 +568,39 @@ impl Db {
         prefix: &str,
         limit: i64,
     ) -> Result<Vec<String>> {
-        let rows: Vec<(String,)> = sqlx::query_as(
-            "SELECT record_id FROM search_keys WHERE org_id = $1 AND record_type = $2 \
-             AND key >= $3 AND key < $4 ORDER BY key, record_id LIMIT $5",
-        )
-        .bind(org_id)
-        .bind(R::KIND)
-        .bind(prefix)
-        .bind(prefix_end(prefix))
-        .bind(limit.clamp(1, 10_000))
-        .fetch_all(self.reader())
-        .await?;
+        let rows: Vec<(String,)> = sqlx::query_as(IDS_BY_KEY_RANGE_SQL)
+            .bind(org_id)
+            .bind(R::KIND)
+            .bind(prefix)
+            .bind(prefix_end(prefix))
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(self.reader())
+            .await?;
         let mut ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
         let mut seen = std::collections::HashSet::new();
         ids.retain(|id| seen.insert(id.clone()));
         Ok(ids)
+    }
+
+    /// Live records having a key that starts with `prefix`, those with the
+    /// exact key and the shortest keys first in the limit.
+    pub async fn records_by_key_prefix<R: Record>(
+        &self,
+        org_id: &str,
+        prefix: &str,
+        limit: i64,
+    ) -> Result<Vec<Versioned<R>>> {
+        sqlx::query(sql(records_with_ids_sql::<R>(IDS_BY_KEY_RANGE_SQL)))
+            .bind(org_id)
+            .bind(R::KIND)
+            .bind(prefix)
+            .bind(prefix_end(prefix))
+            .bind(limit.clamp(1, 10_000))
+            .fetch_all(self.reader())
+            .await?
+            .iter()
+            .map(versioned)
+            .collect()
     }
 
     /// The live records with these ids (missing and deleted ones left out).
