@@ -175,7 +175,8 @@ async fn a_registered_patient_has_a_summary_with_everything_on_it() {
         "Balance",
         "Messages and calls",
         "Tasks",
-        "Arrives with the scheduling capability",
+        "No upcoming appointment.",
+        "Arrives with the money capability",
         "Registered",
         &format!("href=\"/patients/{id}/edit\""),
     ] {

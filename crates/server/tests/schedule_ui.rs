@@ -584,3 +584,63 @@ async fn clinicians_and_billing_see_the_schedule_but_do_not_change_it() {
     let auditor = Desk::new(&app, Role::Auditor).await;
     assert_eq!(auditor.get(&d.day_path()).await.0, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn search_results_and_the_summary_show_the_patients_next_appointment() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (patient_id, _) = d.patients[1].clone();
+    let mrn = app
+        .db
+        .get::<carefront_domain::patient::Patient>(&app.org_id, &patient_id)
+        .await
+        .unwrap()
+        .value
+        .mrn;
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    let (_, before) = desk.get(&format!("/patients?q={mrn}")).await;
+    assert!(before.contains("None booked"), "{before}");
+    let (_, summary) = desk.get(&format!("/patients/{patient_id}")).await;
+    assert!(summary.contains("No upcoming appointment."), "{summary}");
+    assert!(summary.contains(&format!("/schedule/find?patient={patient_id}")));
+
+    let id = d.book(&app, 1, 10, 20).await;
+    let day = d.day.strftime("%-m/%-d/%Y").to_string();
+    let (_, results) = desk.get(&format!("/patients?q={mrn}")).await;
+    assert!(!results.contains("None booked"), "{results}");
+    assert!(results.contains(&format!("href=\"/appointments/{id}\"")));
+    assert!(results.contains(&format!("{day} 10:20 AM")), "{results}");
+
+    let (_, summary) = desk.get(&format!("/patients/{patient_id}")).await;
+    assert!(summary.contains(TYPE_NAME), "{summary}");
+    assert!(summary.contains("10:20 AM–10:40 AM"), "{summary}");
+    assert!(summary.contains(&format!("/appointments/{id}/reschedule")));
+
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    tx.set_appointment_status(
+        &id,
+        AppointmentStatus::Cancelled,
+        Some(CancelReason::Patient),
+        None,
+        &carefront_store::Actor::system("test"),
+        jiff::Timestamp::now(),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    let (_, after) = desk.get(&format!("/patients?q={mrn}")).await;
+    assert!(
+        after.contains("None booked"),
+        "a cancelled visit is not next"
+    );
+    let (_, summary) = desk.get(&format!("/patients/{patient_id}")).await;
+    assert!(summary.contains("No upcoming appointment."));
+
+    let viewer = Desk::new(&app, Role::Clinician).await;
+    let (status, summary) = viewer.get(&format!("/patients/{patient_id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        !summary.contains("/schedule/find?patient="),
+        "clinicians do not book"
+    );
+}

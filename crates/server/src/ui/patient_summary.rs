@@ -4,6 +4,7 @@
 
 use super::coverage::coverage_section;
 use super::registration::{CONTACT_RELATIONSHIPS, LANGUAGES};
+use super::schedule::{Directory, status_text, when};
 use super::{csrf_field, error_page, local_time, shell};
 use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
@@ -19,7 +20,10 @@ use carefront_domain::contact::display_phone;
 use carefront_domain::directory::{AdministrativeGender, Versioned};
 use carefront_domain::mpi::{MRN_SYSTEM, changed_fields};
 use carefront_domain::patient::Patient;
-use carefront_store::{HistoryEntry, PatientMerge, StoreError, User};
+use carefront_domain::scheduling::AppointmentStatus;
+use carefront_store::{
+    AppointmentQuery, AppointmentRecord, HistoryEntry, Page, PatientMerge, StoreError, User,
+};
 use jiff::civil::Date;
 use maud::{Markup, html};
 use std::collections::HashMap;
@@ -171,6 +175,7 @@ struct Loaded {
     linked: HashMap<String, Versioned<Patient>>,
     /// The coverage section (`ui::coverage`).
     coverage: Markup,
+    appointments: Markup,
 }
 
 async fn load_rest(
@@ -204,12 +209,14 @@ async fn load_rest(
         .map(|l| (l.id.clone(), l))
         .collect();
     let coverage = coverage_section(state, principal, &p.id).await?;
+    let appointments = appointments_section(state, principal, p).await?;
     Ok(Loaded {
         history,
         merges,
         users,
         linked,
         coverage,
+        appointments,
     })
 }
 
@@ -337,9 +344,9 @@ pub async fn page(
             } @else {
                 (rest.coverage)
             }
+            (rest.appointments)
         }
         div.pending-grid {
-            (pending("s-appts", "Appointments", "Upcoming and past visits with provider, location and status, and buttons to book, reschedule or cancel.", "the scheduling capability"))
             (pending("s-balance", "Balance", "What the patient owes, the last payment and the copay due today.", "the money capability"))
             (pending("s-messages", "Messages and calls", "The latest calls, secure messages and reminders, with their outcome.", "the communications capability"))
             (pending("s-tasks", "Tasks", "Open tasks about this patient (calls to return, forms or coverage to fix) and who has them.", "the communications capability"))
@@ -426,6 +433,130 @@ pub async fn page(
 }
 
 /// A section whose capability is not built yet: what will be there.
+/// Upcoming appointments shown on the summary; more are on the schedule.
+const UPCOMING_SHOWN: i64 = 10;
+/// The most recent past appointments shown.
+const PAST_SHOWN: i64 = 5;
+
+/// Upcoming and recent visits with provider, location and status; booking,
+/// rescheduling and cancelling (on the appointment's page, which asks for
+/// the reason) for roles that schedule.
+async fn appointments_section(
+    state: &AppState,
+    principal: &Principal,
+    p: &Versioned<Patient>,
+) -> Result<Markup, StoreError> {
+    let org_id = principal.org_id.as_str();
+    let now = jiff::Timestamp::now();
+    let upcoming_query = AppointmentQuery {
+        patient_id: Some(p.id.clone()),
+        from: Some(now),
+        statuses: AppointmentStatus::ALL
+            .into_iter()
+            .filter(|s| s.holds_time())
+            .collect(),
+        ..AppointmentQuery::default()
+    };
+    let (upcoming, more_upcoming) = state
+        .db
+        .appointments(
+            org_id,
+            &upcoming_query,
+            Page {
+                offset: 0,
+                count: UPCOMING_SHOWN,
+            },
+        )
+        .await?;
+    let past_query = AppointmentQuery {
+        patient_id: Some(p.id.clone()),
+        until: Some(now),
+        ..AppointmentQuery::default()
+    };
+    let (_, past_total) = state
+        .db
+        .appointments(
+            org_id,
+            &past_query,
+            Page {
+                offset: 0,
+                count: 0,
+            },
+        )
+        .await?;
+    let (mut past, _) = state
+        .db
+        .appointments(
+            org_id,
+            &past_query,
+            Page {
+                offset: (past_total - PAST_SHOWN).max(0),
+                count: PAST_SHOWN,
+            },
+        )
+        .await?;
+    past.reverse();
+    let directory = if upcoming.is_empty() && past.is_empty() {
+        None
+    } else {
+        Some(Directory::load(state, org_id).await?)
+    };
+    let may_book = principal.role.may(Area::Scheduling) && p.value.replaced_by.is_none();
+    let rows = |list: &[Versioned<AppointmentRecord>], caption: &str, upcoming: bool| {
+        let Some(dir) = &directory else {
+            return html! {};
+        };
+        html! {
+            table.dense {
+                caption { (caption) }
+                thead { tr {
+                    th scope="col" { "When" } th scope="col" { "Type" } th scope="col" { "Provider" }
+                    th scope="col" { "Location" } th scope="col" { "Status" }
+                    @if upcoming && may_book { th scope="col" { span.visually-hidden { "Actions" } } }
+                } }
+                tbody {
+                    @for r in list {
+                        @let a = &r.value.appointment;
+                        tr {
+                            td { a href=(format!("/appointments/{}", r.id)) { (when(&dir.tz(&a.location_id), a.start, a.end)) } }
+                            td { (dir.type_name(&a.appointment_type_id)) }
+                            td { (dir.provider_name(&a.practitioner_id)) }
+                            td { (dir.location_name(&a.location_id)) }
+                            td { (status_text(a, &dir.tz(&a.location_id))) }
+                            @if upcoming && may_book {
+                                td.nowrap {
+                                    a href=(format!("/appointments/{}/reschedule", r.id)) { "Reschedule" }
+                                    " · "
+                                    a href=(format!("/appointments/{}#f-cancel_reason", r.id)) { "Cancel…" }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    Ok(html! {
+        section.card #appointments aria-labelledby="s-appts" {
+            h2 #s-appts { "Appointments" }
+            @if may_book {
+                p { a.button href=(format!("/schedule/find?patient={}", p.id)) { "Book an appointment" } }
+            }
+            @if upcoming.is_empty() {
+                p.muted { "No upcoming appointment." }
+            } @else {
+                (rows(&upcoming, "Upcoming", true))
+                @if more_upcoming > UPCOMING_SHOWN {
+                    p.muted { (more_upcoming - UPCOMING_SHOWN) " more upcoming appointments are on the schedule." }
+                }
+            }
+            @if !past.is_empty() {
+                (rows(&past, "Recent visits", false))
+            }
+        }
+    })
+}
+
 fn pending(id: &str, title: &str, what: &str, arrives_with: &str) -> Markup {
     html! {
         section.card.pending aria-labelledby=(id) {

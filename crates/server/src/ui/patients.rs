@@ -1,6 +1,7 @@
 //! Patients: the search box's results, each linking to the patient's
 //! summary (`patient_summary`); registration is in `registration`.
 
+use super::schedule::{ALL, abbreviation, clock, local};
 use super::shell;
 use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
@@ -11,9 +12,13 @@ use axum::response::{IntoResponse, Response};
 use carefront_domain::Area;
 use carefront_domain::audit::Action;
 use carefront_domain::contact::display_phone;
+use carefront_domain::directory::Location;
 use carefront_domain::patient_search::parse;
+use carefront_store::StoreError;
+use jiff::tz::TimeZone;
 use maud::html;
 use serde::Deserialize;
+use std::collections::HashMap;
 
 pub const RESULTS_SHOWN: usize = 25;
 
@@ -47,6 +52,15 @@ pub async fn search(
             Ok(hits) => Some(hits),
             Err(e) => return ops::internal_error(e),
         }
+    };
+    let shown: Vec<&str> = found
+        .iter()
+        .flat_map(|f| &f.hits)
+        .map(|(r, _)| r.id.as_str())
+        .collect();
+    let next = match next_visits(&state, &p.org_id, &shown).await {
+        Ok(next) => next,
+        Err(e) => return ops::internal_error(e),
     };
     let mut response = shell(
         &p,
@@ -89,7 +103,10 @@ pub async fn search(
                                     td { (r.value.age_on(today)) }
                                     td { (r.value.mrn) }
                                     td { (r.value.phones.first().map(|ph| display_phone(&ph.number)).unwrap_or_default()) }
-                                    td.muted { "None booked" }
+                                    @match next.get(&r.id) {
+                                        Some(when) => td { a href=(format!("/appointments/{}", when.0)) { (when.1) } },
+                                        None => td.muted { "None booked" },
+                                    }
                                 }
                             }
                         }
@@ -110,4 +127,49 @@ pub async fn search(
         );
     }
     response
+}
+
+/// Each patient's next appointment: (appointment id, "Tue 12/8/2026 9:30 AM
+/// EST" in the location's zone).
+async fn next_visits(
+    state: &AppState,
+    org_id: &str,
+    patient_ids: &[&str],
+) -> Result<HashMap<String, (String, String)>, StoreError> {
+    if patient_ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let next = state
+        .db
+        .next_appointments(org_id, patient_ids, jiff::Timestamp::now())
+        .await?;
+    if next.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (locations, _) = state.db.search::<Location>(org_id, &[], ALL).await?;
+    let zones: HashMap<&str, TimeZone> = locations
+        .iter()
+        .map(|l| {
+            let tz = TimeZone::get(&l.value.timezone).unwrap_or(TimeZone::UTC);
+            (l.id.as_str(), tz)
+        })
+        .collect();
+    Ok(next
+        .into_iter()
+        .map(|(patient_id, a)| {
+            let tz = zones
+                .get(a.value.appointment.location_id.as_str())
+                .cloned()
+                .unwrap_or(TimeZone::UTC);
+            let start = a.value.appointment.start;
+            let at = local(&tz, start);
+            let label = format!(
+                "{} {} {}",
+                at.date().strftime("%a %-m/%-d/%Y"),
+                clock(at),
+                abbreviation(&tz, start)
+            );
+            (patient_id, (a.id, label))
+        })
+        .collect())
 }
