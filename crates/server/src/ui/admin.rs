@@ -1,4 +1,5 @@
-//! Administration: staff users and API tokens.
+//! Administration: staff users and API tokens, with links to the
+//! organization's settings and scheduling setup.
 
 use super::{CsrfForm, csrf_field, local_time, shell};
 use crate::auth::{Principal, hash_password};
@@ -110,6 +111,7 @@ async fn render(
         "Admin",
         html! {
             p { a href="/admin/registration" { "Registration rules" } ": what the front desk must enter to register a patient." }
+            p { a href="/admin/schedule" { "Scheduling setup" } ": providers' weekly templates, time off, holidays, blocked time, extra sessions and appointment types." }
             h2 { "Staff users" }
             table {
                 caption.visually-hidden { "Staff users" }

@@ -14,6 +14,7 @@ pub mod patient_summary;
 pub mod patients;
 pub mod registration;
 pub mod schedule;
+pub mod schedule_setup;
 pub mod settings;
 pub mod slot_finder;
 

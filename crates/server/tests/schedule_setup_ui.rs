@@ -1,0 +1,689 @@
+//! Scheduling setup for administrators over HTTP, in-process, on SQLite and
+//! (with CAREFRONT_TEST_POSTGRES) on PostgreSQL: a template made in the
+//! form offers slots on the day view, time off takes them away, edits and
+//! deletes keep history and audit; bad input names the field and saves
+//! nothing; only administrators reach the pages, and only with the form's
+//! CSRF token.
+
+mod common;
+mod schedule_setup;
+
+use axum::http::{Request, StatusCode, header};
+use carefront_domain::Role;
+use carefront_domain::audit::Action;
+use carefront_domain::scheduling::{
+    AppointmentType, ExceptionKind, Modality, ScheduleException, Template,
+};
+use carefront_store::AuditFilter;
+use common::*;
+use schedule_setup::{DERMATOLOGY, Derm, TYPE_ID, dermatology};
+
+struct Staff<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    csrf: String,
+    username: String,
+}
+
+impl<'a> Staff<'a> {
+    async fn new(app: &'a TestApp, role: Role) -> Staff<'a> {
+        let cookie = app.sign_in(role).await;
+        let csrf = app.csrf(&cookie).await;
+        let username = app.staff(role).username.clone();
+        Staff {
+            app,
+            cookie,
+            csrf,
+            username,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let res = self.app.send(get(path, Some(&self.cookie))).await;
+        let status = res.status();
+        (status, body_text(res).await)
+    }
+
+    /// Posts the form with the session's CSRF token: (status, redirect, page).
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let res = self.app.post_form(path, &self.cookie, &all).await;
+        let status = res.status();
+        let to = location(&res);
+        (status, to, body_text(res).await)
+    }
+}
+
+/// Everything the pages may change, and the audit trail's length.
+async fn snapshot(
+    app: &TestApp,
+) -> (
+    Vec<(String, i64, Template)>,
+    Vec<(String, i64, ScheduleException)>,
+    Vec<(String, i64, AppointmentType)>,
+    i64,
+) {
+    let org = app.org_id.as_str();
+    let from = jiff::civil::date(2000, 1, 1).at(0, 0, 0, 0);
+    let until = jiff::civil::date(2100, 1, 1).at(0, 0, 0, 0);
+    let db = &app.db;
+    (
+        db.templates(org, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.id, v.version, v.value))
+            .collect(),
+        db.schedule_exceptions(org, from, until)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.id, v.version, v.value))
+            .collect(),
+        db.appointment_types(org, true)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.id, v.version, v.value))
+            .collect(),
+        app.audit_count().await,
+    )
+}
+
+/// The dermatologist of `schedule_setup` without a template: no slots
+/// until one is made.
+async fn without_template(app: &TestApp) -> Derm {
+    let d = dermatology(app).await;
+    let actor = carefront_store::Actor::system("test-setup");
+    for t in app
+        .db
+        .templates(&app.org_id, Some(&d.provider))
+        .await
+        .unwrap()
+    {
+        let mut tx = app.db.begin(&app.org_id).await.unwrap();
+        tx.delete_template(&t.id, &actor).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    d
+}
+
+const EVERY_DAY: [&str; 7] = ["1", "2", "3", "4", "5", "6", "7"];
+
+/// A template form for the dermatologist: every day from `start` to `end`,
+/// dermatology visits only, and a blank second block as the page sends it.
+fn template_fields<'a>(
+    d: &'a Derm,
+    from: &'a str,
+    start: &'a str,
+    end: &'a str,
+) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("practitioner_id", d.provider.as_str()),
+        ("location_id", d.location.as_str()),
+        ("effective_from", from),
+        ("effective_until", ""),
+        ("overbook_limit", "0"),
+    ];
+    fields.extend(EVERY_DAY.map(|day| ("rows[0].days", day)));
+    fields.extend([
+        ("rows[0].start", start),
+        ("rows[0].end", end),
+        ("rows[0].types", TYPE_ID),
+        ("rows[0].overbook", ""),
+        ("rows[1].start", ""),
+        ("rows[1].end", ""),
+        ("rows[1].overbook", ""),
+    ]);
+    fields
+}
+
+async fn day_view(desk: &Staff<'_>, d: &Derm) -> String {
+    let (status, html) = desk.get(&d.day_path()).await;
+    assert_eq!(status, StatusCode::OK);
+    html
+}
+
+#[tokio::test]
+async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away() {
+    let app = TestApp::new().await;
+    let d = without_template(&app).await;
+    let org = app.org_id.as_str();
+    let admin = Staff::new(&app, Role::Admin).await;
+    let desk = Staff::new(&app, Role::FrontDesk).await;
+    assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
+
+    // The Admin page links to the setup, whose forms name the zone.
+    let (_, admin_page) = admin.get("/admin").await;
+    assert!(admin_page.contains("href=\"/admin/schedule\""));
+    let (status, html) = admin.get("/admin/schedule").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("No provider has a weekly template yet"));
+    let (status, form) = admin
+        .get(&format!(
+            "/admin/schedule/templates/new?provider={}",
+            d.provider
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains(d.tz.iana_name().unwrap()),
+        "the zone is shown"
+    );
+    assert!(form.contains("Dermatology visit (20 min)"), "types offered");
+
+    // Every day 9 to noon, from today at the location.
+    let today = d.day.yesterday().unwrap().to_string();
+    let (status, to, _) = admin
+        .post(
+            "/admin/schedule/templates/new",
+            &template_fields(&d, &today, "09:00", "12:00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(to, "/admin/schedule?done=template-saved");
+    let stored = app.db.templates(org, Some(&d.provider)).await.unwrap();
+    assert_eq!(stored.len(), 1);
+    let t = &stored[0];
+    assert_eq!(t.value.location_id, d.location);
+    assert_eq!(t.value.blocks.len(), 7, "one block per weekday");
+    assert!(
+        t.value
+            .blocks
+            .iter()
+            .all(|b| b.appointment_type_ids == [TYPE_ID]
+                && b.start.to_string() == "09:00:00"
+                && b.end.to_string() == "12:00:00")
+    );
+    // Audited and kept in history as the administrator.
+    let created = AuditFilter {
+        action: Some(Action::Create),
+        resource_type: Some("ScheduleTemplate".into()),
+        resource_id: Some(t.id.clone()),
+        ..Default::default()
+    };
+    let (events, _) = app.db.audit_events(org, &created, 0, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].entry.actor_name, admin.username);
+    assert_eq!(events[0].entry.role.as_deref(), Some("admin"));
+
+    // The day view offers the template's slots, in local time.
+    let html = day_view(&desk, &d).await;
+    assert!(html.contains(&d.book_link(9, 0)), "9:00 AM is offered");
+    assert!(html.contains(&d.book_link(11, 40)), "11:40 AM is offered");
+    assert!(!html.contains(&d.book_link(12, 0)), "noon is not");
+    assert!(!html.contains(&d.book_link(13, 0)), "nor the afternoon");
+
+    // The overview lists it; the edit form shows what is stored.
+    let (_, html) = admin.get("/admin/schedule?done=template-saved").await;
+    assert!(html.contains("The template was saved."));
+    assert!(
+        html.contains("Every day</strong> 9:00 AM–12:00 PM"),
+        "{html}"
+    );
+    assert!(html.contains("Dermatology visit"));
+    let edit = format!("/admin/schedule/templates/{}/edit", t.id);
+    assert!(html.contains(&edit));
+    let (status, form) = admin.get(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains("name=\"rows[0].start\" type=\"time\" value=\"09:00\""),
+        "{form}"
+    );
+    assert!(form.contains("name=\"version\" value=\"1\""));
+
+    // Ending at 11 takes the last hour away; the old version is refused.
+    let mut fields = template_fields(&d, &today, "09:00", "11:00");
+    fields.push(("version", "1"));
+    let (status, _, _) = admin.post(&edit, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let html = day_view(&desk, &d).await;
+    assert!(html.contains(&d.book_link(10, 40)));
+    assert!(!html.contains(&d.book_link(11, 0)));
+    let (status, _, page) = admin.post(&edit, &fields).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("was changed by someone else"));
+    let history = app.db.history::<Template>(org, &t.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    assert!(history.iter().all(|h| h.changed_by == admin.username));
+
+    // A day off takes every slot of that day away.
+    let day = d.day.to_string();
+    let (status, form) = admin
+        .get(&format!(
+            "/admin/schedule/exceptions/new?kind=time_off&provider={}",
+            d.provider
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("Leave the times blank for whole days."));
+    let (status, to, _) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "time_off"),
+                ("practitioner_id", &d.provider),
+                ("start_date", &day),
+                ("start_time", ""),
+                ("end_date", &day),
+                ("end_time", ""),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(to, "/admin/schedule?done=exception-saved");
+    let (_, exceptions, _, _) = snapshot(&app).await;
+    assert_eq!(exceptions.len(), 1);
+    let (exception_id, _, e) = &exceptions[0];
+    assert_eq!(e.start, d.day.at(0, 0, 0, 0));
+    assert_eq!(e.end, d.day.tomorrow().unwrap().at(0, 0, 0, 0));
+    assert!(
+        matches!(&e.kind, ExceptionKind::TimeOff { practitioner_id } if *practitioner_id == d.provider)
+    );
+    assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
+    let (_, html) = admin.get("/admin/schedule").await;
+    assert!(html.contains("Time off"));
+    assert!(html.contains(", all day"));
+
+    // Time off for one hour instead: only that hour goes.
+    let exception_edit = format!("/admin/schedule/exceptions/{exception_id}/edit");
+    let (status, form) = admin.get(&exception_edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains(&format!(
+        "name=\"start_date\" type=\"date\" value=\"{day}\""
+    )));
+    let (status, _, _) = admin
+        .post(
+            &exception_edit,
+            &[
+                ("kind", "holiday"),
+                ("version", "1"),
+                ("practitioner_id", &d.provider),
+                ("start_date", &day),
+                ("start_time", "10:00"),
+                ("end_date", ""),
+                ("end_time", "11:00"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (_, exceptions, _, _) = snapshot(&app).await;
+    assert!(
+        matches!(exceptions[0].2.kind, ExceptionKind::TimeOff { .. }),
+        "an edit keeps the kind"
+    );
+    let html = day_view(&desk, &d).await;
+    assert!(html.contains(&d.book_link(9, 40)));
+    assert!(!html.contains(&d.book_link(10, 0)));
+    assert!(!html.contains(&d.book_link(10, 40)));
+
+    // Deleting the exception gives the time back; deleting the template
+    // takes every slot away.
+    let (status, to, _) = admin
+        .post(
+            &format!("/admin/schedule/exceptions/{exception_id}/delete"),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            "/admin/schedule?done=exception-deleted"
+        )
+    );
+    assert!(day_view(&desk, &d).await.contains(&d.book_link(10, 0)));
+    let (status, _, _) = admin
+        .post(&format!("/admin/schedule/templates/{}/delete", t.id), &[])
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
+    let (status, _) = admin.get(&edit).await;
+    assert_eq!(status, StatusCode::GONE);
+    let deleted = AuditFilter {
+        action: Some(Action::Delete),
+        actor_name: Some(admin.username.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        app.db.audit_events(org, &deleted, 0, 10).await.unwrap().1,
+        2
+    );
+}
+
+#[tokio::test]
+async fn bad_input_names_the_field_and_saves_nothing() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let admin = Staff::new(&app, Role::Admin).await;
+    let before = snapshot(&app).await;
+    let today = d.day.yesterday().unwrap().to_string();
+    let day = d.day.to_string();
+
+    // The end before the start, on the block's row.
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/templates/new",
+            &template_fields(&d, "2031-01-01", "12:00", "09:00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Nothing was saved"));
+    assert!(html.contains("id=\"f-rows-0-end-error\""), "{html}");
+    assert!(html.contains("Block 1 end must be after the start."));
+    assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"f-rows-0-end-error\""));
+    assert!(
+        html.contains("href=\"#f-rows-0-end\""),
+        "the summary links to the input"
+    );
+    assert!(html.contains("value=\"09:00\""), "what was typed is kept");
+    assert_eq!(
+        html.matches("Block 1 end must be after the start").count(),
+        2,
+        "once in the summary and once at the input, not once per weekday"
+    );
+
+    // An appointment type that does not exist.
+    let mut fields = template_fields(&d, "2031-01-01", "09:00", "12:00");
+    fields.retain(|(k, _)| *k != "rows[0].types");
+    fields.push(("rows[0].types", "no-such-type"));
+    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-rows-0-types-error\""));
+    assert!(
+        html.contains("Block 1 appointment types 'no-such-type' is not an appointment type."),
+        "{html}"
+    );
+
+    // A date that does not exist, and a time that is not one.
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/templates/new",
+            &template_fields(&d, "2026-02-30", "9 o'clock", "12:00"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-effective_from-error\""));
+    assert!(html.contains("Effective from '2026-02-30' is not a date"));
+    assert!(html.contains("id=\"f-rows-0-start-error\""));
+
+    // Overlapping the provider's template (9–12 and 1–5 every day), named
+    // by place and date rather than id.
+    let fields = template_fields(&d, &today, "10:00", "11:00");
+    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains(&format!(
+            "Block 1 start overlaps the provider's template at {} from",
+            d.location_name
+        )),
+        "{html}"
+    );
+    // Blocks overlapping each other are named by row, not by weekday block.
+    let mut fields: Vec<_> = fields
+        .into_iter()
+        .filter(|(k, _)| !k.starts_with("rows[1]"))
+        .collect();
+    fields.extend([
+        ("rows[1].days", "3"),
+        ("rows[1].start", "10:30"),
+        ("rows[1].end", "10:45"),
+    ]);
+    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("Block 2 start overlaps block 1 on the same weekday."),
+        "{html}"
+    );
+
+    // No block at all.
+    let fields = [
+        ("practitioner_id", d.provider.as_str()),
+        ("location_id", d.location.as_str()),
+        ("effective_from", "2031-01-01"),
+        ("rows[0].start", ""),
+    ];
+    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Weekly hours need at least one block"));
+
+    // Exceptions: blocked time ending before it starts, a bad date, a
+    // provider that does not exist.
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "blocked"),
+                ("target", &format!("practitioner:{}", d.provider)),
+                ("reason", "Staff meeting"),
+                ("start_date", &day),
+                ("start_time", "13:00"),
+                ("end_time", "12:00"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-end_time-error\""));
+    assert!(html.contains("End time must be after the start."));
+    assert!(html.contains("value=\"Staff meeting\""));
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "time_off"),
+                ("practitioner_id", &d.provider),
+                ("start_date", "next tuesday"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-start_date-error\""));
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "time_off"),
+                ("practitioner_id", "nobody"),
+                ("start_date", &day),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Provider 'nobody' does not exist."), "{html}");
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "extra_session"),
+                ("practitioner_id", &d.provider),
+                ("location_id", &d.location),
+                ("start_date", &day),
+                ("start_time", "18:00"),
+                ("end_time", ""),
+                ("types", "no-such-type"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-end_time-error\""));
+    assert!(html.contains("id=\"f-types-error\""));
+
+    // Appointment types: a duration off the 5-minute grid, a code that
+    // cannot be part of an address.
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/types/new",
+            &[
+                ("id", "derm/long"),
+                ("name", "Long dermatology visit"),
+                ("duration_minutes", "12"),
+                ("color", "#123456"),
+                ("modality", "in_person"),
+                ("eligibility", "any"),
+                ("specialties", DERMATOLOGY),
+                ("max_days_ahead", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-id-error\""));
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/types/new",
+            &[
+                ("name", "Long dermatology visit"),
+                ("duration_minutes", "12"),
+                ("color", "#123456"),
+                ("modality", "in_person"),
+                ("eligibility", "any"),
+                ("max_days_ahead", "90"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-duration_minutes-error\""));
+    assert!(html.contains("Specialties or providers: tick at least one"));
+
+    assert_eq!(snapshot(&app).await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn appointment_types_are_added_and_edited() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let admin = Staff::new(&app, Role::Admin).await;
+    let fields = [
+        ("id", "derm-long"),
+        ("name", "Long dermatology visit"),
+        ("duration_minutes", "40"),
+        ("color", "#123456"),
+        ("modality", "in_person"),
+        ("eligibility", "established"),
+        ("resource_kind", "procedure_room"),
+        ("specialties", DERMATOLOGY),
+        ("min_notice_minutes", "60"),
+        ("max_days_ahead", "90"),
+        ("instructions", "Arrive 10 minutes early."),
+        ("active", "on"),
+    ];
+    let (status, to, _) = admin.post("/admin/schedule/types/new", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/schedule?done=type-saved")
+    );
+    let t = app
+        .db
+        .get::<AppointmentType>(&app.org_id, "derm-long")
+        .await
+        .unwrap();
+    assert_eq!(t.value.duration_minutes, 40);
+    assert_eq!(t.value.modality, Modality::InPerson);
+    assert_eq!(t.value.specialties, [DERMATOLOGY]);
+    assert_eq!(
+        t.value.instructions.as_deref(),
+        Some("Arrive 10 minutes early.")
+    );
+    // The same code again is refused at the code.
+    let (status, _, html) = admin.post("/admin/schedule/types/new", &fields).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(html.contains("Code is already used by another appointment type."));
+
+    // Deactivated (the box left unticked), it is no longer offered.
+    let edit = "/admin/schedule/types/derm-long/edit";
+    let (status, form) = admin.get(edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("value=\"Long dermatology visit\""));
+    let mut fields: Vec<(&str, &str)> = fields
+        .into_iter()
+        .filter(|(k, _)| *k != "active" && *k != "id")
+        .collect();
+    fields.push(("version", "1"));
+    let (status, _, _) = admin.post(edit, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let t = app
+        .db
+        .get::<AppointmentType>(&app.org_id, "derm-long")
+        .await
+        .unwrap();
+    assert!(!t.value.active);
+    assert_eq!(t.version, 2);
+    let (_, html) = admin.get("/admin/schedule").await;
+    assert!(html.contains("Long dermatology visit"));
+    let (_, form) = admin
+        .get(&format!(
+            "/admin/schedule/templates/new?provider={}",
+            d.provider
+        ))
+        .await;
+    assert!(
+        !form.contains("Long dermatology visit"),
+        "inactive types are not offered"
+    );
+}
+
+#[tokio::test]
+async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let before = snapshot(&app).await;
+    let today = d.day.yesterday().unwrap().to_string();
+    let fields = template_fields(&d, &today, "18:00", "19:00");
+
+    for role in [Role::FrontDesk, Role::Lead, Role::Clinician] {
+        let staff = Staff::new(&app, role).await;
+        for path in [
+            "/admin/schedule",
+            "/admin/schedule/templates/new",
+            "/admin/schedule/exceptions/new?kind=holiday",
+            "/admin/schedule/types/new",
+        ] {
+            let (status, _) = staff.get(path).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} GET {path}");
+        }
+        let (status, _, _) = staff.post("/admin/schedule/templates/new", &fields).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{role} POST");
+    }
+    let admin = Staff::new(&app, Role::Admin).await;
+    let after_refusals = snapshot(&app).await;
+    assert_eq!(after_refusals.0, before.0);
+    assert!(after_refusals.3 > before.3, "refusals are audited");
+
+    // Without the token, with another one, or from another site: refused.
+    let res = app
+        .post_form("/admin/schedule/templates/new", &admin.cookie, &fields)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    assert!(body_text(res).await.contains("Form expired"));
+    let mut forged = vec![("csrf", "not-the-token")];
+    forged.extend_from_slice(&fields);
+    let res = app
+        .post_form("/admin/schedule/templates/new", &admin.cookie, &forged)
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let mut signed = vec![("csrf", admin.csrf.as_str())];
+    signed.extend_from_slice(&fields);
+    let res = app
+        .send(
+            Request::post("/admin/schedule/templates/new")
+                .header(header::COOKIE, &admin.cookie)
+                .header(header::ORIGIN, "https://evil.example")
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(form_body(&signed).into())
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let (status, _, _) = admin
+        .post(
+            &format!("/admin/schedule/exceptions/{}/delete", "nothing-here"),
+            &[],
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(snapshot(&app).await, after_refusals, "nothing was written");
+
+    // With it, the same form saves.
+    let (status, _, _) = admin.post("/admin/schedule/templates/new", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+}
