@@ -13,7 +13,7 @@
 //! computed) on a blocking thread while the previous ones execute, so the
 //! database and the CPU work overlap.
 
-use crate::db::{now_us, sql};
+use crate::db::{Backend, Query, Shape, now_us, sql};
 use crate::patients::format_mrn;
 use crate::records::{Record, Val, select_columns, versioned};
 use crate::{Result, StoreError, WriteTx};
@@ -23,19 +23,15 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use tokio::sync::mpsc;
 
-/// Bound parameters per statement. Both databases allow far more (SQLite
-/// 32,766, PostgreSQL 65,535), but SQLite finds each parameter's name by a
-/// linear walk when binding, so the cost per parameter grows with the
-/// statement's width; a few hundred keeps that small while statements stay
-/// few.
+/// Numbered parameters per statement. Both databases allow far more (SQLite
+/// 32,766, PostgreSQL 65,535); a few hundred keeps statements few while
+/// each stays one of a handful of prepared shapes.
 const MAX_PARAMS: usize = 256;
 /// Key rows removed per `DELETE`: an `OR` of exact primary keys, which both
 /// databases answer with one index seek per term.
 const KEY_DELETES_PER_STATEMENT: usize = 64;
 /// Statements built ahead of the one executing.
 const PIPELINE_DEPTH: usize = 32;
-
-type Query = sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments>;
 
 /// Bytes of bound values per statement. sqlx 0.9.0 no longer sets
 /// TCP_NODELAY: on PostgreSQL over TLS, a message larger than one TLS record
@@ -113,22 +109,25 @@ fn placeholders(next: &mut usize, n: usize, out: &mut String) {
     }
 }
 
-fn bind_owned(q: Query, v: Val) -> Query {
-    match v {
-        Val::Text(t) => q.bind(t),
-        Val::Int(i) => q.bind(i),
-    }
+/// Statement texts by shape, built once per call.
+struct Texts {
+    backend: Backend,
+    shapes: HashMap<(u8, usize), Shape>,
 }
 
-/// Statement texts by shape, built once per call.
-#[derive(Default)]
-struct Texts(HashMap<(u8, usize), String>);
-
 impl Texts {
-    fn get(&mut self, kind: u8, rows: usize, build: impl FnOnce(usize) -> String) -> String {
-        self.0
+    fn new(backend: Backend) -> Texts {
+        Texts {
+            backend,
+            shapes: HashMap::new(),
+        }
+    }
+
+    fn get(&mut self, kind: u8, rows: usize, build: impl FnOnce(usize) -> String) -> Shape {
+        let backend = self.backend;
+        self.shapes
             .entry((kind, rows))
-            .or_insert_with(|| build(rows))
+            .or_insert_with(|| Shape::new(backend, build(rows)))
             .clone()
     }
 }
@@ -246,14 +245,13 @@ impl Emit {
         let lengths = chunk_lengths(&keys, 2, 2, |(k, id)| k.len() + id.len());
         let mut keys = keys.into_iter();
         for n in lengths {
-            let text = self.texts.get(1, n, insert_keys_sql);
-            let mut q = sqlx::query(sql(text))
-                .bind(self.org_id.clone())
-                .bind(R::KIND);
+            let shape = self.texts.get(1, n, insert_keys_sql);
+            let mut values = vec![Val::from(self.org_id.as_str()), Val::from(R::KIND)];
             for (key, id) in keys.by_ref().take(n) {
-                q = q.bind(key).bind(id.to_string());
+                values.push(Val::from(key));
+                values.push(Val::from(id));
             }
-            if !self.send(q, Step::Other) {
+            if !self.send(shape.bind(values), Step::Other) {
                 return false;
             }
         }
@@ -263,14 +261,13 @@ impl Emit {
     fn deleted_keys<R: Record>(&mut self, keys: &[(String, &str)]) -> bool {
         for chunk in keys.chunks(KEY_DELETES_PER_STATEMENT) {
             // 64 pairs of a key and an id stay far below MAX_BYTES.
-            let text = self.texts.get(2, chunk.len(), delete_keys_sql);
-            let mut q = sqlx::query(sql(text))
-                .bind(self.org_id.clone())
-                .bind(R::KIND);
+            let shape = self.texts.get(2, chunk.len(), delete_keys_sql);
+            let mut values = vec![Val::from(self.org_id.as_str()), Val::from(R::KIND)];
             for (key, id) in chunk {
-                q = q.bind(key.clone()).bind(id.to_string());
+                values.push(Val::from(key.as_str()));
+                values.push(Val::from(*id));
             }
-            if !self.send(q, Step::Other) {
+            if !self.send(shape.bind(values), Step::Other) {
                 return false;
             }
         }
@@ -296,16 +293,19 @@ impl Emit {
         let lengths = chunk_lengths(&rows, 4, 3, |(id, _, data)| id.len() + 8 + data.len());
         let mut rows = rows.into_iter();
         for n in lengths {
-            let text = self.texts.get(3, n, insert_history_sql);
-            let mut q = sqlx::query(sql(text))
-                .bind(self.org_id.clone())
-                .bind(R::KIND)
-                .bind(at)
-                .bind(changed_by.to_string());
+            let shape = self.texts.get(3, n, insert_history_sql);
+            let mut values = vec![
+                Val::from(self.org_id.as_str()),
+                Val::from(R::KIND),
+                Val::Int(Some(at)),
+                Val::from(changed_by),
+            ];
             for (id, version, data) in rows.by_ref().take(n) {
-                q = q.bind(id.to_string()).bind(version).bind(data);
+                values.push(Val::from(id));
+                values.push(Val::Int(Some(version)));
+                values.push(Val::from(data));
             }
-            if !self.send(q, Step::Other) {
+            if !self.send(shape.bind(values), Step::Other) {
                 return Ok(false);
             }
         }
@@ -335,15 +335,13 @@ fn create_statements<R: Record>(
     });
     let mut values = values.into_iter();
     for n in lengths {
-        let text = emit.texts.get(0, n, insert_records_sql::<R>);
-        let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
+        let shape = emit.texts.get(0, n, insert_records_sql::<R>);
+        let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
         for (id, vals) in values.by_ref().take(n) {
-            q = q.bind(id.to_string());
-            for v in vals {
-                q = bind_owned(q, v);
-            }
+            bound.push(Val::from(id));
+            bound.extend(vals);
         }
-        if !emit.send(q, Step::Records(R::KIND)) {
+        if !emit.send(shape.bind(bound), Step::Records(R::KIND)) {
             return Ok(());
         }
     }
@@ -368,15 +366,14 @@ fn update_statements<R: Record>(
     });
     let mut values = values.into_iter();
     for n in lengths {
-        let text = emit.texts.get(4, n, update_records_sql::<R>);
-        let mut q = sqlx::query(sql(text)).bind(emit.org_id.clone()).bind(at);
+        let shape = emit.texts.get(4, n, update_records_sql::<R>);
+        let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
         for (current, vals) in values.by_ref().take(n) {
-            q = q.bind(current.id.clone()).bind(current.version);
-            for v in vals {
-                q = bind_owned(q, v);
-            }
+            bound.push(Val::from(current.id.as_str()));
+            bound.push(Val::Int(Some(current.version)));
+            bound.extend(vals);
         }
-        if !emit.send(q, Step::Update(R::KIND, n as u64)) {
+        if !emit.send(shape.bind(bound), Step::Update(R::KIND, n as u64)) {
             return Ok(());
         }
     }
@@ -411,7 +408,7 @@ impl crate::Db {
         keys: &[String],
     ) -> Result<Vec<(String, String)>> {
         let mut found = Vec::new();
-        let mut texts = Texts::default();
+        let mut texts = Texts::new(self.backend());
         for chunk in statement_chunks(keys, 2, 1, String::len) {
             let text = texts.get(0, chunk.len(), |n| {
                 let mut text = String::from(
@@ -422,7 +419,8 @@ impl crate::Db {
                 text.push(')');
                 text
             });
-            let mut q = sqlx::query_as::<_, (String, String)>(sql(text))
+            // Each parameter once, in order: bound in order on both backends.
+            let mut q = sqlx::query_as::<_, (String, String)>(sql(text.text))
                 .bind(org_id.to_string())
                 .bind(R::KIND);
             for k in chunk {
@@ -446,7 +444,7 @@ impl WriteTx {
         let mut emit = Emit {
             out,
             org_id: self.org_id.clone(),
-            texts: Texts::default(),
+            texts: Texts::new(self.backend),
         };
         let builder = tokio::task::spawn_blocking(move || build(&mut emit));
         let mut failure = None;
@@ -600,7 +598,7 @@ impl WriteTx {
     /// (missing and deleted ones left out).
     pub async fn get_many<R: Record>(&mut self, ids: &[String]) -> Result<Vec<Versioned<R>>> {
         let mut found = Vec::with_capacity(ids.len());
-        let mut texts = Texts::default();
+        let mut texts = Texts::new(self.backend);
         for chunk in statement_chunks(ids, 1, 1, String::len) {
             let text = texts.get(0, chunk.len(), |n| {
                 let mut text = format!(
@@ -612,7 +610,8 @@ impl WriteTx {
                 text.push(')');
                 text
             });
-            let mut q = sqlx::query(sql(text)).bind(self.org_id.clone());
+            // Each parameter once, in order: bound in order on both backends.
+            let mut q = sqlx::query(sql(text.text)).bind(self.org_id.clone());
             for id in chunk {
                 q = q.bind(id.clone());
             }
