@@ -355,6 +355,48 @@ fn table(state: AppState) -> Table {
             Area::Admin,
             post(ui::schedule_setup::update_type),
         )
+        .add(
+            Method::GET,
+            "/admin/schedule/locations/{id}/hours",
+            Area::Admin,
+            get(ui::schedule_setup::edit_hours),
+        )
+        .add(
+            Method::POST,
+            "/admin/schedule/locations/{id}/hours",
+            Area::Admin,
+            post(ui::schedule_setup::update_hours),
+        )
+        .add(
+            Method::GET,
+            "/admin/schedule/resources/new",
+            Area::Admin,
+            get(ui::schedule_setup::new_resource),
+        )
+        .add(
+            Method::POST,
+            "/admin/schedule/resources/new",
+            Area::Admin,
+            post(ui::schedule_setup::create_resource),
+        )
+        .add(
+            Method::POST,
+            "/admin/schedule/resources/rooms",
+            Area::Admin,
+            post(ui::schedule_setup::add_room),
+        )
+        .add(
+            Method::GET,
+            "/admin/schedule/resources/{id}/edit",
+            Area::Admin,
+            get(ui::schedule_setup::edit_resource),
+        )
+        .add(
+            Method::POST,
+            "/admin/schedule/resources/{id}/edit",
+            Area::Admin,
+            post(ui::schedule_setup::update_resource),
+        )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
         .add(
             Method::GET,

@@ -1,9 +1,11 @@
 //! Scheduling setup for administrators over HTTP, in-process, on SQLite and
 //! (with CAREFRONT_TEST_POSTGRES) on PostgreSQL: a template made in the
-//! form offers slots on the day view, time off takes them away, edits and
-//! deletes keep history and audit; bad input names the field and saves
-//! nothing; only administrators reach the pages, and only with the form's
-//! CSRF token.
+//! form offers slots on the day view, time off takes them away, opening
+//! hours bound them, edits and deletes (once confirmed) keep history and
+//! audit; rooms and equipment are added, edited and made bookable; bad
+//! input names the field and saves nothing; a stale version is refused;
+//! only administrators reach the pages, and only with the form's CSRF
+//! token.
 
 mod common;
 mod schedule_setup;
@@ -11,12 +13,14 @@ mod schedule_setup;
 use axum::http::{Request, StatusCode, header};
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
+use carefront_domain::directory::{Location, Room, RoomKind};
 use carefront_domain::scheduling::{
-    AppointmentType, ExceptionKind, Modality, ScheduleException, Template,
+    AppointmentType, ExceptionKind, Modality, OpeningHours, Resource, ResourceKind,
+    ScheduleException, Template,
 };
-use carefront_store::AuditFilter;
+use carefront_store::{AuditFilter, LocationOpeningHours, StoreError};
 use common::*;
-use schedule_setup::{DERMATOLOGY, Derm, TYPE_ID, dermatology};
+use schedule_setup::{ALL, DERMATOLOGY, Derm, TYPE_ID, dermatology};
 
 struct Staff<'a> {
     app: &'a TestApp,
@@ -56,39 +60,62 @@ impl<'a> Staff<'a> {
 }
 
 /// Everything the pages may change, and the audit trail's length.
-async fn snapshot(
-    app: &TestApp,
-) -> (
-    Vec<(String, i64, Template)>,
-    Vec<(String, i64, ScheduleException)>,
-    Vec<(String, i64, AppointmentType)>,
-    i64,
-) {
+#[derive(Debug, Clone, PartialEq)]
+struct Snapshot {
+    templates: Vec<(String, i64, Template)>,
+    exceptions: Vec<(String, i64, ScheduleException)>,
+    types: Vec<(String, i64, AppointmentType)>,
+    hours: Vec<(String, i64, LocationOpeningHours)>,
+    resources: Vec<(String, i64, Resource)>,
+    audit: i64,
+}
+
+async fn snapshot(app: &TestApp) -> Snapshot {
     let org = app.org_id.as_str();
     let from = jiff::civil::date(2000, 1, 1).at(0, 0, 0, 0);
     let until = jiff::civil::date(2100, 1, 1).at(0, 0, 0, 0);
     let db = &app.db;
-    (
-        db.templates(org, None)
+    let (locations, _) = db.search::<Location>(org, &[], ALL).await.unwrap();
+    let mut hours = Vec::new();
+    for l in locations {
+        match db.get::<LocationOpeningHours>(org, &l.id).await {
+            Ok(h) => hours.push((h.id, h.version, h.value)),
+            Err(StoreError::NotFound) => {}
+            Err(e) => panic!("{e}"),
+        }
+    }
+    Snapshot {
+        templates: db
+            .templates(org, None)
             .await
             .unwrap()
             .into_iter()
             .map(|v| (v.id, v.version, v.value))
             .collect(),
-        db.schedule_exceptions(org, from, until)
+        exceptions: db
+            .schedule_exceptions(org, from, until)
             .await
             .unwrap()
             .into_iter()
             .map(|v| (v.id, v.version, v.value))
             .collect(),
-        db.appointment_types(org, true)
+        types: db
+            .appointment_types(org, true)
             .await
             .unwrap()
             .into_iter()
             .map(|v| (v.id, v.version, v.value))
             .collect(),
-        app.audit_count().await,
-    )
+        hours,
+        resources: db
+            .schedule_resources(org, None)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| (v.id, v.version, v.value))
+            .collect(),
+        audit: app.audit_count().await,
+    }
 }
 
 /// The dermatologist of `schedule_setup` without a template: no slots
@@ -273,7 +300,7 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(to, "/admin/schedule?done=exception-saved");
-    let (_, exceptions, _, _) = snapshot(&app).await;
+    let exceptions = snapshot(&app).await.exceptions;
     assert_eq!(exceptions.len(), 1);
     let (exception_id, _, e) = &exceptions[0];
     assert_eq!(e.start, d.day.at(0, 0, 0, 0));
@@ -308,7 +335,7 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
         )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
-    let (_, exceptions, _, _) = snapshot(&app).await;
+    let exceptions = snapshot(&app).await.exceptions;
     assert!(
         matches!(exceptions[0].2.kind, ExceptionKind::TimeOff { .. }),
         "an edit keeps the kind"
@@ -318,14 +345,32 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
     assert!(!html.contains(&d.book_link(10, 0)));
     assert!(!html.contains(&d.book_link(10, 40)));
 
-    // Deleting the exception gives the time back; deleting the template
-    // takes every slot away.
-    let (status, to, _) = admin
-        .post(
-            &format!("/admin/schedule/exceptions/{exception_id}/delete"),
-            &[],
-        )
+    // Deleting takes a ticked "I understand…": without it nothing goes.
+    let (_, form) = admin.get(&exception_edit).await;
+    assert!(
+        form.contains("name=\"confirm\" value=\"yes\" required"),
+        "{form}"
+    );
+    assert!(form.contains("I understand that this time off will be deleted"));
+    let exception_delete = format!("/admin/schedule/exceptions/{exception_id}/delete");
+    let before_refusal = snapshot(&app).await;
+    let (status, _, page) = admin.post(&exception_delete, &[]).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("The “I understand” box must be ticked to delete."));
+    assert!(
+        page.contains("aria-invalid=\"true\" aria-describedby=\"f-confirm-error delete-hint\"")
+    );
+    assert!(page.contains("href=\"#f-confirm\""));
+    assert_eq!(snapshot(&app).await, before_refusal, "nothing was deleted");
+    let (status, _, _) = admin
+        .post(&format!("/admin/schedule/templates/{}/delete", t.id), &[])
         .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(snapshot(&app).await, before_refusal, "nothing was deleted");
+
+    // Confirmed, deleting the exception gives the time back; deleting the
+    // template takes every slot away.
+    let (status, to, _) = admin.post(&exception_delete, &[("confirm", "yes")]).await;
     assert_eq!(
         (status, to.as_str()),
         (
@@ -335,7 +380,10 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
     );
     assert!(day_view(&desk, &d).await.contains(&d.book_link(10, 0)));
     let (status, _, _) = admin
-        .post(&format!("/admin/schedule/templates/{}/delete", t.id), &[])
+        .post(
+            &format!("/admin/schedule/templates/{}/delete", t.id),
+            &[("confirm", "yes")],
+        )
         .await;
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
@@ -384,7 +432,7 @@ async fn bad_input_names_the_field_and_saves_nothing() {
         "once in the summary and once at the input, not once per weekday"
     );
 
-    // An appointment type that does not exist.
+    // An appointment type that does not exist (the store's rule).
     let mut fields = template_fields(&d, "2031-01-01", "09:00", "12:00");
     fields.retain(|(k, _)| *k != "rows[0].types");
     fields.push(("rows[0].types", "no-such-type"));
@@ -392,7 +440,7 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"f-rows-0-types-error\""));
     assert!(
-        html.contains("Block 1 appointment types 'no-such-type' is not an appointment type."),
+        html.contains("Block 1 appointment types 'no-such-type' does not exist."),
         "{html}"
     );
 
@@ -501,13 +549,28 @@ async fn bad_input_names_the_field_and_saves_nothing() {
                 ("start_date", &day),
                 ("start_time", "18:00"),
                 ("end_time", ""),
-                ("types", "no-such-type"),
             ],
         )
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"f-end_time-error\""));
+    let (status, _, html) = admin
+        .post(
+            "/admin/schedule/exceptions/new",
+            &[
+                ("kind", "extra_session"),
+                ("practitioner_id", &d.provider),
+                ("location_id", &d.location),
+                ("start_date", &day),
+                ("start_time", "18:00"),
+                ("end_time", "19:00"),
+                ("types", "no-such-type"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("id=\"f-types-error\""));
+    assert!(html.contains("Appointment types 'no-such-type' does not exist."));
 
     // Appointment types: a duration off the 5-minute grid, a code that
     // cannot be part of an address.
@@ -629,6 +692,8 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
     let before = snapshot(&app).await;
     let today = d.day.yesterday().unwrap().to_string();
     let fields = template_fields(&d, &today, "18:00", "19:00");
+    let hours = format!("/admin/schedule/locations/{}/hours", d.location);
+    let resource_edit = "/admin/schedule/resources/any-id/edit";
 
     for role in [Role::FrontDesk, Role::Lead, Role::Clinician] {
         let staff = Staff::new(&app, role).await;
@@ -637,17 +702,60 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
             "/admin/schedule/templates/new",
             "/admin/schedule/exceptions/new?kind=holiday",
             "/admin/schedule/types/new",
+            &hours,
+            "/admin/schedule/resources/new",
+            resource_edit,
         ] {
             let (status, _) = staff.get(path).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{role} GET {path}");
         }
-        let (status, _, _) = staff.post("/admin/schedule/templates/new", &fields).await;
-        assert_eq!(status, StatusCode::FORBIDDEN, "{role} POST");
+        let posts: [(&str, &[(&str, &str)]); 5] = [
+            ("/admin/schedule/templates/new", &fields),
+            (
+                &hours,
+                &[
+                    ("hours[0].weekday", "1"),
+                    ("hours[0].open", "06:00"),
+                    ("hours[0].close", "22:00"),
+                ],
+            ),
+            (
+                "/admin/schedule/resources/new",
+                &[
+                    ("name", "Cart"),
+                    ("kind", "ecg_machine"),
+                    ("location_id", &d.location),
+                ],
+            ),
+            (
+                resource_edit,
+                &[
+                    ("name", "Renamed"),
+                    ("kind", "exam_room"),
+                    ("location_id", &d.location),
+                ],
+            ),
+            (
+                "/admin/schedule/resources/rooms",
+                &[("room_id", "any-room")],
+            ),
+        ];
+        for (path, fields) in posts {
+            let (status, _, _) = staff.post(path, fields).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role} POST {path}");
+        }
     }
     let admin = Staff::new(&app, Role::Admin).await;
     let after_refusals = snapshot(&app).await;
-    assert_eq!(after_refusals.0, before.0);
-    assert!(after_refusals.3 > before.3, "refusals are audited");
+    assert!(after_refusals.audit > before.audit, "refusals are audited");
+    assert_eq!(
+        Snapshot {
+            audit: before.audit,
+            ..after_refusals.clone()
+        },
+        before,
+        "nothing was written"
+    );
 
     // Without the token, with another one, or from another site: refused.
     let res = app
@@ -677,7 +785,7 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
     let (status, _, _) = admin
         .post(
             &format!("/admin/schedule/exceptions/{}/delete", "nothing-here"),
-            &[],
+            &[("confirm", "yes")],
         )
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
@@ -686,4 +794,311 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
     // With it, the same form saves.
     let (status, _, _) = admin.post("/admin/schedule/templates/new", &fields).await;
     assert_eq!(status, StatusCode::SEE_OTHER);
+}
+
+/// The hours form's fields: `lines` of (weekday, open, close), and a blank
+/// line as the page sends it.
+fn hours_fields<'a>(
+    lines: &'a [(String, &'a str, &'a str)],
+    version: &'a str,
+) -> Vec<(String, &'a str)> {
+    let mut fields = vec![("version".to_string(), version)];
+    for (i, (day, open, close)) in lines.iter().enumerate() {
+        fields.push((format!("hours[{i}].weekday"), day.as_str()));
+        fields.push((format!("hours[{i}].open"), open));
+        fields.push((format!("hours[{i}].close"), close));
+    }
+    let blank = lines.len();
+    for name in ["weekday", "open", "close"] {
+        fields.push((format!("hours[{blank}].{name}"), ""));
+    }
+    fields
+}
+
+fn as_pairs<'a>(fields: &'a [(String, &'a str)]) -> Vec<(&'a str, &'a str)> {
+    fields.iter().map(|(k, v)| (k.as_str(), *v)).collect()
+}
+
+#[tokio::test]
+async fn opening_hours_edited_by_an_admin_bound_the_free_slots() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let org = app.org_id.as_str();
+    let admin = Staff::new(&app, Role::Admin).await;
+    let desk = Staff::new(&app, Role::FrontDesk).await;
+    // Open 7 AM to 7 PM every day: the whole template is offered.
+    let html = day_view(&desk, &d).await;
+    assert!(html.contains(&d.book_link(9, 0)));
+    assert!(html.contains(&d.book_link(16, 40)));
+
+    let path = format!("/admin/schedule/locations/{}/hours", d.location);
+    let (_, overview) = admin.get("/admin/schedule").await;
+    assert!(overview.contains(&format!("href=\"{path}\"")), "{overview}");
+    let (status, form) = admin.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        form.contains(d.tz.iana_name().unwrap()),
+        "the zone is shown"
+    );
+    assert!(
+        form.contains("name=\"hours[0].open\" type=\"time\" value=\"07:00\""),
+        "{form}"
+    );
+    let version = hidden_value(&form, "version").unwrap();
+
+    // The day of the view opens 10 to 4, the others stay 7 to 7.
+    let weekday = d.day.weekday().to_monday_one_offset();
+    let lines: Vec<(String, &str, &str)> = (1..=7)
+        .map(|w| match w == weekday {
+            true => (w.to_string(), "10:00", "16:00"),
+            false => (w.to_string(), "07:00", "19:00"),
+        })
+        .collect();
+    let fields = hours_fields(&lines, &version);
+    let (status, to, _) = admin.post(&path, &as_pairs(&fields)).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/schedule?done=hours-saved")
+    );
+    let html = day_view(&desk, &d).await;
+    assert!(!html.contains(&d.book_link(9, 0)), "closed at 9");
+    assert!(html.contains(&d.book_link(10, 0)));
+    assert!(html.contains(&d.book_link(15, 40)));
+    assert!(!html.contains(&d.book_link(16, 0)), "closed at 4");
+    let stored = app.db.location_hours(org, &d.location).await.unwrap();
+    assert_eq!(stored.opening_hours.len(), 7);
+    assert!(stored.opening_hours.contains(&OpeningHours {
+        weekday: weekday as u8,
+        open: "10:00".parse().unwrap(),
+        close: "16:00".parse().unwrap(),
+    }));
+    let updated = AuditFilter {
+        action: Some(Action::Update),
+        resource_type: Some("LocationHours".into()),
+        resource_id: Some(d.location.clone()),
+        actor_name: Some(admin.username.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        app.db.audit_events(org, &updated, 0, 10).await.unwrap().1,
+        1
+    );
+    let (_, overview) = admin.get("/admin/schedule?done=hours-saved").await;
+    assert!(overview.contains("The opening hours were saved."));
+    assert!(overview.contains("10:00 AM–4:00 PM"));
+
+    // The same version again is stale: refused, nothing changes.
+    let before = snapshot(&app).await;
+    let (status, _, page) = admin.post(&path, &as_pairs(&fields)).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("was changed by someone else"));
+    assert!(page.contains("value=\"10:00\""), "what was typed is kept");
+    assert_eq!(snapshot(&app).await, before);
+}
+
+#[tokio::test]
+async fn bad_opening_hours_name_the_line_and_save_nothing() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let admin = Staff::new(&app, Role::Admin).await;
+    let path = format!("/admin/schedule/locations/{}/hours", d.location);
+    let (_, form) = admin.get(&path).await;
+    let version = hidden_value(&form, "version").unwrap();
+    let before = snapshot(&app).await;
+
+    // Closing before opening and an unknown weekday: the domain's rules,
+    // each on its line.
+    let lines = [
+        ("1".to_string(), "12:00", "09:00"),
+        ("8".to_string(), "09:00", "17:00"),
+    ];
+    let (status, _, html) = admin
+        .post(&path, &as_pairs(&hours_fields(&lines, &version)))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("Nothing was saved"));
+    assert!(
+        html.contains("Line 1 closing time must be after the opening time."),
+        "{html}"
+    );
+    assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"f-hours-0-close-error\""));
+    assert!(html.contains("href=\"#f-hours-0-close\""));
+    assert!(html.contains("id=\"f-hours-1-weekday-error\""));
+    assert!(html.contains("Line 2 day must be a day of the week, Monday to Sunday."));
+    assert!(html.contains("value=\"12:00\""), "what was typed is kept");
+
+    // What cannot be read: a weekday that is not one, a time that is not
+    // one, a line without its day.
+    let lines = [
+        ("Funday".to_string(), "09:00", "17:00"),
+        ("2".to_string(), "9 o'clock", "17:00"),
+        (String::new(), "09:00", "17:00"),
+    ];
+    let (status, _, html) = admin
+        .post(&path, &as_pairs(&hours_fields(&lines, &version)))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("Line 1 day 'Funday' is not a day of the week."),
+        "{html}"
+    );
+    assert!(html.contains("id=\"f-hours-1-open-error\""));
+    assert!(html.contains("Line 3 day is required."));
+
+    // A location that does not exist.
+    let (status, _, _) = admin
+        .post(
+            "/admin/schedule/locations/nowhere/hours",
+            &as_pairs(&hours_fields(&[], "0")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(snapshot(&app).await, before, "nothing was written");
+}
+
+#[tokio::test]
+async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let org = app.org_id.as_str();
+    let admin = Staff::new(&app, Role::Admin).await;
+    let before = snapshot(&app).await;
+
+    // Bad input names the field and saves nothing.
+    let (status, form) = admin.get("/admin/schedule/resources/new").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("ECG machine"), "the kinds are offered");
+    let location = d.location.as_str();
+    let bad = [
+        (
+            [
+                ("name", "X-ray"),
+                ("kind", "x_ray"),
+                ("location_id", location),
+            ],
+            "f-kind-error",
+            "Kind is not a kind of room or equipment.",
+        ),
+        (
+            [
+                ("name", ""),
+                ("kind", "ecg_machine"),
+                ("location_id", location),
+            ],
+            "f-name-error",
+            "Name is required.",
+        ),
+        (
+            [
+                ("name", "ECG cart"),
+                ("kind", "ecg_machine"),
+                ("location_id", "nowhere"),
+            ],
+            "f-location_id-error",
+            "Location 'nowhere' does not exist.",
+        ),
+    ];
+    for (fields, error_id, message) in bad {
+        let (status, _, html) = admin.post("/admin/schedule/resources/new", &fields).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains(&format!("id=\"{error_id}\"")), "{html}");
+        assert!(html.contains(message), "{message}: {html}");
+    }
+    assert_eq!(snapshot(&app).await, before, "nothing was written");
+
+    // A piece of equipment, audited as the administrator.
+    let fields = [
+        ("name", "ECG cart"),
+        ("kind", "ecg_machine"),
+        ("location_id", d.location.as_str()),
+        ("active", "on"),
+    ];
+    let (status, to, _) = admin.post("/admin/schedule/resources/new", &fields).await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/schedule?done=resource-saved")
+    );
+    let resources = app
+        .db
+        .schedule_resources(org, Some(&d.location))
+        .await
+        .unwrap();
+    let cart = resources
+        .iter()
+        .find(|r| r.value.name == "ECG cart")
+        .unwrap();
+    assert_eq!(cart.value.kind, ResourceKind::EcgMachine);
+    assert!(cart.value.active);
+    let created = AuditFilter {
+        action: Some(Action::Create),
+        resource_type: Some("ScheduleResource".into()),
+        resource_id: Some(cart.id.clone()),
+        actor_name: Some(admin.username.clone()),
+        ..Default::default()
+    };
+    assert_eq!(
+        app.db.audit_events(org, &created, 0, 10).await.unwrap().1,
+        1
+    );
+    let (_, overview) = admin.get("/admin/schedule?done=resource-saved").await;
+    assert!(overview.contains("The room or equipment was saved."));
+    let edit = format!("/admin/schedule/resources/{}/edit", cart.id);
+    assert!(overview.contains(&edit));
+
+    // Renamed and deactivated (the box left unticked); the old version is
+    // refused.
+    let (status, form) = admin.get(&edit).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(form.contains("value=\"ECG cart\""));
+    let version = hidden_value(&form, "version").unwrap();
+    let fields = [
+        ("name", "ECG cart 2"),
+        ("kind", "ecg_machine"),
+        ("location_id", d.location.as_str()),
+        ("version", version.as_str()),
+    ];
+    let (status, _, _) = admin.post(&edit, &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let (status, _, page) = admin.post(&edit, &fields).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(page.contains("was changed by someone else"));
+    let history = app.db.history::<Resource>(org, &cart.id).await.unwrap();
+    assert_eq!(history.len(), 2);
+    let stored = app.db.get::<Resource>(org, &cart.id).await.unwrap();
+    assert_eq!(stored.value.name, "ECG cart 2");
+    assert!(!stored.value.active);
+
+    // A directory room that is not bookable yet becomes bookable, once.
+    let room = Room {
+        location_id: d.location.clone(),
+        name: "Procedure 9".into(),
+        kind: RoomKind::Procedure,
+    };
+    let mut tx = app.db.begin(org).await.unwrap();
+    let room_id = tx
+        .create(&carefront_store::new_id(), &room, "test-setup")
+        .await
+        .unwrap()
+        .id;
+    tx.commit().await.unwrap();
+    let (_, form) = admin.get("/admin/schedule/resources/new").await;
+    assert!(form.contains(&format!("value=\"{room_id}\"")), "{form}");
+    let (status, to, _) = admin
+        .post("/admin/schedule/resources/rooms", &[("room_id", &room_id)])
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/schedule?done=resource-saved")
+    );
+    let bookable = app.db.get::<Resource>(org, &room_id).await.unwrap().value;
+    assert_eq!(bookable.kind, ResourceKind::ProcedureRoom);
+    assert_eq!(bookable.name, "Procedure 9");
+    let (status, _, html) = admin
+        .post("/admin/schedule/resources/rooms", &[("room_id", &room_id)])
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert!(
+        html.contains("Directory room is bookable already."),
+        "{html}"
+    );
 }

@@ -1242,3 +1242,127 @@ async fn exceptions_and_directory_rooms_shape_the_slots() {
     assert_eq!(resources[0].value.kind, ResourceKind::ExamRoom);
     c.consistent().await;
 }
+
+impl Clinic {
+    async fn audit_count(&self) -> i64 {
+        self.db
+            .verify_audit_chain(&self.org, |_| {})
+            .await
+            .unwrap()
+            .unwrap()
+            .verified
+    }
+}
+
+#[tokio::test]
+async fn a_template_naming_an_unknown_type_is_refused_and_nothing_written() {
+    let c = clinic().await;
+    let by = actor();
+    let before = (
+        c.db.templates(&c.org, None).await.unwrap(),
+        c.audit_count().await,
+    );
+    // Dates of its own, so only the type is wrong.
+    let mut later = template(&c.dr_a, &c.location, 0);
+    later.effective_from = date(2030, 1, 1);
+    later.blocks.truncate(2);
+    later.blocks[1].appointment_type_ids = vec![c.visit.clone(), "no-such-type".into()];
+
+    // Even a caller that commits after the refusal writes nothing.
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let err = invalid(tx.create_template(later.clone(), &by).await.unwrap_err());
+    tx.commit().await.unwrap();
+    let fields: Vec<&str> = err.errors().iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields.len(), 1, "{err}");
+    assert!(
+        fields[0].starts_with("blocks[1].appointment_type_ids["),
+        "{err}"
+    );
+    assert_eq!(err.errors()[0].message, "no such record: no-such-type");
+
+    // An update is checked the same way.
+    let current = &before
+        .0
+        .iter()
+        .find(|t| t.value.practitioner_id == c.dr_a)
+        .unwrap();
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let renamed = Template {
+        id: current.id.clone(),
+        ..later
+    };
+    let err = invalid(
+        tx.update_template(renamed, Some(current.version), &by)
+            .await
+            .unwrap_err(),
+    );
+    tx.commit().await.unwrap();
+    assert!(
+        err.errors()
+            .iter()
+            .all(|e| e.field.starts_with("blocks[1].appointment_type_ids[")),
+        "{err}"
+    );
+
+    assert_eq!(c.db.templates(&c.org, None).await.unwrap(), before.0);
+    assert_eq!(c.audit_count().await, before.1, "no audit event");
+    c.consistent().await;
+}
+
+#[tokio::test]
+async fn opening_hours_edited_from_a_stale_version_are_refused() {
+    let c = clinic().await;
+    let by = actor();
+    let current =
+        c.db.get::<carefront_store::LocationOpeningHours>(&c.org, &c.location)
+            .await
+            .unwrap();
+    let monday_only = vec![OpeningHours {
+        weekday: 1,
+        open: t("08:00"),
+        close: t("12:00"),
+    }];
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.update_location_hours(&c.location, monday_only.clone(), Some(current.version), &by)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    for stale in [current.version, 0] {
+        let mut tx = c.db.begin(&c.org).await.unwrap();
+        let err = tx
+            .update_location_hours(&c.location, vec![], Some(stale), &by)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::VersionConflict { current: v } if v == current.version + 1),
+            "{err:?}"
+        );
+    }
+    let stored = c.db.location_hours(&c.org, &c.location).await.unwrap();
+    assert_eq!(stored.opening_hours, monday_only);
+
+    // A location without hours yet: version 0 creates them, any other is stale.
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let second = tx.create(&new_id(), &location(), "t").await.unwrap().id;
+    tx.commit().await.unwrap();
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let err = tx
+        .update_location_hours(&second, monday_only.clone(), Some(3), &by)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::VersionConflict { current: 0 }));
+    drop(tx);
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.update_location_hours(&second, monday_only.clone(), Some(0), &by)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        c.db.location_hours(&c.org, &second)
+            .await
+            .unwrap()
+            .opening_hours,
+        monday_only
+    );
+    c.consistent().await;
+}

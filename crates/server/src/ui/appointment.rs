@@ -11,7 +11,7 @@ use super::patient_summary::header;
 use super::patients::today;
 use super::registration::input_id;
 use super::schedule::{
-    ALL, Directory, TYPES_CSS, cancel_reasons, clock, day_href, done_href, error_summary,
+    ALL, Directory, TYPES_CSS, actor, cancel_reasons, clock, day_href, done_href, error_summary,
     inline_error, local, long_day, parse_date, same_field, status_text, today_in, type_class, when,
     zone_on,
 };
@@ -23,7 +23,7 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use carefront_domain::audit::{Action, Outcome};
+use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{
@@ -32,7 +32,7 @@ use carefront_domain::scheduling::{
 };
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
-    Actor, AppointmentQuery, AppointmentRecord, BookError, HistoryEntry, RescheduleTo, SlotFilter,
+    AppointmentQuery, AppointmentRecord, BookError, HistoryEntry, RescheduleTo, SlotFilter,
     StoreError,
 };
 use jiff::{Timestamp, ToSpan};
@@ -74,10 +74,6 @@ fn read_note(a: &AppointmentRecord, detail: &str) -> AuditNote {
     AuditNote::new(Action::Read, "Appointment", Some(&a.appointment.id))
         .patient(&a.appointment.patient_id)
         .detail(detail)
-}
-
-fn actor(p: &Principal) -> Actor {
-    Actor::from(p.entry(Action::Update, Outcome::Success))
 }
 
 /// The appointment's facts, shared by its page and the reschedule page.

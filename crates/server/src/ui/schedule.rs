@@ -21,7 +21,7 @@ use axum::Extension;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use carefront_domain::audit::Action;
+use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::directory::{Location, Practitioner, PractitionerRole, Specialty, Versioned};
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{
@@ -30,7 +30,7 @@ use carefront_domain::scheduling::{
 };
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
-    AppointmentQuery, AppointmentRecord, Page, SlotFilter, StoreError, TaskStatus,
+    Actor, AppointmentQuery, AppointmentRecord, Page, SlotFilter, StoreError, TaskStatus,
 };
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
@@ -523,19 +523,39 @@ pub fn field_label(field: &str) -> String {
 }
 
 pub fn sentence(field: &str, message: &str) -> String {
-    format!("{} {message}", field_label(field))
+    labelled_sentence(field_label, field, message)
+}
+
+fn labelled_sentence(label: fn(&str) -> String, field: &str, message: &str) -> String {
+    format!("{} {message}", label(field))
 }
 
 /// The error summary at the top of a form: each error names its field and
 /// links to its input. Takes the focus, so it is read first.
 pub fn error_summary(id: &str, errors: &ValidationErrors, anchor: fn(&str) -> String) -> Markup {
+    labelled_error_summary(id, errors, anchor, field_label)
+}
+
+/// [`error_summary`] for a form whose fields `label` names. An error whose
+/// anchor is empty concerns the whole form (a stale version) and is not a
+/// link.
+pub fn labelled_error_summary(
+    id: &str,
+    errors: &ValidationErrors,
+    anchor: fn(&str) -> String,
+    label: fn(&str) -> String,
+) -> Markup {
     html! {
         @if !errors.is_empty() {
             div.error id=(id) role="alert" tabindex="-1" autofocus {
                 p { "Nothing was saved. Please correct:" }
                 ul {
                     @for e in errors.errors() {
-                        li { a href=(format!("#{}", input_id(&anchor(&e.field)))) { (sentence(&e.field, &e.message)) } }
+                        @let text = labelled_sentence(label, &e.field, &e.message);
+                        @let to = anchor(&e.field);
+                        li {
+                            @if to.is_empty() { (text) } @else { a href=(format!("#{}", input_id(&to))) { (text) } }
+                        }
                     }
                 }
             }
@@ -550,11 +570,21 @@ pub fn inline_error(
     name: &str,
     anchor: fn(&str) -> String,
 ) -> (Option<&'static str>, Option<String>, Markup) {
+    labelled_inline_error(errors, name, anchor, field_label)
+}
+
+/// [`inline_error`] for a form whose fields `label` names.
+pub fn labelled_inline_error(
+    errors: &ValidationErrors,
+    name: &str,
+    anchor: fn(&str) -> String,
+    label: fn(&str) -> String,
+) -> (Option<&'static str>, Option<String>, Markup) {
     let messages: Vec<String> = errors
         .errors()
         .iter()
         .filter(|e| anchor(&e.field) == name)
-        .map(|e| format!("{}.", sentence(&e.field, &e.message)))
+        .map(|e| format!("{}.", labelled_sentence(label, &e.field, &e.message)))
         .collect();
     if messages.is_empty() {
         return (None, None, html! {});
@@ -562,6 +592,12 @@ pub fn inline_error(
     let id = format!("{}-error", input_id(name));
     let block = html! { p.field-error id=(id) { @for m in &messages { (m) " " } } };
     (Some("true"), Some(id), block)
+}
+
+/// Who a page's writes are by, for the store's history and audit (the
+/// store names each event's action itself).
+pub fn actor(p: &Principal) -> Actor {
+    Actor::from(p.entry(Action::Update, Outcome::Success))
 }
 
 pub fn same_field(field: &str) -> String {

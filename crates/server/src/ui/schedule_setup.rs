@@ -1,6 +1,7 @@
 //! Scheduling setup for administrators (`/admin/schedule`): providers'
 //! weekly templates, the exceptions to them (time off, holidays, blocked
-//! time, extra sessions) and appointment types.
+//! time, extra sessions), appointment types, locations' opening hours and
+//! the bookable rooms and equipment.
 //!
 //! Times are wall-clock times at the location, as the domain keeps them;
 //! the pages name each location's zone. A template's blocks are entered as
@@ -9,11 +10,16 @@
 //! the domain's errors on `blocks[i]` are put back on their row. Writes go
 //! through the store's audited `WriteTx` methods as the signed-in
 //! administrator (history and audit event in one transaction); bad input
-//! saves nothing and comes back with each error at its field.
+//! saves nothing and comes back with each error at its field. Whether a
+//! referenced record exists is the store's rule; its errors are put on the
+//! inputs here. Deleting takes a ticked "I understand…".
 
 use super::patient_summary::us_date;
 use super::registration::input_id;
-use super::schedule::{Directory, clock, parse_date, today_in, weekday_name, zone_on};
+use super::schedule::{
+    ALL, Directory, actor, clock, labelled_error_summary, labelled_inline_error, parse_date,
+    today_in, weekday_name, zone_on,
+};
 use super::{CsrfForm, csrf_field, error_page, shell};
 use crate::auth::Principal;
 use crate::{AppState, ops};
@@ -21,14 +27,13 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use carefront_domain::audit::{Action, Outcome};
-use carefront_domain::directory::{SPECIALTIES, Versioned};
+use carefront_domain::directory::{Room, SPECIALTIES, Versioned};
 use carefront_domain::scheduling::{
-    AppointmentType, AvailabilityBlock, ExceptionKind, MAX_OVERBOOK_LIMIT, Modality,
+    AppointmentType, AvailabilityBlock, ExceptionKind, MAX_OVERBOOK_LIMIT, Modality, OpeningHours,
     PatientEligibility, Resource, ResourceKind, ScheduleException, Template,
 };
 use carefront_domain::{Area, ValidationErrors};
-use carefront_store::{Actor, StoreError};
+use carefront_store::{LocationOpeningHours, StoreError};
 use jiff::ToSpan;
 use jiff::civil::{Date, DateTime, Time};
 use maud::{Markup, html};
@@ -56,10 +61,6 @@ const RESOURCE_KINDS: [ResourceKind; 6] = [
     ResourceKind::UltrasoundMachine,
     ResourceKind::EcgMachine,
 ];
-
-fn actor(p: &Principal) -> Actor {
-    Actor::from(p.entry(Action::Update, Outcome::Success))
-}
 
 // ---------------------------------------------------------------- words
 
@@ -316,15 +317,34 @@ fn from_code<T: DeserializeOwned>(code: &str) -> Option<T> {
 
 // ---------------------------------------------------------------- fields
 
-/// `rows[2].start` as (2, "start").
-fn row_of(field: &str) -> Option<(usize, &str)> {
-    let (i, tail) = field.strip_prefix("rows[")?.split_once("].")?;
+/// `rows[2].start` as (2, "start") for the list `rows`.
+fn item_of<'a>(list: &str, field: &'a str) -> Option<(usize, &'a str)> {
+    let (i, tail) = field
+        .strip_prefix(list)?
+        .strip_prefix('[')?
+        .split_once("].")?;
     Some((i.parse().ok()?, tail))
+}
+
+/// Lines of a form: two blank ones after the last one used, and at least
+/// `min`.
+fn pad<T: Default>(rows: &mut Vec<T>, is_blank: fn(&T) -> bool, min: usize) {
+    let used = rows.iter().rposition(|r| !is_blank(r)).map_or(0, |i| i + 1);
+    rows.resize_with(min.max(used + 2), T::default);
 }
 
 /// How the error summary and the inline messages name a field.
 fn label(field: &str) -> String {
-    if let Some((i, tail)) = row_of(field) {
+    if let Some((i, tail)) = item_of("hours", field) {
+        let what = match tail {
+            "weekday" => "day",
+            "open" => "opening time",
+            "close" => "closing time",
+            t => t,
+        };
+        return format!("Line {} {what}", i + 1);
+    }
+    if let Some((i, tail)) = item_of("rows", field) {
         let what = match tail {
             "types" => "appointment types",
             "overbook" => "extra bookings",
@@ -361,16 +381,41 @@ fn label(field: &str) -> String {
         "max_days_ahead" => "Bookable ahead",
         "instructions" => "Instructions",
         "intake_form" => "Intake form",
+        "room_id" => "Directory room",
+        "confirm" => "The “I understand” box",
         other => other,
     }
     .to_string()
 }
 
-fn sentence(field: &str, message: &str) -> String {
-    match message.strip_prefix("no such record: ") {
-        Some(id) => format!("{} '{id}' does not exist", label(field)),
-        None => format!("{} {message}", label(field)),
+/// Where an error is shown: at its input, but a stale version concerns
+/// the whole form.
+fn anchor(field: &str) -> String {
+    match field {
+        "version" => String::new(),
+        f => f.to_string(),
     }
+}
+
+/// A store message as the pages say it.
+fn store_message(message: &str) -> String {
+    match message
+        .strip_prefix("no such ")
+        .and_then(|m| m.split_once(": "))
+    {
+        Some((_, id)) => format!("'{id}' does not exist"),
+        None => message.to_string(),
+    }
+}
+
+/// The store's errors on a form's inputs (`input` names the input showing
+/// a field's error).
+fn on_inputs(errors: &ValidationErrors, input: impl Fn(&str) -> String) -> ValidationErrors {
+    let mut out = ValidationErrors::new();
+    for e in errors.errors() {
+        add_once(&mut out, input(&e.field), store_message(&e.message));
+    }
+    out
 }
 
 /// Adds an error unless the same one is there (a row's days share theirs).
@@ -406,41 +451,11 @@ struct Fields<'a> {
 impl Fields<'_> {
     /// aria-invalid, the message's id and the message of one input.
     fn error(&self, name: &str) -> (Option<&'static str>, Option<String>, Markup) {
-        let messages: Vec<String> = self
-            .errors
-            .errors()
-            .iter()
-            .filter(|e| e.field == name)
-            .map(|e| format!("{}.", sentence(&e.field, &e.message)))
-            .collect();
-        if messages.is_empty() {
-            return (None, None, html! {});
-        }
-        let id = format!("{}-error", input_id(name));
-        let block = html! { p.field-error id=(id) { @for m in &messages { (m) " " } } };
-        (Some("true"), Some(id), block)
+        labelled_inline_error(self.errors, name, anchor, label)
     }
 
-    /// Focused on load, so the reason the form came back is read first.
     fn summary(&self) -> Markup {
-        html! {
-            @if !self.errors.is_empty() {
-                div.error #form-errors role="alert" tabindex="-1" autofocus {
-                    p { "Nothing was saved. Please correct:" }
-                    ul {
-                        @for e in self.errors.errors() {
-                            li {
-                                @if e.field == "version" {
-                                    (sentence(&e.field, &e.message))
-                                } @else {
-                                    a href=(format!("#{}", input_id(&e.field))) { (sentence(&e.field, &e.message)) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        labelled_error_summary("form-errors", self.errors, anchor, label)
     }
 
     fn input(
@@ -648,13 +663,6 @@ fn limit_field(errors: &mut ValidationErrors, field: &str, text: &str) -> Option
     )
 }
 
-/// Every id must be an appointment type of the organization.
-fn check_types(errors: &mut ValidationErrors, field: &str, dir: &Directory, ids: &[String]) {
-    for id in ids.iter().filter(|id| dir.kind(id).is_none()) {
-        errors.add(field, format!("'{id}' is not an appointment type"));
-    }
-}
-
 fn provider_options(dir: &Directory, current: &str) -> Vec<(String, String)> {
     dir.practitioners
         .iter()
@@ -778,13 +786,34 @@ fn page(
         .into_response()
 }
 
-fn delete_form(p: &Principal, action: &str, button: &str, hint: &str) -> Markup {
+/// Deleting takes a tick in "I understand…" first, checked here as well as
+/// by the browser, so a stray click or Enter deletes nothing.
+fn delete_form(p: &Principal, f: &Fields, action: &str, what: &str, hint: &str) -> Markup {
+    let (invalid, error_id, block) = f.error("confirm");
+    let described = described(error_id, Some("delete-hint".into()));
     html! {
         form.inline method="post" action=(action) {
             (csrf_field(p))
-            button.secondary type="submit" aria-describedby="delete-hint" { (button) }
+            div.tick {
+                input #f-confirm type="checkbox" name="confirm" value="yes" required
+                    aria-invalid=[invalid] aria-describedby=[described];
+                label for="f-confirm" { "I understand that " (what) " will be deleted" }
+            }
+            button.danger type="submit" { "Delete " (what) }
             span.hint #delete-hint { (hint) }
+            (block)
         }
+    }
+}
+
+/// Whether a delete form was confirmed, or the error that says it was not.
+fn confirmation(pairs: &[(String, String)]) -> Result<(), ValidationErrors> {
+    match Submitted(pairs).has("confirm") {
+        true => Ok(()),
+        false => Err(ValidationErrors::single(
+            "confirm",
+            "must be ticked to delete",
+        )),
     }
 }
 
@@ -812,13 +841,15 @@ fn done_text(code: &str) -> Option<&'static str> {
         "exception-saved" => "The exception was saved.",
         "exception-deleted" => "The exception was deleted.",
         "type-saved" => "The appointment type was saved.",
+        "hours-saved" => "The opening hours were saved.",
+        "resource-saved" => "The room or equipment was saved.",
         _ => return None,
     })
 }
 
 /// `GET /admin/schedule`: every template by provider and location, the
-/// exceptions of the next twelve months, locations' hours and the
-/// appointment types, with links to change them.
+/// exceptions of the next twelve months, locations' hours, rooms and
+/// equipment, and the appointment types, with links to change them.
 pub async fn overview(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
@@ -882,6 +913,7 @@ pub async fn overview(
                 a.button.secondary href=(new_exception(kind)) { "Add " (label.to_lowercase()) }
             }
             a.button.secondary href=(format!("{OVERVIEW}/types/new")) { "Add an appointment type" }
+            a.button.secondary href=(format!("{OVERVIEW}/resources/new")) { "Add a room or equipment" }
         }
         section #templates aria-labelledby="s-templates" {
             h2 #s-templates { "Weekly templates" }
@@ -967,7 +999,10 @@ pub async fn overview(
             p.muted { "In-person visits are offered only while the location is open (or during an extra session there)." }
             table {
                 caption.visually-hidden { "Locations and opening hours" }
-                thead { tr { th scope="col" { "Location" } th scope="col" { "Time zone" } th scope="col" { "Open (local time)" } } }
+                thead { tr {
+                    th scope="col" { "Location" } th scope="col" { "Time zone" } th scope="col" { "Open (local time)" }
+                    th scope="col" { span.visually-hidden { "Actions" } }
+                } }
                 tbody {
                     @for (l, h) in &hours {
                         tr {
@@ -980,11 +1015,17 @@ pub async fn overview(
                                     @for (days, (o, c)) in open { li { strong { (days_text(&days)) } " " (time_text(o)) "–" (time_text(c)) } }
                                 }
                             }
+                            td {
+                                a href=(format!("{OVERVIEW}/locations/{}/hours", l.id)) {
+                                    "Edit" span.visually-hidden { " the opening hours of " (l.value.name) }
+                                }
+                            }
                         }
                     }
                 }
             }
         }
+        (resources_section(&dir, &resources))
         (types_section(&dir))
     };
     (
@@ -1035,15 +1076,8 @@ struct TemplateForm {
 }
 
 impl TemplateForm {
-    /// Two blank rows after the last one used, and at least `BLOCK_ROWS`.
     fn padded(mut self) -> Self {
-        let used = self
-            .rows
-            .iter()
-            .rposition(|r| !r.is_blank())
-            .map_or(0, |i| i + 1);
-        self.rows
-            .resize_with(BLOCK_ROWS.max(used + 2), BlockRow::default);
+        pad(&mut self.rows, BlockRow::is_blank, BLOCK_ROWS);
         self
     }
 
@@ -1096,7 +1130,7 @@ impl TemplateForm {
 
     /// The template, each block's row, or what cannot be read. Domain rules
     /// (times in order, no overlaps) are the store's to check.
-    fn to_template(&self, dir: &Directory) -> Result<(Template, Vec<usize>), ValidationErrors> {
+    fn to_template(&self) -> Result<(Template, Vec<usize>), ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let from = date_field(&mut errors, "effective_from", &self.effective_from, true);
         let until = date_field(&mut errors, "effective_until", &self.effective_until, false);
@@ -1111,7 +1145,6 @@ impl TemplateForm {
             let start = time_field(&mut errors, &f("start"), &row.start, true);
             let end = time_field(&mut errors, &f("end"), &row.end, true);
             let limit = limit_field(&mut errors, &f("overbook"), &row.overbook);
-            check_types(&mut errors, &f("types"), dir, &row.types);
             if let (Some(start), Some(end)) = (start, end) {
                 for day in &row.days {
                     blocks.push(AvailabilityBlock {
@@ -1153,16 +1186,12 @@ fn template_errors(
     others: &[Versioned<Template>],
     dir: &Directory,
 ) -> ValidationErrors {
-    let block = |field: &str| -> Option<(usize, String)> {
-        let (i, tail) = field.strip_prefix("blocks[")?.split_once("].")?;
-        Some((i.parse().ok()?, tail.to_string()))
-    };
     let row_number = |n: usize| n.checked_sub(1).and_then(|i| rows.get(i)).map(|r| r + 1);
     let mut out = ValidationErrors::new();
     for e in errors.errors() {
-        let (field, message) = match (block(&e.field), e.field.as_str()) {
+        let (field, message) = match (item_of("blocks", &e.field), e.field.as_str()) {
             (Some((i, tail)), _) => {
-                let input = match tail.as_str() {
+                let input = match tail {
                     "weekday" => "days",
                     "end" => "end",
                     "overbook_limit" => "overbook",
@@ -1188,7 +1217,7 @@ fn template_errors(
                                 us_date(t.value.effective_from)
                             ))
                         })
-                        .unwrap_or_else(|| e.message.clone()),
+                        .unwrap_or_else(|| store_message(&e.message)),
                 };
                 (format!("rows[{row}].{input}"), message)
             }
@@ -1200,7 +1229,7 @@ fn template_errors(
                 e.field.clone(),
                 "must not be before the effective-from date".to_string(),
             ),
-            (None, _) => (e.field.clone(), e.message.clone()),
+            (None, _) => (e.field.clone(), store_message(&e.message)),
         };
         add_once(&mut out, field, message);
     }
@@ -1275,7 +1304,7 @@ fn template_form(
             }
         }
         @if let Some(id) = id {
-            (delete_form(p, &format!("{OVERVIEW}/templates/{id}/delete"), "Delete this template",
+            (delete_form(p, &f, &format!("{OVERVIEW}/templates/{id}/delete"), "this template",
                 "Booked appointments stay; no new slots are offered from it."))
         }
     };
@@ -1343,24 +1372,35 @@ pub async fn edit_template(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    let t = match state.db.get::<Template>(&p.org_id, &id).await {
+    template_page(&state, &p, &id, StatusCode::OK, &ValidationErrors::new()).await
+}
+
+/// The stored template's form, with `errors`.
+async fn template_page(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    errors: &ValidationErrors,
+) -> Response {
+    let t = match state.db.get::<Template>(&p.org_id, id).await {
         Ok(t) => t,
         Err(e) => return missing("Template", e),
     };
-    let dir = match directory(&state, &p).await {
+    let dir = match directory(state, p).await {
         Ok(d) => d,
         Err(r) => return r,
     };
     let form = TemplateForm::from_template(&t.value, t.version);
     template_form(
-        &state,
-        &p,
+        state,
+        p,
         &dir,
         View {
-            status: StatusCode::OK,
-            id: Some(&id),
+            status,
+            id: Some(id),
             form: &form,
-            errors: &ValidationErrors::new(),
+            errors,
         },
     )
 }
@@ -1412,7 +1452,7 @@ async fn save_template(
             },
         )
     };
-    let (mut template, rows) = match form.to_template(&dir) {
+    let (mut template, rows) = match form.to_template() {
         Ok(v) => v,
         Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
     };
@@ -1445,13 +1485,16 @@ async fn save_template(
     }
 }
 
-/// `POST /admin/schedule/templates/{id}/delete`
+/// `POST /admin/schedule/templates/{id}/delete`, once confirmed.
 pub async fn delete_template(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<Vec<(String, String)>>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
+    if let Err(errors) = confirmation(&pairs) {
+        return template_page(&state, &p, &id, StatusCode::UNPROCESSABLE_ENTITY, &errors).await;
+    }
     let actor = actor(&p);
     let deleted = async {
         let mut tx = state.db.begin(&p.org_id).await?;
@@ -1569,7 +1612,7 @@ impl ExceptionForm {
     /// The exception, or what cannot be read. A blank time starts or ends
     /// the whole day; a blank end date is the start date. An extra session
     /// is one day with both times.
-    fn to_exception(&self, dir: &Directory) -> Result<ScheduleException, ValidationErrors> {
+    fn to_exception(&self) -> Result<ScheduleException, ValidationErrors> {
         let mut errors = ValidationErrors::new();
         let extra = self.is_extra();
         let start_date = date_field(&mut errors, "start_date", &self.start_date, true);
@@ -1603,20 +1646,13 @@ impl ExceptionForm {
                     resource_id,
                 }
             }
-            "extra_session" => {
-                check_types(&mut errors, "types", dir, &self.types);
-                ExceptionKind::ExtraSession {
-                    practitioner_id: self.practitioner_id.clone(),
-                    location_id: self.location_id.clone(),
-                    appointment_type_ids: self.types.clone(),
-                    overbook_limit: limit_field(
-                        &mut errors,
-                        "overbook_limit",
-                        &self.overbook_limit,
-                    )
+            "extra_session" => ExceptionKind::ExtraSession {
+                practitioner_id: self.practitioner_id.clone(),
+                location_id: self.location_id.clone(),
+                appointment_type_ids: self.types.clone(),
+                overbook_limit: limit_field(&mut errors, "overbook_limit", &self.overbook_limit)
                     .unwrap_or(0),
-                }
-            }
+            },
             _ => {
                 errors.add(
                     "kind",
@@ -1750,7 +1786,7 @@ fn exception_form(
             }
         }
         @if let Some(id) = id {
-            (delete_form(p, &format!("{OVERVIEW}/exceptions/{id}/delete"), &format!("Delete this {}", kind.to_lowercase()),
+            (delete_form(p, &f, &format!("{OVERVIEW}/exceptions/{id}/delete"), &format!("this {}", kind.to_lowercase()),
                 "The schedule goes back to the weekly templates for this time."))
         }
     };
@@ -1816,25 +1852,36 @@ pub async fn edit_exception(
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
 ) -> Response {
-    let e = match state.db.get::<ScheduleException>(&p.org_id, &id).await {
+    exception_page(&state, &p, &id, StatusCode::OK, &ValidationErrors::new()).await
+}
+
+/// The stored exception's form, with `errors`.
+async fn exception_page(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    errors: &ValidationErrors,
+) -> Response {
+    let e = match state.db.get::<ScheduleException>(&p.org_id, id).await {
         Ok(e) => e,
         Err(e) => return missing("Exception", e),
     };
-    let (dir, resources) = match exception_context(&state, &p).await {
+    let (dir, resources) = match exception_context(state, p).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let form = ExceptionForm::from_exception(&e.value, e.version);
     exception_form(
-        &state,
-        &p,
+        state,
+        p,
         &dir,
         &resources,
         View {
-            status: StatusCode::OK,
-            id: Some(&id),
+            status,
+            id: Some(id),
             form: &form,
-            errors: &ValidationErrors::new(),
+            errors,
         },
     )
 }
@@ -1891,7 +1938,7 @@ async fn save_exception(
             },
         )
     };
-    let mut exception = match form.to_exception(&dir) {
+    let mut exception = match form.to_exception() {
         Ok(e) => e,
         Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
     };
@@ -1908,13 +1955,10 @@ async fn save_exception(
     .await;
     match saved {
         Ok(()) => done("exception-saved"),
-        Err(StoreError::Invalid(errors)) => {
-            let mut mapped = ValidationErrors::new();
-            for e in errors.errors() {
-                add_once(&mut mapped, form.input_for(&e.field), e.message.clone());
-            }
-            refused(StatusCode::UNPROCESSABLE_ENTITY, &mapped)
-        }
+        Err(StoreError::Invalid(errors)) => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &on_inputs(&errors, |f| form.input_for(f)),
+        ),
         Err(StoreError::VersionConflict { .. }) => {
             refused(StatusCode::CONFLICT, &changed_meanwhile())
         }
@@ -1922,13 +1966,16 @@ async fn save_exception(
     }
 }
 
-/// `POST /admin/schedule/exceptions/{id}/delete`
+/// `POST /admin/schedule/exceptions/{id}/delete`, once confirmed.
 pub async fn delete_exception(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Path(id): Path<String>,
-    CsrfForm(_): CsrfForm<Vec<(String, String)>>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
 ) -> Response {
+    if let Err(errors) = confirmation(&pairs) {
+        return exception_page(&state, &p, &id, StatusCode::UNPROCESSABLE_ENTITY, &errors).await;
+    }
     let actor = actor(&p);
     let deleted = async {
         let mut tx = state.db.begin(&p.org_id).await?;
@@ -2146,7 +2193,7 @@ fn type_errors(errors: &ValidationErrors) -> ValidationErrors {
         let message = match e.field.as_str() {
             "specialties" => "or providers: tick at least one who offers this type".to_string(),
             "resource_kind" => "must be none for a telehealth visit".to_string(),
-            _ => e.message.clone(),
+            _ => store_message(&e.message),
         };
         add_once(&mut out, field, message);
     }
@@ -2369,6 +2416,607 @@ async fn save_type(state: &AppState, p: &Principal, id: Option<&str>, form: Type
         ),
         Err(e) => missing("Appointment type", e),
     }
+}
+
+// ---------------------------------------------------------------- opening hours
+
+/// One line of a location's opening hours as typed.
+#[derive(Debug, Clone, Default)]
+struct HoursLine {
+    weekday: String,
+    open: String,
+    close: String,
+}
+
+impl HoursLine {
+    fn is_blank(&self) -> bool {
+        self.weekday.is_empty() && self.open.is_empty() && self.close.is_empty()
+    }
+}
+
+/// A location's opening hours as typed: one line per stretch of a day.
+#[derive(Debug, Clone, Default)]
+struct HoursForm {
+    lines: Vec<HoursLine>,
+    /// The stored hours' version (0: none stored yet).
+    version: Option<i64>,
+}
+
+impl HoursForm {
+    /// A line per day of the week at least.
+    fn padded(mut self) -> Self {
+        pad(&mut self.lines, HoursLine::is_blank, 7);
+        self
+    }
+
+    fn from_hours(hours: &[OpeningHours], version: i64) -> Self {
+        let mut hours = hours.to_vec();
+        hours.sort_by_key(|h| (h.weekday, h.open));
+        HoursForm {
+            lines: hours
+                .iter()
+                .map(|h| HoursLine {
+                    weekday: h.weekday.to_string(),
+                    open: h.open.strftime("%H:%M").to_string(),
+                    close: h.close.strftime("%H:%M").to_string(),
+                })
+                .collect(),
+            version: Some(version),
+        }
+        .padded()
+    }
+
+    fn from_submitted(s: &Submitted) -> Self {
+        let lines = (0..MAX_ROWS)
+            .take_while(|i| s.has(&format!("hours[{i}].weekday")))
+            .map(|i| {
+                let f = |name: &str| s.text(&format!("hours[{i}].{name}"));
+                HoursLine {
+                    weekday: f("weekday"),
+                    open: f("open"),
+                    close: f("close"),
+                }
+            })
+            .collect();
+        HoursForm {
+            lines,
+            version: s.version(),
+        }
+    }
+
+    /// The hours with each one's line, or what cannot be read; the domain
+    /// checks weekdays, order and overlaps.
+    fn to_hours(&self) -> Result<(Vec<OpeningHours>, Vec<usize>), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut hours = Vec::new();
+        let mut lines = Vec::new();
+        for (i, line) in self.lines.iter().enumerate().filter(|(_, l)| !l.is_blank()) {
+            let f = |name: &str| format!("hours[{i}].{name}");
+            let weekday = line.weekday.parse().ok();
+            match (&weekday, line.weekday.is_empty()) {
+                (Some(_), _) => {}
+                (None, true) => errors.add(f("weekday"), "is required"),
+                (None, false) => errors.add(
+                    f("weekday"),
+                    format!("'{}' is not a day of the week", line.weekday),
+                ),
+            }
+            let open = time_field(&mut errors, &f("open"), &line.open, true);
+            let close = time_field(&mut errors, &f("close"), &line.close, true);
+            if let (Some(weekday), Some(open), Some(close)) = (weekday, open, close) {
+                hours.push(OpeningHours {
+                    weekday,
+                    open,
+                    close,
+                });
+                lines.push(i);
+            }
+        }
+        errors.into_result((hours, lines))
+    }
+}
+
+/// The store's errors on opening hours, on the lines they came from.
+fn hours_errors(errors: &ValidationErrors, lines: &[usize]) -> ValidationErrors {
+    let line = |i: usize| lines.get(i).copied().unwrap_or(0);
+    let mut out = ValidationErrors::new();
+    for e in errors.errors() {
+        let (field, message) = match item_of("opening_hours", &e.field) {
+            Some((i, "weekday")) => (
+                format!("hours[{}].weekday", line(i)),
+                "must be a day of the week, Monday to Sunday".to_string(),
+            ),
+            Some((i, tail)) => (format!("hours[{}].{tail}", line(i)), e.message.clone()),
+            None => (e.field.clone(), store_message(&e.message)),
+        };
+        add_once(&mut out, field, message);
+    }
+    out
+}
+
+fn hours_form(state: &AppState, p: &Principal, dir: &Directory, v: View<HoursForm>) -> Response {
+    let View {
+        status,
+        id,
+        form,
+        errors,
+    } = v;
+    let location_id = id.unwrap_or_default();
+    let f = Fields { errors };
+    let weekdays: Vec<(String, String)> = (1..=7)
+        .map(|d| (d.to_string(), weekday_name(d).to_string()))
+        .collect();
+    let content = html! {
+        (f.summary())
+        (zone_note(dir, location_id))
+        form method="post" action=(format!("{OVERVIEW}/locations/{location_id}/hours")) novalidate {
+            (csrf_field(p))
+            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+            p.hint {
+                "In-person visits are offered only while the location is open (or during an extra session there). "
+                "A day without a line is closed; two lines on one day leave a gap, such as a lunch closure. Blank lines are ignored."
+            }
+            @for (i, line) in form.lines.iter().enumerate() {
+                @let name = |n: &str| format!("hours[{i}].{n}");
+                fieldset.block {
+                    legend { "Line " (i + 1) }
+                    div.row {
+                        (f.select(&name("weekday"), "Day", &line.weekday, &weekdays, Some("—")))
+                        (f.input(&name("open"), "Opens", "time", &line.open, false, None))
+                        (f.input(&name("close"), "Closes", "time", &line.close, false, None))
+                    }
+                }
+            }
+            div.form-actions {
+                button type="submit" { "Save opening hours" }
+                a href=(OVERVIEW) { "Cancel" }
+            }
+        }
+    };
+    let title = format!("Opening hours of {}", dir.location_name(location_id));
+    page(state, p, status, &title, content)
+}
+
+/// The directory with the location `id`, or the answer that it is not there.
+async fn location_context(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+) -> Result<Directory, Response> {
+    let dir = directory(state, p).await?;
+    match dir.location(id) {
+        Some(_) => Ok(dir),
+        None => Err(missing("Location", StoreError::NotFound)),
+    }
+}
+
+/// `GET /admin/schedule/locations/{id}/hours`
+pub async fn edit_hours(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    let dir = match location_context(&state, &p, &id).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let form = match state.db.get::<LocationOpeningHours>(&p.org_id, &id).await {
+        Ok(h) => HoursForm::from_hours(&h.value.opening_hours, h.version),
+        Err(StoreError::NotFound) => HoursForm::from_hours(&[], 0),
+        Err(e) => return ops::internal_error(e),
+    };
+    hours_form(
+        &state,
+        &p,
+        &dir,
+        View {
+            status: StatusCode::OK,
+            id: Some(&id),
+            form: &form,
+            errors: &ValidationErrors::new(),
+        },
+    )
+}
+
+/// `POST /admin/schedule/locations/{id}/hours`: replaces the week's hours.
+pub async fn update_hours(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let dir = match location_context(&state, &p, &id).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let form = HoursForm::from_submitted(&Submitted(&pairs));
+    let refused = |status, errors: &ValidationErrors| {
+        hours_form(
+            &state,
+            &p,
+            &dir,
+            View {
+                status,
+                id: Some(&id),
+                form: &form.clone().padded(),
+                errors,
+            },
+        )
+    };
+    let (hours, lines) = match form.to_hours() {
+        Ok(v) => v,
+        Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
+    };
+    let actor = actor(&p);
+    let saved = async {
+        let mut tx = state.db.begin(&p.org_id).await?;
+        tx.update_location_hours(&id, hours, form.version, &actor)
+            .await?;
+        tx.commit().await
+    }
+    .await;
+    match saved {
+        Ok(()) => done("hours-saved"),
+        Err(StoreError::Invalid(errors)) => refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            &hours_errors(&errors, &lines),
+        ),
+        // A conflict: someone else stored the first hours meanwhile.
+        Err(StoreError::VersionConflict { .. } | StoreError::Conflict(_)) => {
+            refused(StatusCode::CONFLICT, &changed_meanwhile())
+        }
+        Err(e) => missing("Location", e),
+    }
+}
+
+// ---------------------------------------------------------------- rooms and equipment
+
+fn resources_section(dir: &Directory, resources: &[Versioned<Resource>]) -> Markup {
+    let mut sorted: Vec<&Versioned<Resource>> = resources.iter().collect();
+    sorted.sort_by_cached_key(|r| {
+        (
+            dir.location_name(&r.value.location_id),
+            r.value.name.clone(),
+        )
+    });
+    html! {
+        section #resources aria-labelledby="s-resources" {
+            h2 #s-resources { "Rooms and equipment" }
+            p.muted { "A type that needs a room or equipment is booked only with one of its kind free at the location." }
+            @if sorted.is_empty() {
+                p.empty { "No bookable rooms or equipment yet." }
+            } @else {
+                table {
+                    caption.visually-hidden { "Rooms and equipment" }
+                    thead { tr {
+                        th scope="col" { "Name" } th scope="col" { "Location" } th scope="col" { "Kind" }
+                        th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } }
+                    } }
+                    tbody {
+                        @for r in sorted {
+                            @let v = &r.value;
+                            tr {
+                                td { (v.name) }
+                                td { (dir.location_name(&v.location_id)) }
+                                td { (v.kind.label()) }
+                                td { @if v.active { "Active" } @else { "Inactive" } }
+                                td { a href=(format!("{OVERVIEW}/resources/{}/edit", r.id)) { "Edit" span.visually-hidden { " " (v.name) } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The room or equipment form as typed, and the directory room chosen in
+/// the form that makes one bookable.
+#[derive(Debug, Clone, Default)]
+struct ResourceForm {
+    location_id: String,
+    name: String,
+    kind: String,
+    active: bool,
+    version: Option<i64>,
+    room_id: String,
+}
+
+impl ResourceForm {
+    fn blank() -> Self {
+        ResourceForm {
+            active: true,
+            ..ResourceForm::default()
+        }
+    }
+
+    fn from_resource(r: &Resource, version: i64) -> Self {
+        ResourceForm {
+            location_id: r.location_id.clone(),
+            name: r.name.clone(),
+            kind: code(r.kind),
+            active: r.active,
+            version: Some(version),
+            room_id: String::new(),
+        }
+    }
+
+    fn from_submitted(s: &Submitted) -> Self {
+        ResourceForm {
+            location_id: s.text("location_id"),
+            name: s.text("name"),
+            kind: s.text("kind"),
+            active: s.has("active"),
+            version: s.version(),
+            room_id: s.text("room_id"),
+        }
+    }
+
+    /// The resource, or what cannot be read; the domain and the store check
+    /// the rest.
+    fn to_resource(&self) -> Result<Resource, ValidationErrors> {
+        let kind = match self.kind.as_str() {
+            "" => Err("is required"),
+            k => from_code(k).ok_or("is not a kind of room or equipment"),
+        };
+        match kind {
+            Ok(kind) => Ok(Resource {
+                id: String::new(),
+                location_id: self.location_id.clone(),
+                name: self.name.clone(),
+                kind,
+                active: self.active,
+            }),
+            Err(message) => Err(ValidationErrors::single("kind", message)),
+        }
+    }
+}
+
+/// Directory rooms not bookable yet (a bookable room keeps the room's id).
+async fn unbooked_rooms(
+    state: &AppState,
+    p: &Principal,
+    dir: &Directory,
+) -> Result<Vec<(String, String)>, Response> {
+    let db = &state.db;
+    let loaded = async {
+        let (rooms, _) = db.search::<Room>(&p.org_id, &[], ALL).await?;
+        let resources = db.schedule_resources(&p.org_id, None).await?;
+        Ok::<_, StoreError>((rooms, resources))
+    }
+    .await;
+    let (rooms, resources) = loaded.map_err(ops::internal_error)?;
+    Ok(rooms
+        .into_iter()
+        .filter(|room| !resources.iter().any(|r| r.id == room.id))
+        .map(|room| {
+            let text = format!(
+                "{} — {} ({})",
+                room.value.name,
+                dir.location_name(&room.value.location_id),
+                ResourceKind::from(room.value.kind).label()
+            );
+            (room.id, text)
+        })
+        .collect())
+}
+
+fn resource_form(
+    state: &AppState,
+    p: &Principal,
+    dir: &Directory,
+    rooms: &[(String, String)],
+    v: View<ResourceForm>,
+) -> Response {
+    let View {
+        status,
+        id,
+        form,
+        errors,
+    } = v;
+    let f = Fields { errors };
+    let action = match id {
+        Some(id) => format!("{OVERVIEW}/resources/{id}/edit"),
+        None => format!("{OVERVIEW}/resources/new"),
+    };
+    let kinds: Vec<(String, String)> = RESOURCE_KINDS
+        .iter()
+        .map(|k| (code(k), k.label().to_string()))
+        .collect();
+    let content = html! {
+        (f.summary())
+        form method="post" action=(action) novalidate {
+            (csrf_field(p))
+            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+            div.row {
+                (f.input("name", "Name", "text", &form.name, true, Some("As staff will see it, e.g. Exam 3 or ECG cart.")))
+                (f.select("kind", "Kind", &form.kind, &kinds, None))
+                (f.select("location_id", "Location", &form.location_id, &location_options(dir, &form.location_id), None))
+            }
+            div.tick {
+                input #f-active type="checkbox" name="active" value="on" checked[form.active];
+                label for="f-active" { "Active (inactive rooms and equipment are not booked; their appointments stay)" }
+            }
+            div.form-actions {
+                button type="submit" { "Save room or equipment" }
+                a href=(OVERVIEW) { "Cancel" }
+            }
+        }
+        @if id.is_none() && (!rooms.is_empty() || !form.room_id.is_empty()) {
+            section aria-labelledby="s-rooms" {
+                h2 #s-rooms { "Or make a directory room bookable" }
+                p.hint { "Rooms of the clinic directory that cannot be booked yet; the name and kind come from the directory." }
+                form method="post" action=(format!("{OVERVIEW}/resources/rooms")) novalidate {
+                    (csrf_field(p))
+                    div.row { (f.select("room_id", "Directory room", &form.room_id, rooms, None)) }
+                    div.form-actions { button.secondary type="submit" { "Make bookable" } }
+                }
+            }
+        }
+    };
+    let title = if id.is_some() {
+        "Edit room or equipment"
+    } else {
+        "New room or equipment"
+    };
+    page(state, p, status, title, content)
+}
+
+/// The resource form with what was typed and `errors`.
+async fn resource_page(
+    state: &AppState,
+    p: &Principal,
+    id: Option<&str>,
+    form: &ResourceForm,
+    status: StatusCode,
+    errors: &ValidationErrors,
+) -> Response {
+    let dir = match directory(state, p).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let rooms = match unbooked_rooms(state, p, &dir).await {
+        Ok(r) => r,
+        Err(r) => return r,
+    };
+    resource_form(
+        state,
+        p,
+        &dir,
+        &rooms,
+        View {
+            status,
+            id,
+            form,
+            errors,
+        },
+    )
+}
+
+/// `GET /admin/schedule/resources/new`
+pub async fn new_resource(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+) -> Response {
+    let form = ResourceForm::blank();
+    let none = ValidationErrors::new();
+    resource_page(&state, &p, None, &form, StatusCode::OK, &none).await
+}
+
+/// `GET /admin/schedule/resources/{id}/edit`
+pub async fn edit_resource(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Response {
+    let r = match state.db.get::<Resource>(&p.org_id, &id).await {
+        Ok(r) => r,
+        Err(e) => return missing("Room or equipment", e),
+    };
+    let form = ResourceForm::from_resource(&r.value, r.version);
+    let none = ValidationErrors::new();
+    resource_page(&state, &p, Some(&id), &form, StatusCode::OK, &none).await
+}
+
+/// `POST /admin/schedule/resources/new`
+pub async fn create_resource(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let form = ResourceForm::from_submitted(&Submitted(&pairs));
+    save_resource(&state, &p, None, form).await
+}
+
+/// `POST /admin/schedule/resources/{id}/edit`
+pub async fn update_resource(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    if let Err(e) = state.db.get::<Resource>(&p.org_id, &id).await {
+        return missing("Room or equipment", e);
+    }
+    let form = ResourceForm::from_submitted(&Submitted(&pairs));
+    save_resource(&state, &p, Some(&id), form).await
+}
+
+async fn save_resource(
+    state: &AppState,
+    p: &Principal,
+    id: Option<&str>,
+    form: ResourceForm,
+) -> Response {
+    let mut resource = match form.to_resource() {
+        Ok(r) => r,
+        Err(errors) => {
+            let status = StatusCode::UNPROCESSABLE_ENTITY;
+            return resource_page(state, p, id, &form, status, &errors).await;
+        }
+    };
+    resource.id = id.unwrap_or_default().to_string();
+    let actor = actor(p);
+    let saved = async {
+        let mut tx = state.db.begin(&p.org_id).await?;
+        match id {
+            Some(_) => tx.update_resource(resource, form.version, &actor).await?,
+            None => tx.create_resource(resource, &actor).await?,
+        };
+        tx.commit().await
+    }
+    .await;
+    resource_saved(state, p, id, &form, saved).await
+}
+
+/// `POST /admin/schedule/resources/rooms`: makes a directory room bookable.
+pub async fn add_room(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Response {
+    let form = ResourceForm {
+        room_id: Submitted(&pairs).text("room_id"),
+        ..ResourceForm::blank()
+    };
+    if form.room_id.is_empty() {
+        let errors = ValidationErrors::single("room_id", "is required");
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return resource_page(&state, &p, None, &form, status, &errors).await;
+    }
+    let actor = actor(&p);
+    let saved = async {
+        let mut tx = state.db.begin(&p.org_id).await?;
+        tx.add_room_resource(&form.room_id, &actor).await?;
+        tx.commit().await
+    }
+    .await;
+    resource_saved(&state, &p, None, &form, saved).await
+}
+
+/// The overview once saved; else the form again with what is wrong.
+async fn resource_saved(
+    state: &AppState,
+    p: &Principal,
+    id: Option<&str>,
+    form: &ResourceForm,
+    saved: Result<(), StoreError>,
+) -> Response {
+    let (status, errors) = match saved {
+        Ok(()) => return done("resource-saved"),
+        Err(StoreError::Invalid(errors)) => (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            on_inputs(&errors, str::to_string),
+        ),
+        Err(StoreError::VersionConflict { .. }) => (StatusCode::CONFLICT, changed_meanwhile()),
+        // Only a directory room keeps an id of its own: it is bookable already.
+        Err(StoreError::Conflict(_)) => (
+            StatusCode::CONFLICT,
+            ValidationErrors::single("room_id", "is bookable already"),
+        ),
+        Err(e) => return missing("Room or equipment", e),
+    };
+    resource_page(state, p, id, form, status, &errors).await
 }
 
 #[cfg(test)]

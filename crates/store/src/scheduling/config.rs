@@ -15,6 +15,7 @@ use carefront_domain::scheduling::{
     Template,
 };
 use jiff::civil::DateTime;
+use std::collections::BTreeSet;
 
 const ALL: Page = Page {
     offset: 0,
@@ -203,6 +204,28 @@ impl WriteTx {
         }
         self.require(&mut errors, "location_id", "locations", &t.location_id)
             .await?;
+        // Each type once, however many blocks name it.
+        let named: BTreeSet<&String> = t
+            .blocks
+            .iter()
+            .flat_map(|b| &b.appointment_type_ids)
+            .collect();
+        let mut unknown = BTreeSet::new();
+        for id in named {
+            if !self.live("appointment_types", id).await? {
+                unknown.insert(id);
+            }
+        }
+        for (i, b) in t.blocks.iter().enumerate() {
+            for (j, id) in b.appointment_type_ids.iter().enumerate() {
+                if unknown.contains(id) {
+                    errors.add(
+                        format!("blocks[{i}].appointment_type_ids[{j}]"),
+                        format!("no such record: {id}"),
+                    );
+                }
+            }
+        }
         errors.into_result(())?;
         let rows = sqlx::query(crate::db::sql(format!(
             "SELECT {} FROM schedule_templates WHERE org_id = $1 AND practitioner_id = $2 \
@@ -345,6 +368,19 @@ impl WriteTx {
         opening_hours: Vec<OpeningHours>,
         actor: &Actor,
     ) -> Result<LocationHours> {
+        self.update_location_hours(location_id, opening_hours, None, actor)
+            .await
+    }
+
+    /// [`WriteTx::set_location_hours`], refused with `VersionConflict`
+    /// unless the stored hours are at `if_version` (0: none stored yet).
+    pub async fn update_location_hours(
+        &mut self,
+        location_id: &str,
+        opening_hours: Vec<OpeningHours>,
+        if_version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<LocationHours> {
         let zone: Option<(String, i64)> =
             sqlx::query_as("SELECT timezone, deleted FROM locations WHERE org_id = $1 AND id = $2")
                 .bind(&self.org_id)
@@ -369,12 +405,16 @@ impl WriteTx {
         };
         match self.read_current::<LocationOpeningHours>(location_id).await {
             Ok(current) => {
-                self.update_audited(location_id, &value, Some(current.version), actor)
+                let expected = if_version.unwrap_or(current.version);
+                self.update_audited(location_id, &value, Some(expected), actor)
                     .await?;
             }
-            Err(StoreError::NotFound) => {
-                self.create_audited(location_id, &value, actor).await?;
-            }
+            Err(StoreError::NotFound) => match if_version {
+                None | Some(0) => {
+                    self.create_audited(location_id, &value, actor).await?;
+                }
+                Some(_) => return Err(StoreError::VersionConflict { current: 0 }),
+            },
             Err(e) => return Err(e),
         }
         Ok(hours)
