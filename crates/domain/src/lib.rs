@@ -16,6 +16,7 @@ pub mod scheduling;
 pub mod security;
 pub mod text;
 pub mod validation;
+pub mod visit;
 
 pub use access::{Area, Role};
 pub use validation::{FieldError, ValidationErrors};

@@ -19,6 +19,7 @@ mod reindex;
 mod scheduling;
 mod settings;
 pub mod testing;
+mod visits;
 
 pub use audit::{AuditFilter, AuditStats};
 pub use audit_writer::AuditWriter;
@@ -34,6 +35,10 @@ pub use scheduling::{
     RescheduleTo, Rescheduled, SlotFilter, StatusChange, Task, TaskKind, TaskStatus, WaitlistOffer,
 };
 pub use settings::Setting;
+pub use visits::{
+    BoardChange, BoardEvent, BoardPatient, BoardRoom, BoardVisit, DayBoard, FlowActor, RestockTask,
+    RoomBoard, VisitChange,
+};
 
 use carefront_domain::ValidationErrors;
 

@@ -1,0 +1,31 @@
+//! Visit flow: today's board, check-in and rooms, as pure rules.
+//!
+//! A visit is the day of one appointment ([`Visit`], named by the
+//! appointment's id). Its status machine ([`VisitStatus`]) runs from
+//! scheduled through arrived, checked in, roomed, with provider and checkout
+//! to completed, or ends as no-show, left without being seen or cancelled;
+//! every step ([`VisitStep`]) is timestamped with who took it
+//! ([`VisitEvent`]). Visit statuses map onto the appointment's FHIR statuses
+//! ([`VisitStatus::appointment_status`]) so that the appointment changes in
+//! step, and a visit follows its appointment when that is changed elsewhere
+//! ([`Visit::follow`]).
+//!
+//! Rooms ([`RoomState`]) are ready, occupied by one visit, waiting to be
+//! cleaned or out of service; a step that enters or leaves a room moves the
+//! room with it, and only a completed cleaning checklist of the room's kind
+//! ([`RoomChecklist`]) makes it ready again. Supply counts below par levels
+//! give a [`Shortfall`] to restock.
+
+mod flow;
+mod room;
+mod status;
+
+pub use flow::{
+    ChangedBy, DEFAULT_WAIT_THRESHOLD_MINUTES, MAX_WAIT_THRESHOLD_MINUTES, Visit, VisitError,
+    VisitEvent, VisitStep, WaitThresholds,
+};
+pub use room::{
+    MAX_CHECKLIST_ITEMS, MAX_PAR_LEVEL, RoomChange, RoomChecklist, RoomError, RoomState,
+    RoomStatus, Shortfall, SupplyCount, SupplyPar,
+};
+pub use status::{VisitStatus, VisitTransitionError};
