@@ -87,6 +87,12 @@ fn table(state: AppState) -> Table {
             post(ui::booking::submit),
         )
         .add(
+            Method::GET,
+            "/schedule/series/{id}",
+            Area::Schedule,
+            get(ui::booking::series_page),
+        )
+        .add(
             Method::POST,
             "/schedule/waitlist",
             Area::Scheduling,

@@ -6,12 +6,14 @@
 use super::booking::{BookingRequest, Evaluation, Placement, Refusal, evaluate_with};
 use super::calendar::Calendar;
 use super::slots::{ScheduleError, Slot, SlotInput, generate};
-use super::time::{boundary_instant, on_grid, slot_start_instant};
+use super::time::{boundary_instant, local, on_grid, slot_start_instant};
 use crate::ValidationErrors;
 use jiff::civil::DateTime;
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
 
 pub const MAX_SERIES_COUNT: u16 = 52;
 pub const MAX_SERIES_INTERVAL_WEEKS: u8 = 12;
@@ -91,6 +93,23 @@ pub enum SeriesConflict {
     NeedsOverride(Evaluation),
     /// It cannot be booked at all.
     Refused(Refusal),
+    /// Moved to a time that overlaps this other occurrence of the series.
+    OverlapsOccurrence(u16),
+}
+
+impl fmt::Display for SeriesConflict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SeriesConflict::TimeDoesNotExist => {
+                f.write_str("this local time does not exist that day (the clocks spring forward)")
+            }
+            SeriesConflict::NeedsOverride(ev) => Refusal::NeedsOverride(ev.issues.clone()).fmt(f),
+            SeriesConflict::Refused(r) => r.fmt(f),
+            SeriesConflict::OverlapsOccurrence(i) => {
+                write!(f, "it overlaps occurrence {} of the series", i + 1)
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +146,28 @@ pub fn plan_series(
     input: &SlotInput,
     request: &SeriesRequest,
 ) -> Result<Vec<PlannedOccurrence>, ScheduleError> {
+    plan(input, request, &BTreeMap::new())
+}
+
+impl SeriesRequest {
+    /// [`plan_series`] with some occurrences (by index) moved to another
+    /// start, typically an alternative the desk chose for a conflict. A moved
+    /// occurrence may come near another, so it is also checked against the
+    /// other occurrences.
+    pub fn plan(
+        &self,
+        input: &SlotInput,
+        moved: &BTreeMap<u16, Timestamp>,
+    ) -> Result<Vec<PlannedOccurrence>, ScheduleError> {
+        plan(input, self, moved)
+    }
+}
+
+fn plan(
+    input: &SlotInput,
+    request: &SeriesRequest,
+    moved: &BTreeMap<u16, Timestamp>,
+) -> Result<Vec<PlannedOccurrence>, ScheduleError> {
     let cal = Calendar::new(input, &[])?;
     let tz = cal.zone(&request.location_id)?.tz.clone();
     let window = SignedDuration::from_hours(
@@ -143,9 +184,16 @@ pub fn plan_series(
     };
 
     let occurrences = request.rule.occurrences(&tz);
-    let mut taken = Vec::new();
     let mut checked = Vec::with_capacity(occurrences.len());
     for occ in occurrences {
+        let occ = match moved.get(&occ.index) {
+            Some(&start) => Occurrence {
+                local_start: local(&tz, start),
+                start: Some(start),
+                ..occ
+            },
+            None => occ,
+        };
         let result = match occ.start {
             None => Err(SeriesConflict::TimeDoesNotExist),
             Some(start) => {
@@ -158,10 +206,7 @@ pub fn plan_series(
                     ignore: vec![],
                 };
                 match evaluate_with(&cal, &req) {
-                    Ok(ev) if ev.fits() => {
-                        taken.push((ev.placement.start, ev.placement.end));
-                        Ok(ev.placement)
-                    }
+                    Ok(ev) if ev.fits() => Ok(ev.placement),
                     Ok(ev) => Err(SeriesConflict::NeedsOverride(ev)),
                     Err(Refusal::Schedule(e)) => return Err(e),
                     Err(r) => Err(SeriesConflict::Refused(r)),
@@ -170,6 +215,28 @@ pub fn plan_series(
         };
         checked.push((occ, result));
     }
+    let overlaps: Vec<(usize, u16)> = checked
+        .iter()
+        .enumerate()
+        .filter(|(_, (o, _))| moved.contains_key(&o.index))
+        .filter_map(|(i, (o, r))| {
+            let p = r.as_ref().ok()?;
+            checked
+                .iter()
+                .find(|(other, q)| {
+                    other.index != o.index
+                        && q.as_ref().is_ok_and(|q| p.start < q.end && q.start < p.end)
+                })
+                .map(|(other, _)| (i, other.index))
+        })
+        .collect();
+    for (i, other) in overlaps {
+        checked[i].1 = Err(SeriesConflict::OverlapsOccurrence(other));
+    }
+    let mut taken: Vec<(Timestamp, Timestamp)> = checked
+        .iter()
+        .filter_map(|(_, r)| r.as_ref().ok().map(|p| (p.start, p.end)))
+        .collect();
 
     let anchor = |o: &Occurrence| {
         o.start

@@ -9,20 +9,27 @@
 //! free times of the same provider to choose from. A lead may book past
 //! the schedule (overbooking, outside hours) with a reason, kept on the
 //! appointment and shown on its card.
+//!
+//! Repeat (a course of visits, e.g. weekly physical therapy × 8) books the
+//! whole series or nothing (`Db::book_series`). When a visit does not fit,
+//! the form comes back listing every visit, each conflict with its nearest
+//! free times as radio buttons (`move_<n>`: visit n + 1 at another time),
+//! and books again with the times chosen. A booked series has its own page
+//! listing its visits.
 
 use super::patient_summary::{header, load};
 use super::patients::today;
 use super::registration::input_id;
 use super::schedule::{
     Directory, TYPES_CSS, clock, day_href, done_href, error_summary, href, inline_error, local,
-    same_field, short_day, when, zone_on,
+    same_field, short_day, status_text, when, zone_on,
 };
 use super::{CsrfForm, csrf_field, shell_with_styles};
 use crate::audit::{AuditNote, note};
 use crate::auth::{Principal, random_secret};
 use crate::{AppState, ops};
 use axum::Extension;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use carefront_domain::audit::{Action, Outcome};
@@ -30,15 +37,18 @@ use carefront_domain::directory::Versioned;
 use carefront_domain::patient::Patient;
 use carefront_domain::patient_search::parse;
 use carefront_domain::scheduling::{
-    BookingRequest, FitIssue, Override, Refusal, Slot, SlotSearch, may_override, next_available,
+    BookingRequest, FitIssue, MAX_SERIES_COUNT, MAX_SERIES_INTERVAL_WEEKS, OccurrenceOutcome,
+    Override, PlannedOccurrence, Refusal, SeriesConflict, Slot, SlotSearch, may_override,
+    next_available,
 };
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
     Actor, AppointmentDetails, BookAppointment, BookError, PatientHits, SlotFilter, StoreError,
 };
 use jiff::{Timestamp, ToSpan};
-use maud::html;
+use maud::{Markup, html};
 use serde::Deserialize;
+use std::collections::BTreeMap;
 
 /// Patients listed by the search inside the booking page.
 const PATIENTS_SHOWN: usize = 10;
@@ -83,6 +93,52 @@ pub struct BookForm {
     pub override_reason: String,
     #[serde(default)]
     pub idempotency_key: String,
+    /// Visits in all; empty or 1 books one.
+    #[serde(default)]
+    pub repeat_count: String,
+    /// Weeks between the visits of a series.
+    #[serde(default)]
+    pub repeat_every_weeks: String,
+    /// The other fields: `move_<n>` is the start chosen for visit n + 1 of a
+    /// series instead of its own time.
+    #[serde(flatten)]
+    pub others: BTreeMap<String, String>,
+}
+
+impl BookForm {
+    /// Visits of a series moved to another start, by index.
+    fn moved(&self) -> BTreeMap<u16, Timestamp> {
+        self.others
+            .iter()
+            .filter_map(|(k, v)| {
+                let index = k.strip_prefix("move_")?.parse().ok()?;
+                Some((index, v.trim().parse().ok()?))
+            })
+            .collect()
+    }
+
+    /// (weeks between visits, visits in all) when more than one visit is
+    /// asked for; unreadable numbers are errors.
+    fn repeat(&self, errors: &mut ValidationErrors) -> Option<(u8, u16)> {
+        let count = match self.repeat_count.trim() {
+            "" => 1,
+            t => t.parse::<u16>().unwrap_or_else(|_| {
+                errors.add("count", format!("must be 1 to {MAX_SERIES_COUNT} visits"));
+                1
+            }),
+        };
+        let every = match self.repeat_every_weeks.trim() {
+            "" => 1,
+            t => t.parse::<u8>().unwrap_or_else(|_| {
+                errors.add(
+                    "every_weeks",
+                    format!("must be 1 to {MAX_SERIES_INTERVAL_WEEKS} weeks"),
+                );
+                1
+            }),
+        };
+        (count > 1).then_some((every, count))
+    }
 }
 
 /// Why the time does not fit the schedule as it is.
@@ -123,6 +179,7 @@ fn issues_text(issues: &[FitIssue]) -> String {
 fn anchor(field: &str) -> String {
     match field {
         "patient_id" => "patient_id".into(),
+        "count" | "every_weeks" => format!("repeat_{field}"),
         "idempotency_key" | "version" => "appointment_type_id".into(),
         f => same_field(f),
     }
@@ -140,6 +197,125 @@ struct View<'a> {
     alternatives: &'a [Slot],
     /// The form was sent (a booking was tried), not only opened.
     attempted: bool,
+    /// A series that could not be booked: every visit, conflicts with
+    /// alternatives.
+    series: Option<&'a [PlannedOccurrence]>,
+}
+
+/// Why a visit of a series cannot be booked as it is.
+fn conflict_text(c: &SeriesConflict, provider_name: &str) -> String {
+    match c {
+        SeriesConflict::NeedsOverride(ev)
+            if ev
+                .issues
+                .iter()
+                .any(|i| matches!(i, FitIssue::OverCapacity { .. })) =>
+        {
+            format!("{provider_name} already has a booking then")
+        }
+        SeriesConflict::OverlapsOccurrence(i) => format!("it overlaps visit {}", i + 1),
+        other => other.to_string(),
+    }
+}
+
+/// Every visit of a series that could not be booked, inside the form: a
+/// conflict is a group of radio buttons (its nearest free times, and for a
+/// lead keeping the time past the schedule); a visit moved before keeps its
+/// time.
+fn series_visits(
+    plan: &[PlannedOccurrence],
+    moved: &BTreeMap<u16, Timestamp>,
+    provider_name: &str,
+    lead: bool,
+) -> Markup {
+    html! {
+        section.series-visits aria-labelledby="series-title" {
+            h2 #series-title { "Visits" }
+            ol.plain {
+                @for occ in plan {
+                    @let name = format!("move_{}", occ.index);
+                    @let at = format!("Visit {}, {} {}", occ.index + 1, short_day(occ.local_start.date()), clock(occ.local_start));
+                    li {
+                        @match &occ.outcome {
+                            OccurrenceOutcome::Fits(_) => {
+                                (at) ": free"
+                                @if let Some(t) = moved.get(&occ.index) {
+                                    " (the time you chose)"
+                                    input type="hidden" name=(name) value=(t.to_string());
+                                }
+                            }
+                            OccurrenceOutcome::Conflict { conflict, alternatives } => {
+                                fieldset.slot-choices.invalid {
+                                    legend { (at) ": " (conflict_text(conflict, provider_name)) }
+                                    @if alternatives.is_empty() {
+                                        p { "No free time within a week either side: change the first visit or the repeat." }
+                                    }
+                                    @for (i, s) in alternatives.iter().enumerate() {
+                                        @let id = format!("f-{name}-{i}");
+                                        div.tick {
+                                            input type="radio" id=(id) name=(name) value=(s.start.to_string());
+                                            label for=(id) { "Instead " (short_day(s.local_start.date())) " " (clock(s.local_start)) }
+                                        }
+                                    }
+                                    @if lead && matches!(conflict, SeriesConflict::NeedsOverride(_)) {
+                                        @let id = format!("f-{name}-keep");
+                                        div.tick {
+                                            input type="radio" id=(id) name=(name) value="";
+                                            label for=(id) { "Keep this time (needs an override reason)" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The series part of the visit form.
+fn repeat_fields(form: &BookForm, errors: &ValidationErrors) -> Markup {
+    let (count_invalid, count_error, count_block) = inline_error(errors, "repeat_count", anchor);
+    let (every_invalid, every_error, every_block) =
+        inline_error(errors, "repeat_every_weeks", anchor);
+    let described = |error: Option<String>| {
+        error.map_or("f-repeat-hint".to_string(), |e| {
+            format!("{e} f-repeat-hint")
+        })
+    };
+    let count = form.repeat_count.trim();
+    let every = form.repeat_every_weeks.trim();
+    html! {
+        fieldset.repeat {
+            legend { "Repeat (optional)" }
+            div.row {
+                div.field.w-s.invalid[count_invalid.is_some()] {
+                    label for="f-repeat_count" { "Visits in all" }
+                    select #f-repeat_count name="repeat_count" aria-invalid=[count_invalid] aria-describedby=(described(count_error)) {
+                        option value="1" selected[count.is_empty() || count == "1"] { "1 (no repeat)" }
+                        @for n in 2..=MAX_SERIES_COUNT {
+                            @let v = n.to_string();
+                            option value=(v) selected[count == v] { (n) " visits" }
+                        }
+                    }
+                    (count_block)
+                }
+                div.field.w-s.invalid[every_invalid.is_some()] {
+                    label for="f-repeat_every_weeks" { "Every" }
+                    select #f-repeat_every_weeks name="repeat_every_weeks" aria-invalid=[every_invalid] aria-describedby=(described(every_error)) {
+                        option value="1" selected[every.is_empty() || every == "1"] { "week" }
+                        @for n in 2..=MAX_SERIES_INTERVAL_WEEKS {
+                            @let v = n.to_string();
+                            option value=(v) selected[every == v] { (n) " weeks" }
+                        }
+                    }
+                    (every_block)
+                }
+            }
+            span.hint #f-repeat-hint { "For a course of visits, e.g. weekly physical therapy, 8 visits. Every visit keeps this local time; nothing is booked unless every visit can be." }
+        }
+    }
 }
 
 fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response {
@@ -151,8 +327,20 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
     let provider_name = dir.provider_name(provider);
     let lead = may_override(p.role);
     let taken = matches!(v.problem, Some(Problem::Taken));
+    let series_needs_override = v.series.is_some_and(|plan| {
+        plan.iter().any(|o| {
+            matches!(
+                o.outcome,
+                OccurrenceOutcome::Conflict {
+                    conflict: SeriesConflict::NeedsOverride(_),
+                    ..
+                }
+            )
+        })
+    });
     let show_override = lead
         && (matches!(v.problem, Some(Problem::Taken | Problem::NeedsOverride(_)))
+            || series_needs_override
             || v.errors.for_field("override_reason").is_some()
             || !form.override_reason.is_empty());
     let mut offered = dir.types_offered_by(provider);
@@ -187,7 +375,7 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
     let (start_invalid, start_error, start_block) = inline_error(v.errors, "start", anchor);
     let (override_invalid, override_error, override_block) =
         inline_error(v.errors, "override_reason", anchor);
-    let start_here = v.errors.is_empty() && !taken;
+    let start_here = v.errors.is_empty() && !taken && v.series.is_none();
     let content = html! {
         section.book-slot aria-labelledby="slot-title" {
             h2 #slot-title { "Time" }
@@ -205,6 +393,13 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
                 @if let Some(s) = start { dt { "Time zone" } dd { (zone_on(&tz, local(&tz, s).date())) } }
             }
             p { a href=(back) { "Choose another time on the schedule" } }
+        }
+        @if let Some(plan) = v.series {
+            div.error.conflict #conflict role="alert" tabindex="-1" autofocus {
+                p { strong { "Nothing was booked: " (plan.iter().filter(|o| !o.fits()).count()) " of the " (plan.len()) " visits cannot be booked as they are." } }
+                p { "Choose another time for each visit listed below and book again; the patient and the details you typed are kept."
+                    @if lead { " As a lead you may also keep a time past the schedule with an override reason." } }
+            }
         }
         @if taken && !v.attempted {
             div.notice.warn #conflict role="note" {
@@ -316,6 +511,9 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
                     }
                 }
             }
+            @if let Some(plan) = v.series {
+                (series_visits(plan, &form.moved(), &provider_name, lead))
+            }
             div.field.w-m.invalid[type_invalid.is_some()] {
                 label for="f-appointment_type_id" { "Appointment type " span.req { "required" } }
                 select #f-appointment_type_id name="appointment_type_id" aria-invalid=[type_invalid] aria-describedby=[type_error] {
@@ -338,6 +536,7 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
                 textarea #f-notes name="notes" rows="3" aria-invalid=[notes_invalid] aria-describedby=[notes_error] { (form.notes) }
                 (notes_block)
             }
+            (repeat_fields(form, v.errors))
             @if show_override {
                 div.field.w-l.invalid[override_invalid.is_some()] {
                     label for="f-override_reason" { "Override reason (lead)" }
@@ -500,6 +699,7 @@ pub async fn page(
             problem,
             alternatives: &alternatives,
             attempted: false,
+            series: None,
         },
     );
     audit_shown(&mut response, patient.as_ref(), hits.as_ref());
@@ -602,7 +802,8 @@ pub async fn submit(
             "is missing: reload the booking page and try again",
         );
     }
-    let view = |status, errors, problem, alternatives| View {
+    let repeat = form.repeat(&mut errors);
+    let view = |status, errors, problem, alternatives, series| View {
         status,
         form: &form,
         errors,
@@ -612,13 +813,14 @@ pub async fn submit(
         problem,
         alternatives,
         attempted: true,
+        series,
     };
     let (Some(start), Some(details), true) = (start, details, errors.is_empty()) else {
         let mut r = render(
             &state,
             &p,
             &dir,
-            view(StatusCode::UNPROCESSABLE_ENTITY, &errors, None, &[]),
+            view(StatusCode::UNPROCESSABLE_ENTITY, &errors, None, &[], None),
         );
         audit_shown(&mut r, patient.as_ref(), None);
         return r;
@@ -644,25 +846,78 @@ pub async fn submit(
         idempotency_key: Some(form.idempotency_key.trim().to_string()),
     };
     let actor = Actor::from(p.entry(Action::Create, Outcome::Success));
-    let result = state
-        .db
-        .book(&p.org_id, &booking, &actor, Timestamp::now())
-        .await;
-    let mut errors = ValidationErrors::new();
-    let (status, problem) = match result {
-        Ok(booked) => {
-            return Redirect::to(&done_href(
-                &dir,
-                &booked.appointment.value.appointment,
-                "booked",
-            ))
-            .into_response();
+    let now = Timestamp::now();
+    // Conflicting visits of a series, or why the booking was not made.
+    let failed: Result<Vec<PlannedOccurrence>, BookError> = match repeat {
+        Some((every_weeks, count)) => {
+            let moved = form.moved();
+            match state
+                .db
+                .book_series(&p.org_id, &booking, every_weeks, count, &moved, &actor, now)
+                .await
+            {
+                Ok(Ok(series)) => {
+                    let first = &series[0].appointment.value.appointment;
+                    let id = first.series_id.as_deref().unwrap_or_default();
+                    return Redirect::to(&format!("/schedule/series/{id}?done=booked"))
+                        .into_response();
+                }
+                Ok(Err(plan)) => Ok(plan),
+                Err(e) => Err(e),
+            }
         }
-        Err(BookError::Refused(r)) => match Problem::from_refusal(r) {
+        None => match state.db.book(&p.org_id, &booking, &actor, now).await {
+            Ok(booked) => {
+                return Redirect::to(&done_href(
+                    &dir,
+                    &booked.appointment.value.appointment,
+                    "booked",
+                ))
+                .into_response();
+            }
+            Err(e) => Err(e),
+        },
+    };
+    let mut errors = ValidationErrors::new();
+    let (status, problem, plan) = match failed {
+        Ok(plan) => (StatusCode::CONFLICT, None, Some(plan)),
+        Err(e) => match not_booked(e, p.role, &mut errors) {
+            Ok((status, problem)) => (status, problem, None),
+            Err(e) => return ops::internal_error(e),
+        },
+    };
+    let alternatives = if matches!(problem, Some(Problem::Taken)) {
+        match alternatives(&state, &p.org_id, &form, start).await {
+            Ok(a) => a,
+            Err(r) => return r,
+        }
+    } else {
+        vec![]
+    };
+    let mut r = render(
+        &state,
+        &p,
+        &dir,
+        view(status, &errors, problem, &alternatives, plan.as_deref()),
+    );
+    audit_shown(&mut r, patient.as_ref(), None);
+    r
+}
+
+/// What the form says when a booking (or series) was not made: the status,
+/// the problem to show and the fields' errors; other store errors are the
+/// server's.
+fn not_booked(
+    e: BookError,
+    role: carefront_domain::Role,
+    errors: &mut ValidationErrors,
+) -> Result<(StatusCode, Option<Problem>), StoreError> {
+    Ok(match e {
+        BookError::Refused(r) => match Problem::from_refusal(r) {
             Problem::Taken => (StatusCode::CONFLICT, Some(Problem::Taken)),
             Problem::NeedsOverride(issues) => {
                 let text = issues_text(&issues);
-                if may_override(p.role) {
+                if may_override(role) {
                     errors.add(
                         "override_reason",
                         format!("is required to book past the schedule ({text})"),
@@ -681,44 +936,26 @@ pub async fn submit(
                 (StatusCode::UNPROCESSABLE_ENTITY, None)
             }
         },
-        Err(BookError::Store(StoreError::Invalid(found))) => {
+        BookError::Store(StoreError::Invalid(found)) => {
             for fe in found.errors() {
                 errors.add(fe.field.clone(), fe.message.clone());
             }
             (StatusCode::UNPROCESSABLE_ENTITY, None)
         }
-        Err(BookError::Store(StoreError::Conflict(message))) if message.contains("idempotency") => {
+        BookError::Store(StoreError::Conflict(message)) if message.contains("idempotency") => {
             errors.add(
                 "idempotency_key",
                 "was already used: this form booked an appointment before; open the schedule to see it, or reload this page to book again",
             );
             (StatusCode::CONFLICT, None)
         }
-        Err(BookError::Store(StoreError::Conflict(_))) => {
-            (StatusCode::CONFLICT, Some(Problem::Taken))
-        }
-        Err(BookError::Store(StoreError::NotFound)) => {
+        BookError::Store(StoreError::Conflict(_)) => (StatusCode::CONFLICT, Some(Problem::Taken)),
+        BookError::Store(StoreError::NotFound) => {
             errors.add("appointment_type_id", "is not a known appointment type");
             (StatusCode::UNPROCESSABLE_ENTITY, None)
         }
-        Err(BookError::Store(e)) => return ops::internal_error(e),
-    };
-    let alternatives = if matches!(problem, Some(Problem::Taken)) {
-        match alternatives(&state, &p.org_id, &form, start).await {
-            Ok(a) => a,
-            Err(r) => return r,
-        }
-    } else {
-        vec![]
-    };
-    let mut r = render(
-        &state,
-        &p,
-        &dir,
-        view(status, &errors, problem, &alternatives),
-    );
-    audit_shown(&mut r, patient.as_ref(), None);
-    r
+        BookError::Store(e) => return Err(e),
+    })
 }
 
 /// The field a refusal is about, and what to say there.
@@ -752,4 +989,95 @@ pub fn refusal_error(r: &Refusal) -> (&'static str, String) {
         ),
         Refusal::Schedule(e) => ("location_id", format!("cannot be scheduled: {e}")),
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SeriesQuery {
+    #[serde(default)]
+    done: String,
+}
+
+/// `GET /schedule/series/{id}`: the visits a series was booked with, where
+/// booking one lands.
+pub async fn series_page(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    Query(q): Query<SeriesQuery>,
+) -> Response {
+    let (dir, visits) = match tokio::try_join!(
+        Directory::load(&state, &p.org_id),
+        state.db.series_appointments(&p.org_id, &id)
+    ) {
+        Ok(found) => found,
+        Err(e) => return ops::internal_error(e),
+    };
+    let Some(first) = visits.first().map(|v| &v.value.appointment) else {
+        return super::schedule::schedule_problem(
+            &state,
+            &p,
+            StatusCode::NOT_FOUND,
+            "Series of visits",
+            html! { p { "There is no such series of visits." } },
+        );
+    };
+    let patient = chosen_patient(&state, &p.org_id, &first.patient_id).await;
+    let tz = dir.tz(&first.location_id);
+    let content = html! {
+        @if q.done == "booked" {
+            div.notice.done role="status" tabindex="-1" autofocus {
+                p { strong { "Booked " (visits.len()) " visits." } }
+            }
+        }
+        @if let Some(pt) = &patient {
+            p.chosen { strong { a href=(format!("/patients/{}", pt.id)) { (pt.value.display_name()) } } }
+            (header(pt, today()))
+        }
+        dl.kv {
+            dt { "Type" } dd { (dir.type_name(&first.appointment_type_id)) }
+            dt { "Provider" } dd { (dir.provider_name(&first.practitioner_id)) }
+            dt { "Location" } dd { (dir.location_name(&first.location_id)) }
+        }
+        table {
+            caption.visually-hidden { "Visits of the series, by date" }
+            thead { tr { th scope="col" { "Visit" } th scope="col" { "When" } th scope="col" { "Status" } } }
+            tbody {
+                @for (i, v) in visits.iter().enumerate() {
+                    @let a = &v.value.appointment;
+                    tr {
+                        td { (i + 1) }
+                        td { a href=(format!("/appointments/{}", a.id)) { (when(&tz, a.start, a.end)) } }
+                        td { (status_text(a, &tz)) }
+                    }
+                }
+            }
+        }
+        p { a href=(day_href(&first.location_id, local(&tz, first.start).date())) { "Open the schedule on the first visit's day" } }
+    };
+    let mut response = shell_with_styles(
+        &p,
+        state.config.idle_timeout_secs,
+        Area::Schedule,
+        "Series of visits",
+        &[],
+        content,
+    )
+    .into_response();
+    for v in &visits {
+        note(
+            &mut response,
+            AuditNote::new(Action::Read, "Appointment", Some(&v.id))
+                .patient(&v.value.appointment.patient_id)
+                .detail("series page"),
+        );
+    }
+    if let Some(pt) = &patient {
+        note(
+            &mut response,
+            AuditNote::new(Action::Read, "Patient", Some(&pt.id))
+                .patient(&pt.id)
+                .detail("series page"),
+        );
+    }
+    response
 }

@@ -10,7 +10,7 @@ use super::{Actor, corrupt, us};
 use crate::db::sql;
 use crate::{Db, Result, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
-use carefront_domain::audit::Action;
+use carefront_domain::audit::{Action, AuditEntry};
 use carefront_domain::directory::Versioned;
 use carefront_domain::scheduling::{
     AcceptedBooking, Appointment, AppointmentStatus, BookingRequest, CancelReason, Hold, Override,
@@ -193,7 +193,10 @@ impl WriteTx {
     /// when an earlier request with the same key (and the same request)
     /// already succeeded: the caller returns that result and writes nothing.
     /// A concurrent request with the key waits here for the first to finish.
-    async fn claim_idempotency(&mut self, idem: &IdempotencyKey) -> Result<Option<String>> {
+    pub(super) async fn claim_idempotency(
+        &mut self,
+        idem: &IdempotencyKey,
+    ) -> Result<Option<String>> {
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at_us) \
              VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
@@ -228,7 +231,7 @@ impl WriteTx {
         })
     }
 
-    async fn finish_idempotency(
+    pub(super) async fn finish_idempotency(
         &mut self,
         idem: Option<&IdempotencyKey>,
         resource_id: &str,
@@ -248,7 +251,7 @@ impl WriteTx {
     }
 
     /// Refuses unknown, deleted and merged patients, naming `patient_id`.
-    async fn check_patient(&mut self, patient_id: &str) -> Result<()> {
+    pub(super) async fn check_patient(&mut self, patient_id: &str) -> Result<()> {
         let row: Option<(i64, Option<String>)> = sqlx::query_as(
             "SELECT deleted, replaced_by FROM patients WHERE org_id = $1 AND id = $2",
         )
@@ -291,6 +294,26 @@ impl WriteTx {
             });
         }
         self.check_patient(&new.patient_id).await?;
+        let (stored, entry) = self
+            .insert_appointment(NewAppointment { details, ..new }, actor, now)
+            .await?;
+        self.finish_idempotency(idempotency, &stored.id).await?;
+        self.audit(entry).await?;
+        Ok(Booked {
+            appointment: stored,
+            replayed: false,
+        })
+    }
+
+    /// The writes of one booking after its checks (validated details, a
+    /// bookable patient): claims, the appointment with history. Returns its
+    /// audit entry for the caller to append last, after every other write.
+    pub(super) async fn insert_appointment(
+        &mut self,
+        new: NewAppointment,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<(Versioned<AppointmentRecord>, AuditEntry)> {
         let mut appointment = Appointment::book(new_id(), &new.patient_id, new.accepted, now);
         appointment.series_id = new.series_id;
         let slot = appointment_label(&appointment);
@@ -305,23 +328,26 @@ impl WriteTx {
         .await?;
         let record = AppointmentRecord {
             appointment,
-            reason_for_visit: details.reason_for_visit,
-            notes: details.notes,
+            reason_for_visit: new.details.reason_for_visit,
+            notes: new.details.notes,
         };
         let id = record.appointment.id.clone();
         let stored = self.create(&id, &record, &actor.actor_name).await?;
-        self.finish_idempotency(idempotency, &id).await?;
+        let a = &record.appointment;
+        let detail: Vec<String> = [
+            a.series_id.as_ref().map(|s| format!("series {s}")),
+            a.override_reason.as_ref().map(|r| format!("override: {r}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         let mut entry = actor
             .entry(Action::Create, "Appointment", &id)
-            .patient(&record.appointment.patient_id);
-        if let Some(reason) = &record.appointment.override_reason {
-            entry = entry.detail(format!("override: {reason}"));
+            .patient(&a.patient_id);
+        if !detail.is_empty() {
+            entry = entry.detail(detail.join("; "));
         }
-        self.audit(entry).await?;
-        Ok(Booked {
-            appointment: stored,
-            replayed: false,
-        })
+        Ok((stored, entry))
     }
 
     /// Stores an appointment as it already stands, status and all: a
@@ -758,7 +784,11 @@ impl WriteTx {
 
 impl Db {
     /// The stored result of an idempotency key used for the same request.
-    async fn replay(&self, org_id: &str, idem: &IdempotencyKey) -> Result<Option<String>> {
+    pub(super) async fn replay(
+        &self,
+        org_id: &str,
+        idem: &IdempotencyKey,
+    ) -> Result<Option<String>> {
         let row: Option<(String, Option<String>)> = sqlx::query_as(
             "SELECT request_hash, resource_id FROM idempotency_keys WHERE org_id = $1 AND key = $2",
         )

@@ -30,6 +30,7 @@ mod claims;
 mod config;
 mod load;
 mod records;
+mod series;
 mod upcoming;
 mod waitlist;
 

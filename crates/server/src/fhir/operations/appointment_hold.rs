@@ -80,6 +80,9 @@ pub struct Request {
     /// Where the target was named, for errors.
     pub target_path: String,
     pub resource: Option<Input>,
+    /// `$book` of a series: further appointment-resources, occurrences
+    /// (recurrenceId) at other times than the series' own.
+    pub occurrences: Vec<Input>,
 }
 
 pub fn read_request(value: &Value, op: &str) -> Result<Request, FhirError> {
@@ -91,6 +94,7 @@ pub fn read_request(value: &Value, op: &str) -> Result<Request, FhirError> {
     };
     let mut target: Option<(Target, String, String)> = None;
     let mut resource: Option<Input> = None;
+    let mut occurrences = Vec::new();
     for (path, raw) in params.list("parameter", &mut issues) {
         let Some(p) = Obj::new(
             path.clone(),
@@ -134,7 +138,23 @@ pub fn read_request(value: &Value, op: &str) -> Result<Request, FhirError> {
                         let known = known_elements(ELEMENTS);
                         if let Some(obj) = Obj::new(at, r, &known, &mut issues) {
                             let _ = obj.string("resourceType", &mut issues);
-                            resource = Some(appointment::parse(&obj, &mut issues));
+                            let parsed = appointment::parse(&obj, &mut issues);
+                            if parsed.recurrence.is_none() && parsed.recurrence_id.is_some() {
+                                occurrences.push(parsed);
+                            } else if resource.is_some() {
+                                issues.push(Issue::at(
+                                    "not-supported",
+                                    &obj.path,
+                                    format!(
+                                        "{}: one appointment is booked here; further \
+                                         appointment-resources are occurrences of its series \
+                                         (with recurrenceId)",
+                                        obj.path
+                                    ),
+                                ));
+                            } else {
+                                resource = Some(parsed);
+                            }
                         }
                     }
                     _ => issues.push(Issue::at(
@@ -192,7 +212,23 @@ pub fn read_request(value: &Value, op: &str) -> Result<Request, FhirError> {
         target,
         target_path,
         resource,
+        occurrences,
     })
+}
+
+impl Request {
+    /// Refuses a series: only `$book` books one.
+    pub fn one_appointment(&self) -> Result<(), FhirError> {
+        let mut issues = Vec::new();
+        for input in self.resource.iter().chain(&self.occurrences) {
+            appointment::no_series(input, &mut issues);
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(FhirError::Invalid(issues))
+        }
+    }
 }
 
 /// A booking of a `$find` proposal, for `patient` (from the proposal, else
@@ -390,6 +426,7 @@ pub async fn hold(ctx: Ctx, headers: HeaderMap, body: Body) -> Response {
         let key = idempotency_key(&headers)?;
         let value = read_json(&headers, body).await?;
         let mut req = read_request(&value, "hold")?;
+        req.one_appointment()?;
         let now = Timestamp::now();
         if let Some(Target::Hold(hold_id)) = &req.target {
             let h = match ctx.state.db.get_hold(ctx.org(), hold_id).await {

@@ -22,6 +22,7 @@
 //! | the slot taken | `slot[0]` (Slot/id) |
 //! | `override_reason` | extension [`OVERRIDE_EXTENSION`] valueString |
 //! | `rescheduled_from` | extension [`RESCHEDULED_FROM_EXTENSION`] valueReference |
+//! | `series_id` | extension [`SERIES_EXTENSION`] valueString |
 //! | a hold's expiry | extension [`HOLD_EXPIRES_EXTENSION`] valueInstant |
 
 use super::scheduling::{
@@ -63,6 +64,17 @@ use serde_json::{Value, json};
 use std::collections::BTreeSet;
 
 const KIND: &str = "Appointment";
+/// R5's `Appointment.recurrenceTemplate` as the R4 cross-version extension:
+/// on `$book`'s appointment, the first of a weekly series.
+pub const RECURRENCE_TEMPLATE_EXTENSION: &str =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.recurrenceTemplate";
+/// R5's `Appointment.recurrenceId`: which occurrence of a series (1 is the
+/// first); on `$book`'s further appointments, an occurrence at another time.
+pub const RECURRENCE_ID_EXTENSION: &str =
+    "http://hl7.org/fhir/5.0/StructureDefinition/extension-Appointment.recurrenceId";
+/// On the appointments of a series: the id they share (valueString).
+pub const SERIES_EXTENSION: &str =
+    "http://carefront.example/fhir/StructureDefinition/appointment-series";
 /// The IHE ITI Scheduling Appointment profile the served appointments follow.
 pub const IHE_PROFILE: &str =
     "https://profiles.ihe.net/ITI/Scheduling/StructureDefinition/ihe-sched-appt";
@@ -94,8 +106,10 @@ const DOC: &str = "An appointment (IHE ITI Scheduling Appointment); roles front_
     the Slot taken; extensions \
     http://carefront.example/fhir/StructureDefinition/appointment-override-reason \
     (valueString: why a lead booked past the schedule's rules), \
-    .../appointment-rescheduled-from (valueReference: the appointment this one replaced) and \
-    .../appointment-hold-expires (valueInstant, on held appointments). Create books the \
+    .../appointment-rescheduled-from (valueReference: the appointment this one replaced), \
+    .../appointment-series (valueString: the id the appointments of a recurring series share; \
+    series are booked with $book) and .../appointment-hold-expires (valueInstant, on held \
+    appointments). Create books the \
     appointment (status booked): give start and the participants (or slot) and serviceType; \
     the time must be free on the schedule unless a lead sends the override extension with a \
     reason. A slot taken meanwhile answers 409 (OperationOutcome code conflict); other refusals \
@@ -164,6 +178,9 @@ fn record_json(r: &AppointmentRecord) -> Value {
             "url": RESCHEDULED_FROM_EXTENSION,
             "valueReference": { "reference": format!("Appointment/{from}") },
         }));
+    }
+    if let Some(series) = &a.series_id {
+        extensions.push(json!({ "url": SERIES_EXTENSION, "valueString": series }));
     }
     json!({
         "extension": extensions,
@@ -258,10 +275,128 @@ pub struct Input {
     pub resource: Option<String>,
     pub slot: Option<String>,
     pub override_reason: Option<String>,
+    /// The weekly series this appointment is the first of.
+    pub recurrence: Option<Recurrence>,
+    /// Which occurrence of a series this is (1 is the first), with where
+    /// it was given.
+    pub recurrence_id: Option<(u16, String)>,
     pub at: At,
     pub slot_path: String,
     pub minutes_path: String,
     pub base: String,
+}
+
+/// A weekly series as `recurrenceTemplate` describes it.
+#[derive(Debug, Clone)]
+pub struct Recurrence {
+    pub every_weeks: u8,
+    pub count: u16,
+    /// The extension's path.
+    pub path: String,
+}
+
+const WEEKDAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
+
+/// A positive integer at `key` that fits `T`.
+fn positive<T: TryFrom<i64>>(obj: &Obj, key: &str, issues: &mut Issues) -> Option<T> {
+    let n = obj.integer(key, issues)?;
+    let fits = if n >= 1 { T::try_from(n).ok() } else { None };
+    if fits.is_none() {
+        let path = obj.child(key);
+        issues.push(Issue::at(
+            "value",
+            &path,
+            format!("{path} {n} is out of range"),
+        ));
+    }
+    fits
+}
+
+/// Reads `recurrenceTemplate`: weekly (recurrenceType `wk`), every
+/// `weeklyTemplate.weekInterval` weeks (default 1) on the start's weekday,
+/// `occurrenceCount` times. Other ways of repeating are not supported.
+fn read_recurrence(ext: &Obj, issues: &mut Issues) -> Option<Recurrence> {
+    let known = [
+        "url",
+        "valuePositiveInt",
+        "valueCodeableConcept",
+        "extension",
+    ];
+    let mut count = None;
+    let mut has_count = false;
+    let mut every_weeks = Some(1);
+    for part in ext.objects("extension", &known, issues) {
+        match part.string("url", issues).as_deref() {
+            Some("occurrenceCount") => {
+                has_count = true;
+                count = positive(&part, "valuePositiveInt", issues);
+            }
+            Some("recurrenceType") => {
+                let kind = part.object("valueCodeableConcept", &["coding", "text"], issues);
+                let (code, _) = kind.map_or((None, None), |c| {
+                    coded(&c, "http://unitsofmeasure.org", issues)
+                });
+                if code.as_deref() != Some("wk") {
+                    unsupported(
+                        issues,
+                        &part.child("valueCodeableConcept"),
+                        "must be weekly (http://unitsofmeasure.org wk)",
+                    );
+                }
+            }
+            Some("weeklyTemplate") => {
+                let mut days = 0;
+                for w in part.objects(
+                    "extension",
+                    &["url", "valuePositiveInt", "valueBoolean"],
+                    issues,
+                ) {
+                    match w.string("url", issues).as_deref() {
+                        Some("weekInterval") => {
+                            every_weeks = positive(&w, "valuePositiveInt", issues)
+                        }
+                        Some(day) if WEEKDAYS.contains(&day) => {
+                            days += usize::from(w.boolean("valueBoolean", issues) == Some(true))
+                        }
+                        _ => unsupported(
+                            issues,
+                            &w.child("url"),
+                            "is not a part of weeklyTemplate kept here (weekInterval, monday … sunday)",
+                        ),
+                    }
+                }
+                if days > 1 {
+                    unsupported(
+                        issues,
+                        &part.path,
+                        "names several weekdays: a series here is one visit a week, on the start's weekday",
+                    );
+                }
+            }
+            _ => unsupported(
+                issues,
+                &part.child("url"),
+                "is not a part of recurrenceTemplate kept here (recurrenceType, occurrenceCount, weeklyTemplate)",
+            ),
+        }
+    }
+    if !has_count {
+        let path = format!("{}.extension('occurrenceCount')", ext.path);
+        issues.push(Issue::at("required", &path, format!("{path} is required")));
+    }
+    Some(Recurrence {
+        every_weeks: every_weeks?,
+        count: count?,
+        path: ext.path.clone(),
+    })
 }
 
 fn unsupported(issues: &mut Issues, path: &str, message: impl std::fmt::Display) {
@@ -410,6 +545,8 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Input {
         resource: None,
         slot: None,
         override_reason: None,
+        recurrence: None,
+        recurrence_id: None,
         at,
         slot_path: r.child("slot"),
         minutes_path: r.child("minutesDuration"),
@@ -484,7 +621,14 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Input {
     }
     for ext in r.objects(
         "extension",
-        &["url", "valueString", "valueInstant", "valueReference"],
+        &[
+            "url",
+            "valueString",
+            "valueInstant",
+            "valueReference",
+            "valuePositiveInt",
+            "extension",
+        ],
         issues,
     ) {
         match ext.string("url", issues).as_deref() {
@@ -492,8 +636,13 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Input {
                 input.override_reason = ext.string("valueString", issues);
                 input.at.override_reason = ext.child("valueString");
             }
+            Some(RECURRENCE_TEMPLATE_EXTENSION) => input.recurrence = read_recurrence(&ext, issues),
+            Some(RECURRENCE_ID_EXTENSION) => {
+                input.recurrence_id = positive(&ext, "valuePositiveInt", issues)
+                    .map(|n| (n, ext.child("valuePositiveInt")));
+            }
             // Set by the server; ignored on input.
-            Some(HOLD_EXPIRES_EXTENSION | RESCHEDULED_FROM_EXTENSION) => {}
+            Some(HOLD_EXPIRES_EXTENSION | RESCHEDULED_FROM_EXTENSION | SERIES_EXTENSION) => {}
             other => unsupported(
                 issues,
                 &ext.child("url"),
@@ -508,7 +657,8 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Input {
     input
 }
 
-/// Reads an Appointment resource at `path`; problems are a 400.
+/// Reads an Appointment resource at `path`; problems are a 400. A series
+/// is booked only by `$book`.
 pub fn read_input(value: &Value, path: &str) -> Result<Input, FhirError> {
     let mut issues = Vec::new();
     let known = known_elements(ELEMENTS);
@@ -516,9 +666,27 @@ pub fn read_input(value: &Value, path: &str) -> Result<Input, FhirError> {
         let _ = obj.string("resourceType", &mut issues);
         parse(&obj, &mut issues)
     });
+    if let Some(input) = &parsed {
+        no_series(input, &mut issues);
+    }
     match parsed {
         Some(input) if issues.is_empty() => Ok(input),
         _ => Err(FhirError::Invalid(issues)),
+    }
+}
+
+/// Refuses the series extensions where only one appointment is booked.
+pub fn no_series(input: &Input, issues: &mut Issues) {
+    let paths = [
+        input.recurrence.as_ref().map(|r| r.path.clone()),
+        input.recurrence_id.as_ref().map(|(_, p)| p.clone()),
+    ];
+    for path in paths.into_iter().flatten() {
+        unsupported(
+            issues,
+            &path,
+            format!("books a series: POST it to {KIND}/$book"),
+        );
     }
 }
 
@@ -819,6 +987,21 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, FhirError>
     })
 }
 
+impl Booking {
+    /// The store's request for this booking (or the first of a series).
+    pub fn to_store(&self, key: Option<String>) -> BookAppointment {
+        BookAppointment {
+            appointment_type_id: self.appointment_type.id.clone(),
+            request: self.request.clone(),
+            patient_id: self.patient_id.clone(),
+            details: self.details.clone(),
+            series_id: None,
+            lead_override: self.lead_override.clone(),
+            idempotency_key: key,
+        }
+    }
+}
+
 /// Books through `Db::book` (a retry with the same key returns the first
 /// appointment).
 pub async fn book(
@@ -827,18 +1010,9 @@ pub async fn book(
     key: Option<String>,
     at: &At,
 ) -> Result<Booked, FhirError> {
-    let booking = BookAppointment {
-        appointment_type_id: b.appointment_type.id.clone(),
-        request: b.request.clone(),
-        patient_id: b.patient_id.clone(),
-        details: b.details.clone(),
-        series_id: None,
-        lead_override: b.lead_override.clone(),
-        idempotency_key: key,
-    };
     ctx.state
         .db
-        .book(ctx.org(), &booking, &actor(ctx), Timestamp::now())
+        .book(ctx.org(), &b.to_store(key), &actor(ctx), Timestamp::now())
         .await
         .map_err(|e| booking_failed(e, at))
 }
@@ -1510,13 +1684,24 @@ async fn live<R: FhirResource>(ctx: &Ctx, id: &str) -> Result<Option<Versioned<R
 /// A Bundle (`searchset`) holding one Appointment, as `$hold` and `$book`
 /// answer (IHE ITI Scheduling Bundle).
 pub fn single(base: &str, op: &str, resource: Value) -> Value {
-    let id = resource["id"].as_str().unwrap_or_default().to_string();
+    several(base, op, vec![resource])
+}
+
+/// A Bundle (`searchset`) of Appointments, as `$book` of a series answers.
+pub fn several(base: &str, op: &str, resources: Vec<Value>) -> Value {
+    let entries: Vec<Value> = resources
+        .into_iter()
+        .map(|r| {
+            let id = r["id"].as_str().unwrap_or_default().to_string();
+            match_entry(format!("{base}/{KIND}/{id}"), r)
+        })
+        .collect();
     json!({
         "resourceType": "Bundle",
         "type": "searchset",
-        "total": 1,
+        "total": entries.len(),
         "link": [{ "relation": "self", "url": format!("{base}/{KIND}/${op}") }],
-        "entry": [match_entry(format!("{base}/{KIND}/{id}"), resource)],
+        "entry": entries,
     })
 }
 
