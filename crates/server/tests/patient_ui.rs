@@ -477,8 +477,21 @@ async fn leads_merge_and_undo_and_the_front_desk_may_not() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("Likely duplicates of this record"));
     assert!(html.contains(&format!("other={survivor}")));
+    // The listed score is the one the comparison shows (both weigh names by
+    // how common they are among the organization's patients).
+    let row = &html[html.find(&format!("other={survivor}")).unwrap() - 400..];
+    let listed = row[..row.find("Compare").unwrap()]
+        .rsplit("<td>")
+        .nth(1)
+        .and_then(|cell| cell.split('<').next())
+        .unwrap()
+        .to_string();
     let (status, html) = lead.get(&format!("{merge_page}?other={survivor}")).await;
     assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains(&format!("Match score <strong>{listed}</strong>")),
+        "score {listed} on the comparison"
+    );
     assert!(html.contains("Which record survives?"));
     assert!(html.contains("class=\"differs\""), "differences are marked");
 

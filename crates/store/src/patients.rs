@@ -6,7 +6,7 @@ use crate::records::{Record, Val};
 use crate::{Result, WriteTx};
 use carefront_domain::directory::{AdministrativeGender, Versioned};
 use carefront_domain::matching::{
-    MatchRecord, MatchScore, PreparedRecord, Thresholds, compare_with,
+    MatchRecord, MatchScore, NameCounts, PreparedRecord, Thresholds, compare_with,
 };
 use carefront_domain::mpi::MRN_SYSTEM;
 use carefront_domain::patient::{ContactMethod, Patient};
@@ -250,26 +250,14 @@ impl crate::Db {
     ///
     /// Name weights are value-specific (`matching::frequency`): the names of
     /// the record and of the candidates that could reach `lower` are counted
-    /// in the key index (one grouped count of a few `n:` keys: 0.1–0.3 ms
-    /// with 10,000–100,000 patients on SQLite), over the organization's
-    /// patients (its `d:` keys: a range count that grows with the panel, 20
-    /// ms for 100,000 patients, so kept per process for a minute; shares
-    /// barely move in that time).
+    /// ([`Db::name_counts`](crate::Db::name_counts)).
     pub async fn match_candidates(
         &self,
         org_id: &str,
         record: &MatchRecord,
         thresholds: &Thresholds,
     ) -> Result<Vec<(Versioned<Patient>, MatchScore)>> {
-        use carefront_domain::matching::NameCounts;
         use carefront_domain::matching::frequency::MAX_RAISE_BITS;
-        use std::collections::HashMap;
-        use std::sync::{LazyLock, Mutex};
-        use std::time::{Duration, Instant};
-        /// Patients per organization, and when they were counted.
-        static PATIENTS: LazyLock<Mutex<HashMap<String, (Instant, u64)>>> =
-            LazyLock::new(Mutex::default);
-        const PATIENTS_FOR: Duration = Duration::from_secs(60);
 
         let mut probe = PreparedRecord::new(record);
         let candidates: Vec<(Versioned<Patient>, PreparedRecord)> = self
@@ -291,8 +279,48 @@ impl crate::Db {
             return Ok(Vec::new());
         }
 
-        let mut keys: Vec<String> = std::iter::once(&probe)
-            .chain(candidates.iter().map(|(_, c)| c))
+        let counts = self
+            .name_counts(
+                org_id,
+                std::iter::once(&probe).chain(candidates.iter().map(|(_, c)| c)),
+            )
+            .await?;
+
+        probe.set_name_counts(&counts);
+        let mut scored: Vec<(Versioned<Patient>, MatchScore)> = candidates
+            .into_iter()
+            .map(|(p, mut c)| {
+                c.set_name_counts(&counts);
+                let score = compare_with(&probe, &c, thresholds);
+                (p, score)
+            })
+            .filter(|(_, s)| s.total >= thresholds.lower)
+            .collect();
+        scored.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
+        Ok(scored)
+    }
+
+    /// How common the names of `records` are among the organization's
+    /// patients, for value-specific name weights: one grouped count of their
+    /// `n:` keys (0.1–0.3 ms with 10,000–100,000 patients on SQLite), over
+    /// the organization's patients (its `d:` keys: a range count that grows
+    /// with the panel, 20 ms for 100,000 patients, so kept per process for a
+    /// minute; shares barely move in that time).
+    pub async fn name_counts<'a>(
+        &self,
+        org_id: &str,
+        records: impl IntoIterator<Item = &'a PreparedRecord>,
+    ) -> Result<NameCounts> {
+        use std::collections::HashMap;
+        use std::sync::{LazyLock, Mutex};
+        use std::time::{Duration, Instant};
+        /// Patients per organization, and when they were counted.
+        static PATIENTS: LazyLock<Mutex<HashMap<String, (Instant, u64)>>> =
+            LazyLock::new(Mutex::default);
+        const PATIENTS_FOR: Duration = Duration::from_secs(60);
+
+        let mut keys: Vec<String> = records
+            .into_iter()
             .flat_map(|r| r.name_keys().into_iter().flatten())
             .collect();
         keys.sort();
@@ -343,19 +371,22 @@ impl crate::Db {
                 n
             }
         };
-        let counts = NameCounts { patients, counts };
+        Ok(NameCounts { patients, counts })
+    }
 
-        probe.set_name_counts(&counts);
-        let mut scored: Vec<(Versioned<Patient>, MatchScore)> = candidates
-            .into_iter()
-            .map(|(p, mut c)| {
-                c.set_name_counts(&counts);
-                let score = compare_with(&probe, &c, thresholds);
-                (p, score)
-            })
-            .filter(|(_, s)| s.total >= thresholds.lower)
-            .collect();
-        scored.sort_by(|a, b| b.1.total.total_cmp(&a.1.total));
-        Ok(scored)
+    /// Two patients compared as `Patient/$match` and registration compare
+    /// them (name weights by how common the names are).
+    pub async fn compare_patients(
+        &self,
+        org_id: &str,
+        a: &Patient,
+        b: &Patient,
+    ) -> Result<MatchScore> {
+        let mut a = PreparedRecord::new(&MatchRecord::from(a));
+        let mut b = PreparedRecord::new(&MatchRecord::from(b));
+        let counts = self.name_counts(org_id, [&a, &b]).await?;
+        a.set_name_counts(&counts);
+        b.set_name_counts(&counts);
+        Ok(compare_with(&a, &b, &Thresholds::DEFAULT))
     }
 }

@@ -21,7 +21,7 @@ use carefront_domain::Area;
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::contact::display_phone;
 use carefront_domain::directory::Versioned;
-use carefront_domain::matching::{MatchGrade, MatchRecord, Thresholds, compare};
+use carefront_domain::matching::{MatchGrade, MatchRecord, MatchScore, Thresholds};
 use carefront_domain::patient::Patient;
 use carefront_domain::patient_search::parse;
 use carefront_store::{PatientMerge, StoreError, new_id};
@@ -223,7 +223,13 @@ async fn render(
             None
         } else {
             match state.db.get::<Patient>(&p.org_id, other_id).await {
-                Ok(o) => Some(o),
+                Ok(o) => {
+                    let score = state
+                        .db
+                        .compare_patients(&p.org_id, &this.value, &o.value)
+                        .await?;
+                    Some((o, score))
+                }
                 Err(StoreError::NotFound | StoreError::Gone) => None,
                 Err(e) => return Err(e),
             }
@@ -242,7 +248,7 @@ async fn render(
                 .detail("listed on the merge page"),
         );
     }
-    if let Some(o) = &other {
+    if let Some((o, _)) = &other {
         notes.push(
             AuditNote::new(Action::Read, "Patient", Some(&o.id))
                 .patient(&o.id)
@@ -295,8 +301,8 @@ async fn render(
             @if !other_id.is_empty() && other.is_none() {
                 p.error role="alert" { "The other record was not found." }
             }
-            @if let Some(o) = &other {
-                (compare_section(p, this, o, q))
+            @if let Some((o, score)) = &other {
+                (compare_section(p, this, o, score, q))
             }
         }
     };
@@ -321,12 +327,9 @@ fn compare_section(
     p: &Principal,
     this: &Versioned<Patient>,
     o: &Versioned<Patient>,
+    score: &MatchScore,
     q: &str,
 ) -> Markup {
-    let score = compare(
-        &MatchRecord::from(&this.value),
-        &MatchRecord::from(&o.value),
-    );
     let grade = Thresholds::DEFAULT.grade(score.total);
     let merged_other = o.value.replaced_by.is_some();
     // The older record (lower MRN) usually survives.
