@@ -356,7 +356,7 @@ fn compare_section(
             }
             details {
                 summary { "How the duplicate check compared them" }
-                (comparison_table("Field weights of the match score", "This record", &this.value, "Other record", &o.value, &score))
+                (comparison_table("Field weights of the match score", "This record", &this.value, "Other record", &o.value, score))
             }
             @if merged_other {
                 p.error role="alert" { "The other record is itself merged into another record and cannot take part in a merge." }
