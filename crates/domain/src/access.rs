@@ -65,6 +65,7 @@ impl Role {
             Area::Audit => matches!(self, Role::Auditor),
             Area::PatientMerge => matches!(self, Role::Lead),
             Area::Scheduling => matches!(self, Role::FrontDesk | Role::Lead),
+            Area::VisitFlow => matches!(self, Role::FrontDesk | Role::Lead | Role::Clinician),
         }
     }
 }
@@ -119,6 +120,11 @@ pub enum Area {
     /// schedule's rules is further limited to leads by
     /// `scheduling::may_override`.
     Scheduling,
+    /// Moving patients through today's visits and turning rooms over
+    /// (arrival, check-in, rooming, the provider, checkout, cleaning): the
+    /// desk, its leads and the clinical staff who room and see patients;
+    /// everyone with [`Area::Today`] may look at the boards.
+    VisitFlow,
 }
 
 impl Area {
@@ -179,6 +185,18 @@ mod tests {
         assert_eq!(allowed, [Role::FrontDesk, Role::Lead]);
         for role in allowed {
             assert!(role.may(Area::Schedule), "{role} sees what it changes");
+        }
+    }
+
+    #[test]
+    fn the_desk_and_clinical_staff_move_visits() {
+        let allowed: Vec<Role> = Role::ALL
+            .into_iter()
+            .filter(|r| r.may(Area::VisitFlow))
+            .collect();
+        assert_eq!(allowed, [Role::FrontDesk, Role::Lead, Role::Clinician]);
+        for role in allowed {
+            assert!(role.may(Area::Today), "{role} sees what it changes");
         }
     }
 

@@ -403,6 +403,30 @@ fn table(state: AppState) -> Table {
             Area::Admin,
             post(ui::schedule_setup::update_resource),
         )
+        .add(
+            Method::GET,
+            "/today/events",
+            Area::Today,
+            get(ui::board::events),
+        )
+        .add(
+            Method::POST,
+            "/today/visits/{id}/step",
+            Area::VisitFlow,
+            post(ui::board::step),
+        )
+        .add(
+            Method::GET,
+            "/today/rooms",
+            Area::Today,
+            get(ui::rooms::page),
+        )
+        .add(
+            Method::POST,
+            "/today/rooms/{id}",
+            Area::VisitFlow,
+            post(ui::rooms::change),
+        )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
         .add(
             Method::GET,

@@ -998,6 +998,11 @@ impl Db {
         Ok((tz, seq))
     }
 
+    /// The last number of a live location's board stream.
+    pub async fn board_seq(&self, org_id: &str, location_id: &str) -> Result<i64> {
+        Ok(self.board_head(org_id, location_id).await?.1)
+    }
+
     /// Today's board: every appointment of a location starting on `date`
     /// (local), with its patient and its visit as it stands (a visit not
     /// started yet is its appointment's status; one whose appointment was

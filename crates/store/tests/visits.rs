@@ -858,7 +858,8 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
         .await
         .unwrap();
 
-    // The schedule marks the appointment fulfilled without the visit flow.
+    // The schedule marks the appointment fulfilled without the visit flow:
+    // the visit follows in the same transaction.
     let scheduler = Actor::system("scheduler");
     let mut tx = c.db.begin(&c.org).await.unwrap();
     tx.set_appointment_status(
@@ -872,7 +873,7 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
     .await
     .unwrap();
     tx.commit().await.unwrap();
-    // Boards already show it as it will be.
+    // Boards show it at once.
     let shown = c.board_visit(&a).await;
     assert_eq!(
         (shown.status, shown.room_id),
@@ -881,7 +882,7 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
     let state = c.room_state(&room).await;
     assert_eq!(state.status, RoomStatus::NeedsCleaning);
 
-    // Cleaning the room catches the visit up first, then cleans.
+    // The room waits for cleaning, then is ready.
     let ready = c
         .room(&room, RoomChange::Cleaned { done: vec![] }, monday(9, 30))
         .await
@@ -911,7 +912,8 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
         [RoomStatus::NeedsCleaning, RoomStatus::Ready]
     );
 
-    // The hook for the schedule's own writes: follow in the same transaction.
+    // The schedule's own writes have already followed: a second call
+    // finds nothing to do.
     let b = c.appointment(1, &c.main, monday(10, 0)).await;
     c.step(&b, &to(VisitStatus::Arrived), &kiosk(), monday(9, 50))
         .await
@@ -927,12 +929,6 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
     )
     .await
     .unwrap();
-    let followed = tx
-        .follow_appointment(&b, &scheduler, monday(9, 52))
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(followed.visit.status, VisitStatus::CheckedIn);
     assert!(
         tx.follow_appointment(&b, &scheduler, monday(9, 52))
             .await
@@ -940,6 +936,7 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
             .is_none()
     );
     tx.commit().await.unwrap();
+    assert_eq!(c.board_visit(&b).await.status, VisitStatus::CheckedIn);
     // The next step starts from there.
     c.step(&b, &VisitStep::room(&room), &desk(), monday(9, 55))
         .await
@@ -954,6 +951,103 @@ async fn a_visit_follows_its_appointment_changed_elsewhere_and_frees_its_room() 
             .is_none()
     );
     drop(tx);
+    c.consistent().await;
+}
+
+/// The schedule (or FHIR) changing an appointment moves its visit in the
+/// same transaction: rooms are freed and boards get the event at once.
+#[tokio::test]
+async fn appointments_changed_through_the_schedule_move_their_visits_and_free_rooms() {
+    use VisitStatus::*;
+    let c = clinic().await;
+    let scheduler = Actor::system("scheduler");
+    let set_status = |id: String, status: AppointmentStatus, at: Timestamp| {
+        let (db, org, scheduler) = (c.db.clone(), c.org.clone(), scheduler.clone());
+        async move {
+            let mut tx = db.begin(&org).await?;
+            tx.set_appointment_status(&id, status, None, None, &scheduler, at)
+                .await?;
+            tx.commit().await
+        }
+    };
+    let a = c.appointment(0, &c.main, monday(9, 0)).await;
+    let room = c.rooms[0].clone();
+    c.step(&a, &to(CheckedIn), &desk(), monday(8, 50))
+        .await
+        .unwrap();
+    c.step(&a, &VisitStep::room(&room), &desk(), monday(8, 55))
+        .await
+        .unwrap();
+    let seen = c.events(&c.main).await.len();
+
+    // Booked in error: the roomed visit is cancelled and its room freed.
+    set_status(a.clone(), AppointmentStatus::EnteredInError, monday(9, 5))
+        .await
+        .unwrap();
+    let last = c.db.visit_history(&c.org, &a).await.unwrap().pop().unwrap();
+    assert_eq!(
+        (last.from, last.to, last.followed_appointment),
+        (Roomed, Cancelled, true)
+    );
+    let freed = c.room_state(&room).await;
+    assert_eq!(
+        (freed.status, freed.since),
+        (RoomStatus::NeedsCleaning, monday(9, 5))
+    );
+    let events = c.events(&c.main).await;
+    assert_eq!(events.len(), seen + 1, "one event for the board");
+    let change = &events[seen].change;
+    assert_eq!(
+        (change.visits[0].status, change.visits[0].room_id.as_deref()),
+        (Cancelled, None)
+    );
+    assert_eq!(change.rooms[0].room_id, room);
+    assert_eq!(change.rooms[0].status, RoomStatus::NeedsCleaning);
+    let filter = AuditFilter {
+        resource_type: Some("Visit".into()),
+        resource_id: Some(a.clone()),
+        ..AuditFilter::default()
+    };
+    let (audited, _) = c.db.audit_events(&c.org, &filter, 0, 1).await.unwrap();
+    let entry = &audited[0].entry;
+    assert_eq!(entry.actor_name, "scheduler");
+    assert!(
+        entry
+            .detail
+            .as_deref()
+            .unwrap()
+            .ends_with("(following the appointment)")
+    );
+
+    // A no-show marked on the board who turns up late is arrived through
+    // the schedule: the board hears of it.
+    let b = c.appointment(1, &c.main, monday(10, 0)).await;
+    c.step(&b, &to(NoShow), &desk(), monday(10, 20))
+        .await
+        .unwrap();
+    set_status(b.clone(), AppointmentStatus::Arrived, monday(10, 30))
+        .await
+        .unwrap();
+    let last = c.events(&c.main).await.pop().unwrap();
+    assert_eq!(
+        (
+            last.change.visits[0].appointment_id.as_str(),
+            last.change.visits[0].status
+        ),
+        (b.as_str(), Arrived)
+    );
+
+    // Cancelling an appointment nobody has moved through the flow touches
+    // no visit and no board stream; the board shows it cancelled.
+    let d = c.appointment(2, &c.main, monday(11, 0)).await;
+    let before = c.events(&c.main).await.len();
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.cancel_appointment(&d, CancelReason::Patient, None, &scheduler, monday(9, 10))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(c.events(&c.main).await.len(), before);
+    assert_eq!(c.board_visit(&d).await.status, Cancelled);
     c.consistent().await;
 }
 

@@ -5,6 +5,7 @@
 pub mod admin;
 pub mod appointment;
 pub mod audit;
+pub mod board;
 pub mod booking;
 pub mod coverage;
 pub mod login;
@@ -13,6 +14,7 @@ pub mod pages;
 pub mod patient_summary;
 pub mod patients;
 pub mod registration;
+pub mod rooms;
 pub mod schedule;
 pub mod schedule_setup;
 pub mod settings;

@@ -1,21 +1,17 @@
 //! The shell's sections. Sections whose capability is not built yet say what
 //! will be there; none shows invented data.
 
-use super::{coming, local_time, shell};
+use super::{coming, shell};
+use crate::AppState;
 use crate::auth::Principal;
-use crate::{AppState, ops};
 use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use carefront_domain::Area;
-use carefront_domain::directory::Location;
-use carefront_store::{Page, now_us};
 use maud::html;
 
-const ALL: Page = Page {
-    offset: 0,
-    count: 1000,
-};
+/// Today's board (`ui::board`).
+pub use super::board::page as today;
 
 pub async fn home(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
     let sections = [
@@ -75,43 +71,6 @@ pub async fn home(State(state): State<AppState>, Extension(p): Extension<Princip
                     }
                 }
             }
-        },
-    )
-    .into_response()
-}
-
-pub async fn today(State(state): State<AppState>, Extension(p): Extension<Principal>) -> Response {
-    let locations = match state.db.search::<Location>(&p.org_id, &[], ALL).await {
-        Ok((l, _)) => l,
-        Err(e) => return ops::internal_error(e),
-    };
-    let now = now_us();
-    shell(
-        &p,
-        state.config.idle_timeout_secs,
-        Area::Today,
-        "Today",
-        html! {
-            h2 { "Locations" }
-            table {
-                caption.visually-hidden { "Locations and their local time" }
-                thead { tr { th scope="col" { "Location" } th scope="col" { "Local time now" } th scope="col" { "Time zone" } th scope="col" { "Address" } } }
-                tbody {
-                    @for l in &locations {
-                        @let tz = jiff::tz::TimeZone::get(&l.value.timezone).unwrap_or(jiff::tz::TimeZone::UTC);
-                        tr {
-                            td { (l.value.name) }
-                            td { (local_time(now, &tz)) }
-                            td { (l.value.timezone) }
-                            td { (l.value.address.line1) ", " (l.value.address.city) ", " (l.value.address.state) " " (l.value.address.postal_code) }
-                        }
-                    }
-                }
-            }
-            (coming(
-                "Today's board will list every appointment of the day with its patient, provider, status and time waiting, and the rooms board.",
-                "the visit-flow capability"
-            ))
         },
     )
     .into_response()

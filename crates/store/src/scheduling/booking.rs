@@ -619,6 +619,9 @@ impl WriteTx {
         {
             detail.push_str(&format!(" ({})", r.code()));
         }
+        // Boards see the change at once (a step of the visit itself is
+        // already in line, and this does nothing).
+        self.follow_appointment(id, actor, now).await?;
         self.audit(
             actor
                 .entry(Action::Update, "Appointment", id)
@@ -762,6 +765,7 @@ impl WriteTx {
             self.offer_freed_slot(a, actor, now).await?
         };
         let patient = a.patient_id.clone();
+        self.follow_appointment(id, actor, now).await?;
         self.audit_many(vec![
             actor
                 .entry(Action::Update, "Appointment", id)
