@@ -281,109 +281,109 @@ fn table(state: AppState) -> Table {
             Method::GET,
             "/admin/schedule/templates/new",
             Area::Admin,
-            get(ui::schedule_setup::new_template),
+            get(ui::schedule_setup::new_page::<ui::schedule_setup::Templates>),
         )
         .add(
             Method::POST,
             "/admin/schedule/templates/new",
             Area::Admin,
-            post(ui::schedule_setup::create_template),
+            post(ui::schedule_setup::create::<ui::schedule_setup::Templates>),
         )
         .add(
             Method::GET,
             "/admin/schedule/templates/{id}/edit",
             Area::Admin,
-            get(ui::schedule_setup::edit_template),
+            get(ui::schedule_setup::edit::<ui::schedule_setup::Templates>),
         )
         .add(
             Method::POST,
             "/admin/schedule/templates/{id}/edit",
             Area::Admin,
-            post(ui::schedule_setup::update_template),
+            post(ui::schedule_setup::update::<ui::schedule_setup::Templates>),
         )
         .add(
             Method::POST,
             "/admin/schedule/templates/{id}/delete",
             Area::Admin,
-            post(ui::schedule_setup::delete_template),
+            post(ui::schedule_setup::delete::<ui::schedule_setup::Templates>),
         )
         .add(
             Method::GET,
             "/admin/schedule/exceptions/new",
             Area::Admin,
-            get(ui::schedule_setup::new_exception),
+            get(ui::schedule_setup::new_page::<ui::schedule_setup::Exceptions>),
         )
         .add(
             Method::POST,
             "/admin/schedule/exceptions/new",
             Area::Admin,
-            post(ui::schedule_setup::create_exception),
+            post(ui::schedule_setup::create::<ui::schedule_setup::Exceptions>),
         )
         .add(
             Method::GET,
             "/admin/schedule/exceptions/{id}/edit",
             Area::Admin,
-            get(ui::schedule_setup::edit_exception),
+            get(ui::schedule_setup::edit::<ui::schedule_setup::Exceptions>),
         )
         .add(
             Method::POST,
             "/admin/schedule/exceptions/{id}/edit",
             Area::Admin,
-            post(ui::schedule_setup::update_exception),
+            post(ui::schedule_setup::update::<ui::schedule_setup::Exceptions>),
         )
         .add(
             Method::POST,
             "/admin/schedule/exceptions/{id}/delete",
             Area::Admin,
-            post(ui::schedule_setup::delete_exception),
+            post(ui::schedule_setup::delete::<ui::schedule_setup::Exceptions>),
         )
         .add(
             Method::GET,
             "/admin/schedule/types/new",
             Area::Admin,
-            get(ui::schedule_setup::new_type),
+            get(ui::schedule_setup::new_page::<ui::schedule_setup::Types>),
         )
         .add(
             Method::POST,
             "/admin/schedule/types/new",
             Area::Admin,
-            post(ui::schedule_setup::create_type),
+            post(ui::schedule_setup::create::<ui::schedule_setup::Types>),
         )
         .add(
             Method::GET,
             "/admin/schedule/types/{id}/edit",
             Area::Admin,
-            get(ui::schedule_setup::edit_type),
+            get(ui::schedule_setup::edit::<ui::schedule_setup::Types>),
         )
         .add(
             Method::POST,
             "/admin/schedule/types/{id}/edit",
             Area::Admin,
-            post(ui::schedule_setup::update_type),
+            post(ui::schedule_setup::update::<ui::schedule_setup::Types>),
         )
         .add(
             Method::GET,
             "/admin/schedule/locations/{id}/hours",
             Area::Admin,
-            get(ui::schedule_setup::edit_hours),
+            get(ui::schedule_setup::edit::<ui::schedule_setup::Hours>),
         )
         .add(
             Method::POST,
             "/admin/schedule/locations/{id}/hours",
             Area::Admin,
-            post(ui::schedule_setup::update_hours),
+            post(ui::schedule_setup::update::<ui::schedule_setup::Hours>),
         )
         .add(
             Method::GET,
             "/admin/schedule/resources/new",
             Area::Admin,
-            get(ui::schedule_setup::new_resource),
+            get(ui::schedule_setup::new_page::<ui::schedule_setup::Resources>),
         )
         .add(
             Method::POST,
             "/admin/schedule/resources/new",
             Area::Admin,
-            post(ui::schedule_setup::create_resource),
+            post(ui::schedule_setup::create::<ui::schedule_setup::Resources>),
         )
         .add(
             Method::POST,
@@ -395,13 +395,13 @@ fn table(state: AppState) -> Table {
             Method::GET,
             "/admin/schedule/resources/{id}/edit",
             Area::Admin,
-            get(ui::schedule_setup::edit_resource),
+            get(ui::schedule_setup::edit::<ui::schedule_setup::Resources>),
         )
         .add(
             Method::POST,
             "/admin/schedule/resources/{id}/edit",
             Area::Admin,
-            post(ui::schedule_setup::update_resource),
+            post(ui::schedule_setup::update::<ui::schedule_setup::Resources>),
         )
         .add(
             Method::GET,

@@ -13,7 +13,7 @@ mod schedule_setup;
 use axum::http::{Request, StatusCode, header};
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
-use carefront_domain::directory::{Location, Room, RoomKind};
+use carefront_domain::directory::{Location, Room, RoomKind, Versioned};
 use carefront_domain::scheduling::{
     AppointmentType, ExceptionKind, Modality, OpeningHours, Resource, ResourceKind,
     ScheduleException, Template,
@@ -21,6 +21,12 @@ use carefront_domain::scheduling::{
 use carefront_store::{AuditFilter, LocationOpeningHours, StoreError};
 use common::*;
 use schedule_setup::{ALL, DERMATOLOGY, Derm, TYPE_ID, dermatology};
+
+const SETUP: &str = "/admin/schedule";
+const NEW_TEMPLATE: &str = "/admin/schedule/templates/new";
+const NEW_EXCEPTION: &str = "/admin/schedule/exceptions/new";
+const NEW_TYPE: &str = "/admin/schedule/types/new";
+const NEW_RESOURCE: &str = "/admin/schedule/resources/new";
 
 struct Staff<'a> {
     app: &'a TestApp,
@@ -48,6 +54,13 @@ impl<'a> Staff<'a> {
         (status, body_text(res).await)
     }
 
+    /// The page at `path`, which must be answered.
+    async fn page(&self, path: &str) -> String {
+        let (status, html) = self.get(path).await;
+        assert_eq!(status, StatusCode::OK, "GET {path}");
+        html
+    }
+
     /// Posts the form with the session's CSRF token: (status, redirect, page).
     async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
         let mut all = vec![("csrf", self.csrf.as_str())];
@@ -56,6 +69,47 @@ impl<'a> Staff<'a> {
         let status = res.status();
         let to = location(&res);
         (status, to, body_text(res).await)
+    }
+
+    /// Posts the form, which must lead to the overview saying `done`.
+    async fn saved(&self, path: &str, fields: &[(&str, &str)], done: &str) {
+        let (status, to, _) = self.post(path, fields).await;
+        let overview = format!("{SETUP}?done={done}");
+        assert_eq!(
+            (status, to),
+            (StatusCode::SEE_OTHER, overview),
+            "POST {path}"
+        );
+    }
+
+    /// Posts the form, which must be answered with `status` and a page
+    /// saying each of `says`; the page.
+    async fn refused(
+        &self,
+        path: &str,
+        fields: &[(&str, &str)],
+        status: StatusCode,
+        says: &[&str],
+    ) -> String {
+        let (answered, _, html) = self.post(path, fields).await;
+        assert_eq!(answered, status, "POST {path}");
+        assert_says(&html, says);
+        html
+    }
+
+    /// [`Staff::refused`] as bad input.
+    async fn invalid(&self, path: &str, fields: &[(&str, &str)], says: &[&str]) -> String {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        self.refused(path, fields, status, says).await
+    }
+}
+
+/// A form's fields, and what the page refusing them must say.
+type Refusal<'a> = (&'a [(&'a str, &'a str)], &'a [&'a str]);
+
+fn assert_says(html: &str, says: &[&str]) {
+    for text in says {
+        assert!(html.contains(text), "{text:?} is not on the page: {html}");
     }
 }
 
@@ -70,6 +124,13 @@ struct Snapshot {
     audit: i64,
 }
 
+fn rows<T>(records: Vec<Versioned<T>>) -> Vec<(String, i64, T)> {
+    records
+        .into_iter()
+        .map(|v| (v.id, v.version, v.value))
+        .collect()
+}
+
 async fn snapshot(app: &TestApp) -> Snapshot {
     let org = app.org_id.as_str();
     let from = jiff::civil::date(2000, 1, 1).at(0, 0, 0, 0);
@@ -79,42 +140,38 @@ async fn snapshot(app: &TestApp) -> Snapshot {
     let mut hours = Vec::new();
     for l in locations {
         match db.get::<LocationOpeningHours>(org, &l.id).await {
-            Ok(h) => hours.push((h.id, h.version, h.value)),
+            Ok(h) => hours.push(h),
             Err(StoreError::NotFound) => {}
             Err(e) => panic!("{e}"),
         }
     }
     Snapshot {
-        templates: db
-            .templates(org, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.id, v.version, v.value))
-            .collect(),
-        exceptions: db
-            .schedule_exceptions(org, from, until)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.id, v.version, v.value))
-            .collect(),
-        types: db
-            .appointment_types(org, true)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.id, v.version, v.value))
-            .collect(),
-        hours,
-        resources: db
-            .schedule_resources(org, None)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|v| (v.id, v.version, v.value))
-            .collect(),
+        templates: rows(db.templates(org, None).await.unwrap()),
+        exceptions: rows(db.schedule_exceptions(org, from, until).await.unwrap()),
+        types: rows(db.appointment_types(org, true).await.unwrap()),
+        hours: rows(hours),
+        resources: rows(db.schedule_resources(org, None).await.unwrap()),
         audit: app.audit_count().await,
+    }
+}
+
+/// How many audit events `filter` finds (up to 10).
+async fn audited(app: &TestApp, filter: AuditFilter) -> i64 {
+    let db = &app.db;
+    db.audit_events(&app.org_id, &filter, 0, 10)
+        .await
+        .unwrap()
+        .1
+}
+
+/// The audit events of `staff`'s `action` on one record.
+fn by(staff: &Staff, action: Action, kind: &str, id: &str) -> AuditFilter {
+    AuditFilter {
+        action: Some(action),
+        resource_type: Some(kind.into()),
+        resource_id: Some(id.into()),
+        actor_name: Some(staff.username.clone()),
+        ..Default::default()
     }
 }
 
@@ -167,9 +224,7 @@ fn template_fields<'a>(
 }
 
 async fn day_view(desk: &Staff<'_>, d: &Derm) -> String {
-    let (status, html) = desk.get(&d.day_path()).await;
-    assert_eq!(status, StatusCode::OK);
-    html
+    desk.page(&d.day_path()).await
 }
 
 #[tokio::test]
@@ -182,18 +237,13 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
     assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
 
     // The Admin page links to the setup, whose forms name the zone.
-    let (_, admin_page) = admin.get("/admin").await;
+    let admin_page = admin.page("/admin").await;
     assert!(admin_page.contains("href=\"/admin/schedule\""));
-    let (status, html) = admin.get("/admin/schedule").await;
-    assert_eq!(status, StatusCode::OK);
+    let html = admin.page(SETUP).await;
     assert!(html.contains("No provider has a weekly template yet"));
-    let (status, form) = admin
-        .get(&format!(
-            "/admin/schedule/templates/new?provider={}",
-            d.provider
-        ))
+    let form = admin
+        .page(&format!("{NEW_TEMPLATE}?provider={}", d.provider))
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(
         form.contains(d.tz.iana_name().unwrap()),
         "the zone is shown"
@@ -202,14 +252,8 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
 
     // Every day 9 to noon, from today at the location.
     let today = d.day.yesterday().unwrap().to_string();
-    let (status, to, _) = admin
-        .post(
-            "/admin/schedule/templates/new",
-            &template_fields(&d, &today, "09:00", "12:00"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(to, "/admin/schedule?done=template-saved");
+    let fields = template_fields(&d, &today, "09:00", "12:00");
+    admin.saved(NEW_TEMPLATE, &fields, "template-saved").await;
     let stored = app.db.templates(org, Some(&d.provider)).await.unwrap();
     assert_eq!(stored.len(), 1);
     let t = &stored[0];
@@ -243,63 +287,61 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
     assert!(!html.contains(&d.book_link(13, 0)), "nor the afternoon");
 
     // The overview lists it; the edit form shows what is stored.
-    let (_, html) = admin.get("/admin/schedule?done=template-saved").await;
-    assert!(html.contains("The template was saved."));
-    assert!(
-        html.contains("Every day</strong> 9:00 AM–12:00 PM"),
-        "{html}"
-    );
-    assert!(html.contains("Dermatology visit"));
+    let html = admin.page(&format!("{SETUP}?done=template-saved")).await;
     let edit = format!("/admin/schedule/templates/{}/edit", t.id);
-    assert!(html.contains(&edit));
-    let (status, form) = admin.get(&edit).await;
-    assert_eq!(status, StatusCode::OK);
-    assert!(
-        form.contains("name=\"rows[0].start\" type=\"time\" value=\"09:00\""),
-        "{form}"
+    assert_says(
+        &html,
+        &[
+            "The template was saved.",
+            "Every day</strong> 9:00 AM–12:00 PM",
+            "Dermatology visit",
+            &edit,
+        ],
     );
-    assert!(form.contains("name=\"version\" value=\"1\""));
+    let form = admin.page(&edit).await;
+    assert_says(
+        &form,
+        &[
+            "name=\"rows[0].start\" type=\"time\" value=\"09:00\"",
+            "name=\"version\" value=\"1\"",
+        ],
+    );
 
     // Ending at 11 takes the last hour away; the old version is refused.
     let mut fields = template_fields(&d, &today, "09:00", "11:00");
     fields.push(("version", "1"));
-    let (status, _, _) = admin.post(&edit, &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    admin.saved(&edit, &fields, "template-saved").await;
     let html = day_view(&desk, &d).await;
     assert!(html.contains(&d.book_link(10, 40)));
     assert!(!html.contains(&d.book_link(11, 0)));
-    let (status, _, page) = admin.post(&edit, &fields).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("was changed by someone else"));
+    let stale = ["was changed by someone else"];
+    admin
+        .refused(&edit, &fields, StatusCode::CONFLICT, &stale)
+        .await;
     let history = app.db.history::<Template>(org, &t.id).await.unwrap();
     assert_eq!(history.len(), 2);
     assert!(history.iter().all(|h| h.changed_by == admin.username));
 
     // A day off takes every slot of that day away.
     let day = d.day.to_string();
-    let (status, form) = admin
-        .get(&format!(
-            "/admin/schedule/exceptions/new?kind=time_off&provider={}",
+    let form = admin
+        .page(&format!(
+            "{NEW_EXCEPTION}?kind=time_off&provider={}",
             d.provider
         ))
         .await;
-    assert_eq!(status, StatusCode::OK);
     assert!(form.contains("Leave the times blank for whole days."));
-    let (status, to, _) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
-            &[
-                ("kind", "time_off"),
-                ("practitioner_id", &d.provider),
-                ("start_date", &day),
-                ("start_time", ""),
-                ("end_date", &day),
-                ("end_time", ""),
-            ],
-        )
+    let day_off = [
+        ("kind", "time_off"),
+        ("practitioner_id", &d.provider),
+        ("start_date", &day),
+        ("start_time", ""),
+        ("end_date", &day),
+        ("end_time", ""),
+    ];
+    admin
+        .saved(NEW_EXCEPTION, &day_off, "exception-saved")
         .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(to, "/admin/schedule?done=exception-saved");
     let exceptions = snapshot(&app).await.exceptions;
     assert_eq!(exceptions.len(), 1);
     let (exception_id, _, e) = &exceptions[0];
@@ -309,32 +351,26 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
         matches!(&e.kind, ExceptionKind::TimeOff { practitioner_id } if *practitioner_id == d.provider)
     );
     assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
-    let (_, html) = admin.get("/admin/schedule").await;
-    assert!(html.contains("Time off"));
-    assert!(html.contains(", all day"));
+    assert_says(&admin.page(SETUP).await, &["Time off", ", all day"]);
 
     // Time off for one hour instead: only that hour goes.
     let exception_edit = format!("/admin/schedule/exceptions/{exception_id}/edit");
-    let (status, form) = admin.get(&exception_edit).await;
-    assert_eq!(status, StatusCode::OK);
+    let form = admin.page(&exception_edit).await;
     assert!(form.contains(&format!(
         "name=\"start_date\" type=\"date\" value=\"{day}\""
     )));
-    let (status, _, _) = admin
-        .post(
-            &exception_edit,
-            &[
-                ("kind", "holiday"),
-                ("version", "1"),
-                ("practitioner_id", &d.provider),
-                ("start_date", &day),
-                ("start_time", "10:00"),
-                ("end_date", ""),
-                ("end_time", "11:00"),
-            ],
-        )
+    let one_hour = [
+        ("kind", "holiday"),
+        ("version", "1"),
+        ("practitioner_id", &d.provider),
+        ("start_date", &day),
+        ("start_time", "10:00"),
+        ("end_date", ""),
+        ("end_time", "11:00"),
+    ];
+    admin
+        .saved(&exception_edit, &one_hour, "exception-saved")
         .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
     let exceptions = snapshot(&app).await.exceptions;
     assert!(
         matches!(exceptions[0].2.kind, ExceptionKind::TimeOff { .. }),
@@ -346,46 +382,37 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
     assert!(!html.contains(&d.book_link(10, 40)));
 
     // Deleting takes a ticked "I understand…": without it nothing goes.
-    let (_, form) = admin.get(&exception_edit).await;
-    assert!(
-        form.contains("name=\"confirm\" value=\"yes\" required"),
-        "{form}"
+    let form = admin.page(&exception_edit).await;
+    assert_says(
+        &form,
+        &[
+            "name=\"confirm\" value=\"yes\" required",
+            "I understand that this time off will be deleted",
+        ],
     );
-    assert!(form.contains("I understand that this time off will be deleted"));
     let exception_delete = format!("/admin/schedule/exceptions/{exception_id}/delete");
+    let template_delete = format!("/admin/schedule/templates/{}/delete", t.id);
     let before_refusal = snapshot(&app).await;
-    let (status, _, page) = admin.post(&exception_delete, &[]).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(page.contains("The “I understand” box must be ticked to delete."));
-    assert!(
-        page.contains("aria-invalid=\"true\" aria-describedby=\"f-confirm-error delete-hint\"")
-    );
-    assert!(page.contains("href=\"#f-confirm\""));
+    let unconfirmed = [
+        "The “I understand” box must be ticked to delete.",
+        "aria-invalid=\"true\" aria-describedby=\"f-confirm-error delete-hint\"",
+        "href=\"#f-confirm\"",
+    ];
+    admin.invalid(&exception_delete, &[], &unconfirmed).await;
     assert_eq!(snapshot(&app).await, before_refusal, "nothing was deleted");
-    let (status, _, _) = admin
-        .post(&format!("/admin/schedule/templates/{}/delete", t.id), &[])
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    admin.invalid(&template_delete, &[], &[]).await;
     assert_eq!(snapshot(&app).await, before_refusal, "nothing was deleted");
 
     // Confirmed, deleting the exception gives the time back; deleting the
     // template takes every slot away.
-    let (status, to, _) = admin.post(&exception_delete, &[("confirm", "yes")]).await;
-    assert_eq!(
-        (status, to.as_str()),
-        (
-            StatusCode::SEE_OTHER,
-            "/admin/schedule?done=exception-deleted"
-        )
-    );
-    assert!(day_view(&desk, &d).await.contains(&d.book_link(10, 0)));
-    let (status, _, _) = admin
-        .post(
-            &format!("/admin/schedule/templates/{}/delete", t.id),
-            &[("confirm", "yes")],
-        )
+    let confirmed = [("confirm", "yes")];
+    admin
+        .saved(&exception_delete, &confirmed, "exception-deleted")
         .await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(day_view(&desk, &d).await.contains(&d.book_link(10, 0)));
+    admin
+        .saved(&template_delete, &confirmed, "template-deleted")
+        .await;
     assert!(!day_view(&desk, &d).await.contains(&d.book_link(9, 0)));
     let (status, _) = admin.get(&edit).await;
     assert_eq!(status, StatusCode::GONE);
@@ -394,10 +421,7 @@ async fn a_template_made_by_an_admin_offers_slots_and_time_off_takes_them_away()
         actor_name: Some(admin.username.clone()),
         ..Default::default()
     };
-    assert_eq!(
-        app.db.audit_events(org, &deleted, 0, 10).await.unwrap().1,
-        2
-    );
+    assert_eq!(audited(&app, deleted).await, 2);
 }
 
 #[tokio::test]
@@ -410,17 +434,14 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     let day = d.day.to_string();
 
     // The end before the start, on the block's row.
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/templates/new",
-            &template_fields(&d, "2031-01-01", "12:00", "09:00"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Nothing was saved"));
-    assert!(html.contains("id=\"f-rows-0-end-error\""), "{html}");
-    assert!(html.contains("Block 1 end must be after the start."));
-    assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"f-rows-0-end-error\""));
+    let fields = template_fields(&d, "2031-01-01", "12:00", "09:00");
+    let says = [
+        "Nothing was saved",
+        "id=\"f-rows-0-end-error\"",
+        "Block 1 end must be after the start.",
+        "aria-invalid=\"true\" aria-describedby=\"f-rows-0-end-error\"",
+    ];
+    let html = admin.invalid(NEW_TEMPLATE, &fields, &says).await;
     assert!(
         html.contains("href=\"#f-rows-0-end\""),
         "the summary links to the input"
@@ -436,38 +457,29 @@ async fn bad_input_names_the_field_and_saves_nothing() {
     let mut fields = template_fields(&d, "2031-01-01", "09:00", "12:00");
     fields.retain(|(k, _)| *k != "rows[0].types");
     fields.push(("rows[0].types", "no-such-type"));
-    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-rows-0-types-error\""));
-    assert!(
-        html.contains("Block 1 appointment types 'no-such-type' does not exist."),
-        "{html}"
-    );
+    let says = [
+        "id=\"f-rows-0-types-error\"",
+        "Block 1 appointment types 'no-such-type' does not exist.",
+    ];
+    admin.invalid(NEW_TEMPLATE, &fields, &says).await;
 
     // A date that does not exist, and a time that is not one.
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/templates/new",
-            &template_fields(&d, "2026-02-30", "9 o'clock", "12:00"),
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-effective_from-error\""));
-    assert!(html.contains("Effective from '2026-02-30' is not a date"));
-    assert!(html.contains("id=\"f-rows-0-start-error\""));
+    let fields = template_fields(&d, "2026-02-30", "9 o'clock", "12:00");
+    let says = [
+        "id=\"f-effective_from-error\"",
+        "Effective from '2026-02-30' is not a date",
+        "id=\"f-rows-0-start-error\"",
+    ];
+    admin.invalid(NEW_TEMPLATE, &fields, &says).await;
 
     // Overlapping the provider's template (9–12 and 1–5 every day), named
     // by place and date rather than id.
     let fields = template_fields(&d, &today, "10:00", "11:00");
-    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        html.contains(&format!(
-            "Block 1 start overlaps the provider's template at {} from",
-            d.location_name
-        )),
-        "{html}"
+    let overlap = format!(
+        "Block 1 start overlaps the provider's template at {} from",
+        d.location_name
     );
+    admin.invalid(NEW_TEMPLATE, &fields, &[&overlap]).await;
     // Blocks overlapping each other are named by row, not by weekday block.
     let mut fields: Vec<_> = fields
         .into_iter()
@@ -478,12 +490,8 @@ async fn bad_input_names_the_field_and_saves_nothing() {
         ("rows[1].start", "10:30"),
         ("rows[1].end", "10:45"),
     ]);
-    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        html.contains("Block 2 start overlaps block 1 on the same weekday."),
-        "{html}"
-    );
+    let says = ["Block 2 start overlaps block 1 on the same weekday."];
+    admin.invalid(NEW_TEMPLATE, &fields, &says).await;
 
     // No block at all.
     let fields = [
@@ -492,121 +500,91 @@ async fn bad_input_names_the_field_and_saves_nothing() {
         ("effective_from", "2031-01-01"),
         ("rows[0].start", ""),
     ];
-    let (status, _, html) = admin.post("/admin/schedule/templates/new", &fields).await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Weekly hours need at least one block"));
+    let says = ["Weekly hours need at least one block"];
+    admin.invalid(NEW_TEMPLATE, &fields, &says).await;
 
     // Exceptions: blocked time ending before it starts, a bad date, a
-    // provider that does not exist.
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
+    // provider that does not exist, an extra session without its end or
+    // with a type that does not exist.
+    let blocked = format!("practitioner:{}", d.provider);
+    let extra_session = [
+        ("kind", "extra_session"),
+        ("practitioner_id", &d.provider),
+        ("location_id", &d.location),
+        ("start_date", &day),
+        ("start_time", "18:00"),
+    ];
+    let endless = [&extra_session[..], &[("end_time", "")]].concat();
+    let unknown_type = [
+        &extra_session[..],
+        &[("end_time", "19:00"), ("types", "no-such-type")],
+    ]
+    .concat();
+    let exceptions: [Refusal; 5] = [
+        (
             &[
                 ("kind", "blocked"),
-                ("target", &format!("practitioner:{}", d.provider)),
+                ("target", &blocked),
                 ("reason", "Staff meeting"),
                 ("start_date", &day),
                 ("start_time", "13:00"),
                 ("end_time", "12:00"),
             ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-end_time-error\""));
-    assert!(html.contains("End time must be after the start."));
-    assert!(html.contains("value=\"Staff meeting\""));
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
+            &[
+                "id=\"f-end_time-error\"",
+                "End time must be after the start.",
+                "value=\"Staff meeting\"",
+            ],
+        ),
+        (
             &[
                 ("kind", "time_off"),
                 ("practitioner_id", &d.provider),
                 ("start_date", "next tuesday"),
             ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-start_date-error\""));
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
+            &["id=\"f-start_date-error\""],
+        ),
+        (
             &[
                 ("kind", "time_off"),
                 ("practitioner_id", "nobody"),
                 ("start_date", &day),
             ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Provider 'nobody' does not exist."), "{html}");
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
+            &["Provider 'nobody' does not exist."],
+        ),
+        (&endless, &["id=\"f-end_time-error\""]),
+        (
+            &unknown_type,
             &[
-                ("kind", "extra_session"),
-                ("practitioner_id", &d.provider),
-                ("location_id", &d.location),
-                ("start_date", &day),
-                ("start_time", "18:00"),
-                ("end_time", ""),
+                "id=\"f-types-error\"",
+                "Appointment types 'no-such-type' does not exist.",
             ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-end_time-error\""));
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/exceptions/new",
-            &[
-                ("kind", "extra_session"),
-                ("practitioner_id", &d.provider),
-                ("location_id", &d.location),
-                ("start_date", &day),
-                ("start_time", "18:00"),
-                ("end_time", "19:00"),
-                ("types", "no-such-type"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-types-error\""));
-    assert!(html.contains("Appointment types 'no-such-type' does not exist."));
+        ),
+    ];
+    for (fields, says) in exceptions {
+        admin.invalid(NEW_EXCEPTION, fields, says).await;
+    }
 
     // Appointment types: a duration off the 5-minute grid, a code that
     // cannot be part of an address.
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/types/new",
-            &[
-                ("id", "derm/long"),
-                ("name", "Long dermatology visit"),
-                ("duration_minutes", "12"),
-                ("color", "#123456"),
-                ("modality", "in_person"),
-                ("eligibility", "any"),
-                ("specialties", DERMATOLOGY),
-                ("max_days_ahead", "90"),
-            ],
-        )
+    let long_visit = [
+        ("name", "Long dermatology visit"),
+        ("duration_minutes", "12"),
+        ("color", "#123456"),
+        ("modality", "in_person"),
+        ("eligibility", "any"),
+        ("max_days_ahead", "90"),
+    ];
+    let mut fields = vec![("id", "derm/long"), ("specialties", DERMATOLOGY)];
+    fields.extend(long_visit);
+    admin
+        .invalid(NEW_TYPE, &fields, &["id=\"f-id-error\""])
         .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-id-error\""));
-    let (status, _, html) = admin
-        .post(
-            "/admin/schedule/types/new",
-            &[
-                ("name", "Long dermatology visit"),
-                ("duration_minutes", "12"),
-                ("color", "#123456"),
-                ("modality", "in_person"),
-                ("eligibility", "any"),
-                ("max_days_ahead", "90"),
-            ],
-        )
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("id=\"f-duration_minutes-error\""));
-    assert!(html.contains("Specialties or providers: tick at least one"));
+    let says = [
+        "id=\"f-duration_minutes-error\"",
+        "Specialties or providers: tick at least one",
+    ];
+    admin.invalid(NEW_TYPE, &long_visit, &says).await;
 
     assert_eq!(snapshot(&app).await, before, "nothing was written");
 }
@@ -616,6 +594,12 @@ async fn appointment_types_are_added_and_edited() {
     let app = TestApp::new().await;
     let d = dermatology(&app).await;
     let admin = Staff::new(&app, Role::Admin).await;
+    let derm_long = async || {
+        let db = &app.db;
+        db.get::<AppointmentType>(&app.org_id, "derm-long")
+            .await
+            .unwrap()
+    };
     let fields = [
         ("id", "derm-long"),
         ("name", "Long dermatology visit"),
@@ -630,16 +614,8 @@ async fn appointment_types_are_added_and_edited() {
         ("instructions", "Arrive 10 minutes early."),
         ("active", "on"),
     ];
-    let (status, to, _) = admin.post("/admin/schedule/types/new", &fields).await;
-    assert_eq!(
-        (status, to.as_str()),
-        (StatusCode::SEE_OTHER, "/admin/schedule?done=type-saved")
-    );
-    let t = app
-        .db
-        .get::<AppointmentType>(&app.org_id, "derm-long")
-        .await
-        .unwrap();
+    admin.saved(NEW_TYPE, &fields, "type-saved").await;
+    let t = derm_long().await;
     assert_eq!(t.value.duration_minutes, 40);
     assert_eq!(t.value.modality, Modality::InPerson);
     assert_eq!(t.value.specialties, [DERMATOLOGY]);
@@ -648,36 +624,27 @@ async fn appointment_types_are_added_and_edited() {
         Some("Arrive 10 minutes early.")
     );
     // The same code again is refused at the code.
-    let (status, _, html) = admin.post("/admin/schedule/types/new", &fields).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(html.contains("Code is already used by another appointment type."));
+    let taken = ["Code is already used by another appointment type."];
+    admin
+        .refused(NEW_TYPE, &fields, StatusCode::CONFLICT, &taken)
+        .await;
 
     // Deactivated (the box left unticked), it is no longer offered.
     let edit = "/admin/schedule/types/derm-long/edit";
-    let (status, form) = admin.get(edit).await;
-    assert_eq!(status, StatusCode::OK);
+    let form = admin.page(edit).await;
     assert!(form.contains("value=\"Long dermatology visit\""));
     let mut fields: Vec<(&str, &str)> = fields
         .into_iter()
         .filter(|(k, _)| *k != "active" && *k != "id")
         .collect();
     fields.push(("version", "1"));
-    let (status, _, _) = admin.post(edit, &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let t = app
-        .db
-        .get::<AppointmentType>(&app.org_id, "derm-long")
-        .await
-        .unwrap();
+    admin.saved(edit, &fields, "type-saved").await;
+    let t = derm_long().await;
     assert!(!t.value.active);
     assert_eq!(t.version, 2);
-    let (_, html) = admin.get("/admin/schedule").await;
-    assert!(html.contains("Long dermatology visit"));
-    let (_, form) = admin
-        .get(&format!(
-            "/admin/schedule/templates/new?provider={}",
-            d.provider
-        ))
+    assert!(admin.page(SETUP).await.contains("Long dermatology visit"));
+    let form = admin
+        .page(&format!("{NEW_TEMPLATE}?provider={}", d.provider))
         .await;
     assert!(
         !form.contains("Long dermatology visit"),
@@ -698,19 +665,19 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
     for role in [Role::FrontDesk, Role::Lead, Role::Clinician] {
         let staff = Staff::new(&app, role).await;
         for path in [
-            "/admin/schedule",
-            "/admin/schedule/templates/new",
+            SETUP,
+            NEW_TEMPLATE,
             "/admin/schedule/exceptions/new?kind=holiday",
-            "/admin/schedule/types/new",
+            NEW_TYPE,
             &hours,
-            "/admin/schedule/resources/new",
+            NEW_RESOURCE,
             resource_edit,
         ] {
             let (status, _) = staff.get(path).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{role} GET {path}");
         }
         let posts: [(&str, &[(&str, &str)]); 5] = [
-            ("/admin/schedule/templates/new", &fields),
+            (NEW_TEMPLATE, &fields),
             (
                 &hours,
                 &[
@@ -720,7 +687,7 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
                 ],
             ),
             (
-                "/admin/schedule/resources/new",
+                NEW_RESOURCE,
                 &[
                     ("name", "Cart"),
                     ("kind", "ecg_machine"),
@@ -758,22 +725,18 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
     );
 
     // Without the token, with another one, or from another site: refused.
-    let res = app
-        .post_form("/admin/schedule/templates/new", &admin.cookie, &fields)
-        .await;
+    let res = app.post_form(NEW_TEMPLATE, &admin.cookie, &fields).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     assert!(body_text(res).await.contains("Form expired"));
     let mut forged = vec![("csrf", "not-the-token")];
     forged.extend_from_slice(&fields);
-    let res = app
-        .post_form("/admin/schedule/templates/new", &admin.cookie, &forged)
-        .await;
+    let res = app.post_form(NEW_TEMPLATE, &admin.cookie, &forged).await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
     let mut signed = vec![("csrf", admin.csrf.as_str())];
     signed.extend_from_slice(&fields);
     let res = app
         .send(
-            Request::post("/admin/schedule/templates/new")
+            Request::post(NEW_TEMPLATE)
                 .header(header::COOKIE, &admin.cookie)
                 .header(header::ORIGIN, "https://evil.example")
                 .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
@@ -782,18 +745,14 @@ async fn only_administrators_reach_the_pages_and_only_with_the_form_token() {
         )
         .await;
     assert_eq!(res.status(), StatusCode::FORBIDDEN);
-    let (status, _, _) = admin
-        .post(
-            &format!("/admin/schedule/exceptions/{}/delete", "nothing-here"),
-            &[("confirm", "yes")],
-        )
+    let nothing = "/admin/schedule/exceptions/nothing-here/delete";
+    admin
+        .refused(nothing, &[("confirm", "yes")], StatusCode::NOT_FOUND, &[])
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(snapshot(&app).await, after_refusals, "nothing was written");
 
     // With it, the same form saves.
-    let (status, _, _) = admin.post("/admin/schedule/templates/new", &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
+    admin.saved(NEW_TEMPLATE, &fields, "template-saved").await;
 }
 
 /// The hours form's fields: `lines` of (weekday, open, close), and a blank
@@ -832,10 +791,9 @@ async fn opening_hours_edited_by_an_admin_bound_the_free_slots() {
     assert!(html.contains(&d.book_link(16, 40)));
 
     let path = format!("/admin/schedule/locations/{}/hours", d.location);
-    let (_, overview) = admin.get("/admin/schedule").await;
+    let overview = admin.page(SETUP).await;
     assert!(overview.contains(&format!("href=\"{path}\"")), "{overview}");
-    let (status, form) = admin.get(&path).await;
-    assert_eq!(status, StatusCode::OK);
+    let form = admin.page(&path).await;
     assert!(
         form.contains(d.tz.iana_name().unwrap()),
         "the zone is shown"
@@ -855,11 +813,7 @@ async fn opening_hours_edited_by_an_admin_bound_the_free_slots() {
         })
         .collect();
     let fields = hours_fields(&lines, &version);
-    let (status, to, _) = admin.post(&path, &as_pairs(&fields)).await;
-    assert_eq!(
-        (status, to.as_str()),
-        (StatusCode::SEE_OTHER, "/admin/schedule?done=hours-saved")
-    );
+    admin.saved(&path, &as_pairs(&fields), "hours-saved").await;
     let html = day_view(&desk, &d).await;
     assert!(!html.contains(&d.book_link(9, 0)), "closed at 9");
     assert!(html.contains(&d.book_link(10, 0)));
@@ -872,26 +826,20 @@ async fn opening_hours_edited_by_an_admin_bound_the_free_slots() {
         open: "10:00".parse().unwrap(),
         close: "16:00".parse().unwrap(),
     }));
-    let updated = AuditFilter {
-        action: Some(Action::Update),
-        resource_type: Some("LocationHours".into()),
-        resource_id: Some(d.location.clone()),
-        actor_name: Some(admin.username.clone()),
-        ..Default::default()
-    };
-    assert_eq!(
-        app.db.audit_events(org, &updated, 0, 10).await.unwrap().1,
-        1
+    let updated = by(&admin, Action::Update, "LocationHours", &d.location);
+    assert_eq!(audited(&app, updated).await, 1);
+    let overview = admin.page(&format!("{SETUP}?done=hours-saved")).await;
+    assert_says(
+        &overview,
+        &["The opening hours were saved.", "10:00 AM–4:00 PM"],
     );
-    let (_, overview) = admin.get("/admin/schedule?done=hours-saved").await;
-    assert!(overview.contains("The opening hours were saved."));
-    assert!(overview.contains("10:00 AM–4:00 PM"));
 
     // The same version again is stale: refused, nothing changes.
     let before = snapshot(&app).await;
-    let (status, _, page) = admin.post(&path, &as_pairs(&fields)).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("was changed by someone else"));
+    let stale = ["was changed by someone else"];
+    let page = admin
+        .refused(&path, &as_pairs(&fields), StatusCode::CONFLICT, &stale)
+        .await;
     assert!(page.contains("value=\"10:00\""), "what was typed is kept");
     assert_eq!(snapshot(&app).await, before);
 }
@@ -902,7 +850,7 @@ async fn bad_opening_hours_name_the_line_and_save_nothing() {
     let d = dermatology(&app).await;
     let admin = Staff::new(&app, Role::Admin).await;
     let path = format!("/admin/schedule/locations/{}/hours", d.location);
-    let (_, form) = admin.get(&path).await;
+    let form = admin.page(&path).await;
     let version = hidden_value(&form, "version").unwrap();
     let before = snapshot(&app).await;
 
@@ -912,19 +860,16 @@ async fn bad_opening_hours_name_the_line_and_save_nothing() {
         ("1".to_string(), "12:00", "09:00"),
         ("8".to_string(), "09:00", "17:00"),
     ];
-    let (status, _, html) = admin
-        .post(&path, &as_pairs(&hours_fields(&lines, &version)))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(html.contains("Nothing was saved"));
-    assert!(
-        html.contains("Line 1 closing time must be after the opening time."),
-        "{html}"
-    );
-    assert!(html.contains("aria-invalid=\"true\" aria-describedby=\"f-hours-0-close-error\""));
-    assert!(html.contains("href=\"#f-hours-0-close\""));
-    assert!(html.contains("id=\"f-hours-1-weekday-error\""));
-    assert!(html.contains("Line 2 day must be a day of the week, Monday to Sunday."));
+    let says = [
+        "Nothing was saved",
+        "Line 1 closing time must be after the opening time.",
+        "aria-invalid=\"true\" aria-describedby=\"f-hours-0-close-error\"",
+        "href=\"#f-hours-0-close\"",
+        "id=\"f-hours-1-weekday-error\"",
+        "Line 2 day must be a day of the week, Monday to Sunday.",
+    ];
+    let fields = hours_fields(&lines, &version);
+    let html = admin.invalid(&path, &as_pairs(&fields), &says).await;
     assert!(html.contains("value=\"12:00\""), "what was typed is kept");
 
     // What cannot be read: a weekday that is not one, a time that is not
@@ -934,25 +879,20 @@ async fn bad_opening_hours_name_the_line_and_save_nothing() {
         ("2".to_string(), "9 o'clock", "17:00"),
         (String::new(), "09:00", "17:00"),
     ];
-    let (status, _, html) = admin
-        .post(&path, &as_pairs(&hours_fields(&lines, &version)))
-        .await;
-    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-    assert!(
-        html.contains("Line 1 day 'Funday' is not a day of the week."),
-        "{html}"
-    );
-    assert!(html.contains("id=\"f-hours-1-open-error\""));
-    assert!(html.contains("Line 3 day is required."));
+    let says = [
+        "Line 1 day 'Funday' is not a day of the week.",
+        "id=\"f-hours-1-open-error\"",
+        "Line 3 day is required.",
+    ];
+    let fields = hours_fields(&lines, &version);
+    admin.invalid(&path, &as_pairs(&fields), &says).await;
 
     // A location that does not exist.
-    let (status, _, _) = admin
-        .post(
-            "/admin/schedule/locations/nowhere/hours",
-            &as_pairs(&hours_fields(&[], "0")),
-        )
+    let fields = hours_fields(&[], "0");
+    let nowhere = "/admin/schedule/locations/nowhere/hours";
+    admin
+        .refused(nowhere, &as_pairs(&fields), StatusCode::NOT_FOUND, &[])
         .await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(snapshot(&app).await, before, "nothing was written");
 }
 
@@ -965,8 +905,7 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
     let before = snapshot(&app).await;
 
     // Bad input names the field and saves nothing.
-    let (status, form) = admin.get("/admin/schedule/resources/new").await;
-    assert_eq!(status, StatusCode::OK);
+    let form = admin.page(NEW_RESOURCE).await;
     assert!(form.contains("ECG machine"), "the kinds are offered");
     let location = d.location.as_str();
     let bad = [
@@ -976,7 +915,7 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
                 ("kind", "x_ray"),
                 ("location_id", location),
             ],
-            "f-kind-error",
+            "id=\"f-kind-error\"",
             "Kind is not a kind of room or equipment.",
         ),
         (
@@ -985,7 +924,7 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
                 ("kind", "ecg_machine"),
                 ("location_id", location),
             ],
-            "f-name-error",
+            "id=\"f-name-error\"",
             "Name is required.",
         ),
         (
@@ -994,15 +933,14 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
                 ("kind", "ecg_machine"),
                 ("location_id", "nowhere"),
             ],
-            "f-location_id-error",
+            "id=\"f-location_id-error\"",
             "Location 'nowhere' does not exist.",
         ),
     ];
     for (fields, error_id, message) in bad {
-        let (status, _, html) = admin.post("/admin/schedule/resources/new", &fields).await;
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(html.contains(&format!("id=\"{error_id}\"")), "{html}");
-        assert!(html.contains(message), "{message}: {html}");
+        admin
+            .invalid(NEW_RESOURCE, &fields, &[error_id, message])
+            .await;
     }
     assert_eq!(snapshot(&app).await, before, "nothing was written");
 
@@ -1010,14 +948,10 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
     let fields = [
         ("name", "ECG cart"),
         ("kind", "ecg_machine"),
-        ("location_id", d.location.as_str()),
+        ("location_id", location),
         ("active", "on"),
     ];
-    let (status, to, _) = admin.post("/admin/schedule/resources/new", &fields).await;
-    assert_eq!(
-        (status, to.as_str()),
-        (StatusCode::SEE_OTHER, "/admin/schedule?done=resource-saved")
-    );
+    admin.saved(NEW_RESOURCE, &fields, "resource-saved").await;
     let resources = app
         .db
         .schedule_resources(org, Some(&d.location))
@@ -1029,39 +963,28 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
         .unwrap();
     assert_eq!(cart.value.kind, ResourceKind::EcgMachine);
     assert!(cart.value.active);
-    let created = AuditFilter {
-        action: Some(Action::Create),
-        resource_type: Some("ScheduleResource".into()),
-        resource_id: Some(cart.id.clone()),
-        actor_name: Some(admin.username.clone()),
-        ..Default::default()
-    };
-    assert_eq!(
-        app.db.audit_events(org, &created, 0, 10).await.unwrap().1,
-        1
-    );
-    let (_, overview) = admin.get("/admin/schedule?done=resource-saved").await;
-    assert!(overview.contains("The room or equipment was saved."));
+    let created = by(&admin, Action::Create, "ScheduleResource", &cart.id);
+    assert_eq!(audited(&app, created).await, 1);
+    let overview = admin.page(&format!("{SETUP}?done=resource-saved")).await;
     let edit = format!("/admin/schedule/resources/{}/edit", cart.id);
-    assert!(overview.contains(&edit));
+    assert_says(&overview, &["The room or equipment was saved.", &edit]);
 
     // Renamed and deactivated (the box left unticked); the old version is
     // refused.
-    let (status, form) = admin.get(&edit).await;
-    assert_eq!(status, StatusCode::OK);
+    let form = admin.page(&edit).await;
     assert!(form.contains("value=\"ECG cart\""));
     let version = hidden_value(&form, "version").unwrap();
     let fields = [
         ("name", "ECG cart 2"),
         ("kind", "ecg_machine"),
-        ("location_id", d.location.as_str()),
+        ("location_id", location),
         ("version", version.as_str()),
     ];
-    let (status, _, _) = admin.post(&edit, &fields).await;
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    let (status, _, page) = admin.post(&edit, &fields).await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("was changed by someone else"));
+    admin.saved(&edit, &fields, "resource-saved").await;
+    let stale = ["was changed by someone else"];
+    admin
+        .refused(&edit, &fields, StatusCode::CONFLICT, &stale)
+        .await;
     let history = app.db.history::<Resource>(org, &cart.id).await.unwrap();
     assert_eq!(history.len(), 2);
     let stored = app.db.get::<Resource>(org, &cart.id).await.unwrap();
@@ -1081,24 +1004,18 @@ async fn rooms_and_equipment_are_added_edited_and_made_bookable() {
         .unwrap()
         .id;
     tx.commit().await.unwrap();
-    let (_, form) = admin.get("/admin/schedule/resources/new").await;
+    let form = admin.page(NEW_RESOURCE).await;
     assert!(form.contains(&format!("value=\"{room_id}\"")), "{form}");
-    let (status, to, _) = admin
-        .post("/admin/schedule/resources/rooms", &[("room_id", &room_id)])
-        .await;
-    assert_eq!(
-        (status, to.as_str()),
-        (StatusCode::SEE_OTHER, "/admin/schedule?done=resource-saved")
+    let (rooms, fields) = (
+        "/admin/schedule/resources/rooms",
+        [("room_id", room_id.as_str())],
     );
+    admin.saved(rooms, &fields, "resource-saved").await;
     let bookable = app.db.get::<Resource>(org, &room_id).await.unwrap().value;
     assert_eq!(bookable.kind, ResourceKind::ProcedureRoom);
     assert_eq!(bookable.name, "Procedure 9");
-    let (status, _, html) = admin
-        .post("/admin/schedule/resources/rooms", &[("room_id", &room_id)])
+    let taken = ["Directory room is bookable already."];
+    admin
+        .refused(rooms, &fields, StatusCode::CONFLICT, &taken)
         .await;
-    assert_eq!(status, StatusCode::CONFLICT);
-    assert!(
-        html.contains("Directory room is bookable already."),
-        "{html}"
-    );
 }

@@ -13,6 +13,10 @@
 //! saves nothing and comes back with each error at its field. Whether a
 //! referenced record exists is the store's rule; its errors are put on the
 //! inputs here. Deleting takes a ticked "I understand…".
+//!
+//! Every kind of record is an `Editor`: the handlers (new, create, edit,
+//! update, delete) and the form page around its inputs are written once,
+//! over it.
 
 use super::patient_summary::us_date;
 use super::registration::input_id;
@@ -27,13 +31,13 @@ use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use carefront_domain::directory::{Room, SPECIALTIES, Versioned};
+use carefront_domain::directory::{Location, Room, SPECIALTIES, Versioned};
 use carefront_domain::scheduling::{
-    AppointmentType, AvailabilityBlock, ExceptionKind, MAX_OVERBOOK_LIMIT, Modality, OpeningHours,
-    PatientEligibility, Resource, ResourceKind, ScheduleException, Template,
+    AppointmentType, AvailabilityBlock, ExceptionKind, LocationHours, MAX_OVERBOOK_LIMIT, Modality,
+    OpeningHours, PatientEligibility, Resource, ResourceKind, ScheduleException, Template,
 };
 use carefront_domain::{Area, ValidationErrors};
-use carefront_store::{LocationOpeningHours, StoreError};
+use carefront_store::{Actor, LocationOpeningHours, Record, StoreError, WriteTx};
 use jiff::ToSpan;
 use jiff::civil::{Date, DateTime, Time};
 use maud::{Markup, html};
@@ -326,11 +330,13 @@ fn item_of<'a>(list: &str, field: &'a str) -> Option<(usize, &'a str)> {
     Some((i.parse().ok()?, tail))
 }
 
-/// Lines of a form: two blank ones after the last one used, and at least
-/// `min`.
-fn pad<T: Default>(rows: &mut Vec<T>, is_blank: fn(&T) -> bool, min: usize) {
+/// Lines of a form as shown: two blank ones after the last one used, and
+/// at least `min`.
+fn padded<T: Clone + Default>(rows: &[T], is_blank: fn(&T) -> bool, min: usize) -> Vec<T> {
     let used = rows.iter().rposition(|r| !is_blank(r)).map_or(0, |i| i + 1);
+    let mut rows = rows.to_vec();
     rows.resize_with(min.max(used + 2), T::default);
+    rows
 }
 
 /// How the error summary and the inline messages name a field.
@@ -444,8 +450,18 @@ fn described(error_id: Option<String>, hint_id: Option<String>) -> Option<String
 
 /// Renders inputs with their label, inline errors and ARIA links; errors
 /// are named by input (`rows[0].end`, `start_date`).
-struct Fields<'a> {
+pub(crate) struct Fields<'a> {
     errors: &'a ValidationErrors,
+}
+
+/// What an input's markup needs of its hint and error.
+struct Hinted {
+    id: String,
+    invalid: Option<&'static str>,
+    /// For `aria-describedby`.
+    described: Option<String>,
+    /// The hint, then the inline error.
+    notes: Markup,
 }
 
 impl Fields<'_> {
@@ -458,6 +474,23 @@ impl Fields<'_> {
         labelled_error_summary("form-errors", self.errors, anchor, label)
     }
 
+    /// Input `name`'s id, its hint (`{id}-hint`) and its error.
+    fn hinted(&self, name: &str, hint: Option<&str>) -> Hinted {
+        let id = input_id(name);
+        let (invalid, error_id, error) = self.error(name);
+        let hint_id = hint.map(|_| format!("{id}-hint"));
+        let notes = html! {
+            @if let (Some(h), Some(hid)) = (hint, &hint_id) { span.hint id=(hid) { (h) } }
+            (error)
+        };
+        Hinted {
+            described: described(error_id, hint_id),
+            id,
+            invalid,
+            notes,
+        }
+    }
+
     fn input(
         &self,
         name: &str,
@@ -467,18 +500,14 @@ impl Fields<'_> {
         required: bool,
         hint: Option<&str>,
     ) -> Markup {
-        let id = input_id(name);
-        let (invalid, error_id, block) = self.error(name);
-        let hint_id = hint.map(|_| format!("{id}-hint"));
-        let described = described(error_id, hint_id.clone());
+        let h = self.hinted(name, hint);
         html! {
-            div.field.invalid[invalid.is_some()] {
-                label for=(id) { (caption) @if required { " " span.req { "required" } } }
-                input id=(id) name=(name) type=(kind) value=(value) autocomplete="off"
+            div.field.invalid[h.invalid.is_some()] {
+                label for=(h.id) { (caption) @if required { " " span.req { "required" } } }
+                input id=(h.id) name=(name) type=(kind) value=(value) autocomplete="off"
                     step=[(kind == "time").then_some("300")]
-                    aria-invalid=[invalid] aria-describedby=[described];
-                @if let (Some(h), Some(hid)) = (hint, &hint_id) { span.hint id=(hid) { (h) } }
-                (block)
+                    aria-invalid=[h.invalid] aria-describedby=[h.described];
+                (h.notes)
             }
         }
     }
@@ -518,16 +547,12 @@ impl Fields<'_> {
         options: &[(String, String)],
         chosen: &[String],
     ) -> Markup {
-        let id = input_id(name);
-        let (invalid, error_id, block) = self.error(name);
-        let hint_id = hint.map(|_| format!("{id}-hint"));
-        let described = described(error_id, hint_id.clone());
+        let h = self.hinted(name, hint);
         html! {
-            fieldset.checks.invalid[invalid.is_some()] id=(id) tabindex="-1"
-                aria-describedby=[described] {
+            fieldset.checks.invalid[h.invalid.is_some()] id=(h.id) tabindex="-1"
+                aria-describedby=[h.described] {
                 legend { (legend) }
-                @if let (Some(h), Some(hid)) = (hint, &hint_id) { span.hint id=(hid) { (h) } }
-                (block)
+                (h.notes)
                 div.row {
                     @for (v, l) in options {
                         @let box_id = input_id(&format!("{name}-{v}"));
@@ -545,7 +570,7 @@ impl Fields<'_> {
 // ---------------------------------------------------------------- parsing
 
 /// A submitted form's fields; checkboxes repeat their name.
-struct Submitted<'a>(&'a [(String, String)]);
+pub(crate) struct Submitted<'a>(&'a [(String, String)]);
 
 impl Submitted<'_> {
     fn text(&self, name: &str) -> String {
@@ -574,23 +599,44 @@ impl Submitted<'_> {
     }
 }
 
-fn date_field(
-    errors: &mut ValidationErrors,
-    field: &str,
-    text: &str,
-    required: bool,
-) -> Option<Date> {
-    if text.is_empty() {
-        if required {
-            errors.add(field, "is required");
+/// How a typed value is read, and what it is when it cannot be read.
+struct Reading<T> {
+    parse: fn(&str) -> Option<T>,
+    what: &'static str,
+}
+
+const DATE: Reading<Date> = Reading {
+    parse: parse_date,
+    what: "a date (use YYYY-MM-DD)",
+};
+
+const TIME: Reading<Time> = Reading {
+    parse: parse_time,
+    what: "a time (use 09:00 or 9:00 AM)",
+};
+
+impl<T> Reading<T> {
+    /// What was typed into `field`: none when blank (an error if
+    /// `required`), or the error that it is not one.
+    fn field(
+        &self,
+        errors: &mut ValidationErrors,
+        field: &str,
+        text: &str,
+        required: bool,
+    ) -> Option<T> {
+        if text.is_empty() {
+            if required {
+                errors.add(field, "is required");
+            }
+            return None;
         }
-        return None;
+        let value = (self.parse)(text);
+        if value.is_none() {
+            errors.add(field, format!("'{text}' is not {}", self.what));
+        }
+        value
     }
-    let date = parse_date(text);
-    if date.is_none() {
-        errors.add(field, format!("'{text}' is not a date (use YYYY-MM-DD)"));
-    }
-    date
 }
 
 /// `09:00` as `<input type=time>` sends it, or typed as `9:00 AM`.
@@ -614,28 +660,6 @@ fn parse_time(text: &str) -> Option<Time> {
         h = h % 12 + if pm { 12 } else { 0 };
     }
     Time::new(h, m, 0, 0).ok()
-}
-
-fn time_field(
-    errors: &mut ValidationErrors,
-    field: &str,
-    text: &str,
-    required: bool,
-) -> Option<Time> {
-    if text.is_empty() {
-        if required {
-            errors.add(field, "is required");
-        }
-        return None;
-    }
-    let time = parse_time(text);
-    if time.is_none() {
-        errors.add(
-            field,
-            format!("'{text}' is not a time (use 09:00 or 9:00 AM)"),
-        );
-    }
-    time
 }
 
 fn number_field<T: std::str::FromStr>(
@@ -817,13 +841,388 @@ fn confirmation(pairs: &[(String, String)]) -> Result<(), ValidationErrors> {
     }
 }
 
-/// A form page: the record edited (none for a new one), what was typed,
-/// and what is wrong with it.
-struct View<'a, F> {
-    status: StatusCode,
+fn weekday_options(name: fn(u8) -> &'static str) -> Vec<(String, String)> {
+    (1..=7)
+        .map(|d| (d.to_string(), name(d).to_string()))
+        .collect()
+}
+
+fn resource_kind_options() -> Vec<(String, String)> {
+    RESOURCE_KINDS
+        .iter()
+        .map(|k| (code(k), k.label().to_string()))
+        .collect()
+}
+
+/// "New …" or "Edit …".
+fn title(id: Option<&str>, what: &str) -> String {
+    match id {
+        Some(_) => format!("Edit {what}"),
+        None => format!("New {what}"),
+    }
+}
+
+// ---------------------------------------------------------------- editing
+
+/// A page's answer, or the error page that came first.
+type Answer = Result<Response, Response>;
+
+/// A form as typed, with the version of the record an edit started from
+/// (a hidden input, so that a stale edit is refused).
+pub(crate) struct Draft<F> {
+    values: F,
+    version: Option<i64>,
+}
+
+fn submitted<E: Editor>(pairs: &[(String, String)]) -> Draft<E::Form> {
+    let s = Submitted(pairs);
+    Draft {
+        values: E::from_submitted(&s),
+        version: s.version(),
+    }
+}
+
+fn stored<E: Editor>(record: &Versioned<E::Stored>) -> Draft<E::Form> {
+    Draft {
+        values: E::from_stored(&record.value),
+        version: Some(record.version),
+    }
+}
+
+/// What one kind of record's page shows; the error summary, the hidden
+/// inputs, the buttons and the delete form are the same for all.
+pub(crate) struct FormPage {
+    title: String,
+    /// Above the form.
+    before: Option<Markup>,
+    inputs: Markup,
+    /// The save button's words.
+    save: String,
+    /// What the delete button calls the record and what deleting leaves,
+    /// for records that can be deleted.
+    delete: Option<(String, &'static str)>,
+    /// Below the form.
+    after: Option<Markup>,
+}
+
+impl FormPage {
+    fn new(title: String, inputs: Markup, save: &str) -> Self {
+        FormPage {
+            title,
+            before: None,
+            inputs,
+            save: save.to_string(),
+            delete: None,
+            after: None,
+        }
+    }
+}
+
+/// A kind of record the setup pages edit: how its form is read, checked,
+/// written and shown, and how the store's refusals come back to its
+/// inputs.
+pub(crate) trait Editor: Sized + Send + Sync + 'static {
+    /// The record as the store keeps and writes it.
+    type Stored: Record;
+    /// The form's values as typed.
+    type Form: Send + Sync;
+    /// What the page needs besides the form.
+    type Context: Send + Sync;
+    /// Its name on "not found" and "deleted" pages.
+    const WHAT: &'static str;
+    /// Its addresses: `/admin/schedule/{PATH}/…`.
+    const PATH: &'static str;
+    /// The overview's `done` once saved.
+    const SAVED: &'static str;
+
+    fn context(
+        state: &AppState,
+        p: &Principal,
+    ) -> impl Future<Output = Result<Self::Context, Response>> + Send;
+
+    fn from_stored(stored: &Self::Stored) -> Self::Form;
+
+    fn from_submitted(s: &Submitted) -> Self::Form;
+
+    /// Keeps what an edit may not change of the stored record.
+    fn edited(_form: &mut Self::Form, _id: &str, _stored: Self::Form) {}
+
+    /// The record and the form line each of its parts came from, or what
+    /// cannot be read; the domain's rules are the store's to check.
+    fn parse(form: &Self::Form) -> Result<(Self::Stored, Vec<usize>), ValidationErrors>;
+
+    /// Stores the record edited at `id`, unless it changed since `version`.
+    fn update(
+        tx: &mut WriteTx,
+        id: &str,
+        record: Self::Stored,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The store's refusal, on the form's inputs (`lines` as from
+    /// [`Editor::parse`]); by default its fields name them.
+    fn refusal(
+        _e: &Editing<'_, Self>,
+        _lines: &[usize],
+        errors: &ValidationErrors,
+    ) -> impl Future<Output = Result<ValidationErrors, Response>> + Send {
+        async { Ok(on_inputs(errors, str::to_string)) }
+    }
+
+    /// The refusal of a `Conflict` (an id taken), where one is expected.
+    fn conflict(_id: Option<&str>) -> Option<ValidationErrors> {
+        None
+    }
+
+    /// Where the form posts.
+    fn action(id: Option<&str>) -> String {
+        match id {
+            Some(id) => format!("{OVERVIEW}/{}/{id}/edit", Self::PATH),
+            None => format!("{OVERVIEW}/{}/new", Self::PATH),
+        }
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage;
+
+    /// The stored record's form and the page's context, or the answer that
+    /// there is no such record.
+    fn load(
+        state: &AppState,
+        p: &Principal,
+        id: &str,
+    ) -> impl Future<Output = Result<(Draft<Self::Form>, Self::Context), Response>> + Send {
+        async move {
+            let record = state
+                .db
+                .get::<Self::Stored>(&p.org_id, id)
+                .await
+                .map_err(|e| missing(Self::WHAT, e))?;
+            Ok((stored::<Self>(&record), Self::context(state, p).await?))
+        }
+    }
+}
+
+/// A record with a page for a new one.
+pub(crate) trait Creatable: Editor {
+    /// What the new page's address may name.
+    type Query: DeserializeOwned + Send;
+
+    fn blank(ctx: &Self::Context, q: Self::Query) -> Self::Form;
+
+    fn create(
+        tx: &mut WriteTx,
+        record: Self::Stored,
+        actor: &Actor,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// A record that can be deleted.
+pub(crate) trait Deletable: Editor {
+    /// The overview's `done` once deleted.
+    const DELETED: &'static str;
+
+    fn delete(
+        tx: &mut WriteTx,
+        id: &str,
+        actor: &Actor,
+    ) -> impl Future<Output = Result<i64, StoreError>> + Send;
+}
+
+/// The address of a new page that takes nothing from it (whatever it says
+/// is ignored).
+#[derive(Deserialize)]
+pub(crate) struct NoQuery {}
+
+/// One record's form being answered: the record edited (none for a new
+/// one), what was typed, and what the page needs.
+pub(crate) struct Editing<'a, E: Editor> {
+    state: &'a AppState,
+    p: &'a Principal,
+    ctx: &'a E::Context,
     id: Option<&'a str>,
-    form: &'a F,
-    errors: &'a ValidationErrors,
+    form: &'a Draft<E::Form>,
+}
+
+impl<'a, E: Editor> Editing<'a, E> {
+    fn new(
+        state: &'a AppState,
+        p: &'a Principal,
+        ctx: &'a E::Context,
+        id: Option<&'a str>,
+        form: &'a Draft<E::Form>,
+    ) -> Self {
+        Editing {
+            state,
+            p,
+            ctx,
+            id,
+            form,
+        }
+    }
+
+    fn page(&self, status: StatusCode, errors: &ValidationErrors) -> Response {
+        let f = Fields { errors };
+        let FormPage {
+            title,
+            before,
+            inputs,
+            save,
+            delete,
+            after,
+        } = E::render(self, &f);
+        let content = html! {
+            (f.summary())
+            @if let Some(before) = before { (before) }
+            form method="post" action=(E::action(self.id)) novalidate {
+                (csrf_field(self.p))
+                @if let Some(v) = self.form.version { input type="hidden" name="version" value=(v); }
+                (inputs)
+                div.form-actions {
+                    button type="submit" { (save) }
+                    a href=(OVERVIEW) { "Cancel" }
+                }
+            }
+            @if let Some(after) = after { (after) }
+            @if let (Some(id), Some((what, hint))) = (self.id, delete) {
+                (delete_form(self.p, &f, &format!("{OVERVIEW}/{}/{id}/delete", E::PATH), &what, hint))
+            }
+        };
+        page(self.state, self.p, status, &title, content)
+    }
+
+    /// Stores what was typed with `write`.
+    async fn save(
+        &self,
+        write: impl AsyncFnOnce(&mut WriteTx, E::Stored, &Actor) -> Result<(), StoreError>,
+    ) -> Response {
+        let (record, lines) = match E::parse(&self.form.values) {
+            Ok(v) => v,
+            Err(errors) => return self.page(StatusCode::UNPROCESSABLE_ENTITY, &errors),
+        };
+        let saved = in_tx(self.state, self.p, async |tx, actor| {
+            write(tx, record, actor).await
+        })
+        .await;
+        self.answer(&lines, saved).await
+    }
+
+    /// The overview once saved; else the form again with what is wrong.
+    async fn answer(&self, lines: &[usize], saved: Result<(), StoreError>) -> Response {
+        let (status, errors) = match saved {
+            Ok(()) => return done(E::SAVED),
+            Err(StoreError::Invalid(errors)) => match E::refusal(self, lines, &errors).await {
+                Ok(errors) => (StatusCode::UNPROCESSABLE_ENTITY, errors),
+                Err(r) => return r,
+            },
+            Err(StoreError::VersionConflict { .. }) => (StatusCode::CONFLICT, changed_meanwhile()),
+            Err(e @ StoreError::Conflict(_)) => match E::conflict(self.id) {
+                Some(errors) => (StatusCode::CONFLICT, errors),
+                None => return missing(E::WHAT, e),
+            },
+            Err(e) => return missing(E::WHAT, e),
+        };
+        self.page(status, &errors)
+    }
+}
+
+/// Runs `write` in one transaction as the signed-in administrator: the
+/// change and its audit event are committed together or not at all.
+async fn in_tx<T>(
+    state: &AppState,
+    p: &Principal,
+    write: impl AsyncFnOnce(&mut WriteTx, &Actor) -> Result<T, StoreError>,
+) -> Result<(), StoreError> {
+    let actor = actor(p);
+    let mut tx = state.db.begin(&p.org_id).await?;
+    write(&mut tx, &actor).await?;
+    tx.commit().await
+}
+
+/// `GET /admin/schedule/{PATH}/new`
+pub(crate) async fn new_page<E: Creatable>(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Query(q): Query<E::Query>,
+) -> Answer {
+    let ctx = E::context(&state, &p).await?;
+    let form = Draft {
+        values: E::blank(&ctx, q),
+        version: None,
+    };
+    let editing = Editing::<E>::new(&state, &p, &ctx, None, &form);
+    Ok(editing.page(StatusCode::OK, &ValidationErrors::new()))
+}
+
+/// `POST /admin/schedule/{PATH}/new`
+pub(crate) async fn create<E: Creatable>(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Answer {
+    let ctx = E::context(&state, &p).await?;
+    let form = submitted::<E>(&pairs);
+    let editing = Editing::<E>::new(&state, &p, &ctx, None, &form);
+    Ok(editing
+        .save(async |tx, record, actor| E::create(tx, record, actor).await)
+        .await)
+}
+
+/// `GET /admin/schedule/{PATH}/{id}/edit`
+pub(crate) async fn edit<E: Editor>(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+) -> Answer {
+    stored_page::<E>(&state, &p, &id, StatusCode::OK, &ValidationErrors::new()).await
+}
+
+/// The stored record's form, with `errors`.
+async fn stored_page<E: Editor>(
+    state: &AppState,
+    p: &Principal,
+    id: &str,
+    status: StatusCode,
+    errors: &ValidationErrors,
+) -> Answer {
+    let (form, ctx) = E::load(state, p, id).await?;
+    Ok(Editing::<E>::new(state, p, &ctx, Some(id), &form).page(status, errors))
+}
+
+/// `POST /admin/schedule/{PATH}/{id}/edit`
+pub(crate) async fn update<E: Editor>(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Answer {
+    let (current, ctx) = E::load(&state, &p, &id).await?;
+    let mut form = submitted::<E>(&pairs);
+    E::edited(&mut form.values, &id, current.values);
+    let editing = Editing::<E>::new(&state, &p, &ctx, Some(&id), &form);
+    let version = form.version;
+    Ok(editing
+        .save(async |tx, record, actor| E::update(tx, &id, record, version, actor).await)
+        .await)
+}
+
+/// `POST /admin/schedule/{PATH}/{id}/delete`, once confirmed.
+pub(crate) async fn delete<E: Deletable>(
+    State(state): State<AppState>,
+    Extension(p): Extension<Principal>,
+    Path(id): Path<String>,
+    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
+) -> Answer {
+    if let Err(errors) = confirmation(&pairs) {
+        let status = StatusCode::UNPROCESSABLE_ENTITY;
+        return stored_page::<E>(&state, &p, &id, status, &errors).await;
+    }
+    in_tx(&state, &p, async |tx, actor| {
+        E::delete(tx, &id, actor).await
+    })
+    .await
+    .map(|()| done(E::DELETED))
+    .map_err(|e| missing(E::WHAT, e))
 }
 
 // ---------------------------------------------------------------- overview
@@ -832,6 +1231,57 @@ struct View<'a, F> {
 pub struct OverviewQuery {
     #[serde(default)]
     done: String,
+}
+
+/// A section of the overview: its rows in a table, each with an "Edit"
+/// link, or what `empty` says when there are none.
+#[derive(Default)]
+struct Listing<'a> {
+    /// The section's; its heading's is `s-{id}`.
+    id: &'a str,
+    heading: String,
+    /// The table's hidden caption, when not the heading.
+    caption: Option<&'a str>,
+    /// Under the heading.
+    note: Option<&'a str>,
+    /// Said instead of an empty table (none: the table shows anyway).
+    empty: Option<&'a str>,
+    columns: &'a [&'a str],
+    /// The columns of numbers.
+    numeric: &'a [&'a str],
+}
+
+impl Listing<'_> {
+    /// `rows`: each one's cells, where its "Edit" link goes, and what it
+    /// edits (for screen readers: " the template of …").
+    fn render(&self, rows: impl Iterator<Item = (Markup, String, String)>) -> Markup {
+        let rows: Vec<_> = rows.collect();
+        let heading_id = format!("s-{}", self.id);
+        html! {
+            section id=(self.id) aria-labelledby=(heading_id) {
+                h2 id=(heading_id) { (self.heading) }
+                @if let Some(note) = self.note { p.muted { (note) } }
+                @if let (Some(empty), true) = (self.empty, rows.is_empty()) {
+                    p.empty { (empty) }
+                } @else {
+                    table {
+                        caption.visually-hidden { (self.caption.unwrap_or(&self.heading)) }
+                        thead { tr {
+                            @for c in self.columns {
+                                th class=[self.numeric.contains(c).then_some("num")] scope="col" { (c) }
+                            }
+                            th scope="col" { span.visually-hidden { "Actions" } }
+                        } }
+                        tbody {
+                            @for (cells, edit, what) in rows {
+                                tr { (cells) td { a href=(edit) { "Edit" span.visually-hidden { (what) } } } }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn done_text(code: &str) -> Option<&'static str> {
@@ -854,11 +1304,8 @@ pub async fn overview(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     Query(q): Query<OverviewQuery>,
-) -> Response {
-    let dir = match directory(&state, &p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+) -> Answer {
+    let dir = directory(&state, &p).await?;
     // The earliest "today" of any location, so that nothing still running
     // somewhere is left out.
     let from = dir
@@ -887,10 +1334,7 @@ pub async fn overview(
         ))
     }
     .await;
-    let (mut templates, exceptions, resources, hours) = match loaded {
-        Ok(v) => v,
-        Err(e) => return ops::internal_error(e),
-    };
+    let (mut templates, exceptions, resources, hours) = loaded.map_err(ops::internal_error)?;
     templates.sort_by_cached_key(|t| {
         (
             dir.provider_name(&t.value.practitioner_id),
@@ -915,120 +1359,13 @@ pub async fn overview(
             a.button.secondary href=(format!("{OVERVIEW}/types/new")) { "Add an appointment type" }
             a.button.secondary href=(format!("{OVERVIEW}/resources/new")) { "Add a room or equipment" }
         }
-        section #templates aria-labelledby="s-templates" {
-            h2 #s-templates { "Weekly templates" }
-            @if templates.is_empty() {
-                p.empty { "No provider has a weekly template yet, so no slots are offered." }
-            } @else {
-                table {
-                    caption.visually-hidden { "Weekly templates" }
-                    thead { tr {
-                        th scope="col" { "Provider" } th scope="col" { "Location" }
-                        th scope="col" { "Weekly hours (local time) and allowed types" }
-                        th scope="col" { "Effective" } th scope="col" { "Overbooking" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    } }
-                    tbody {
-                        @for t in &templates {
-                            @let v = &t.value;
-                            tr {
-                                td { (dir.provider_name(&v.practitioner_id)) span.col-sub { (dir.specialty_names(&v.practitioner_id)) } }
-                                td { (dir.location_name(&v.location_id)) span.col-sub { (zone_now(&dir, &v.location_id)) } }
-                                td {
-                                    ul.plain {
-                                        @for (days, (start, end, types, limit)) in block_groups(&v.blocks) {
-                                            li {
-                                                strong { (days_text(&days)) } " " (time_text(start)) "–" (time_text(end))
-                                                span.col-sub {
-                                                    @if types.is_empty() { "Any type the provider offers" } @else { (type_names(&dir, types)) }
-                                                    @if let Some(l) = limit { "; " (extra_text(l)) }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                td {
-                                    "From " (us_date(v.effective_from))
-                                    br;
-                                    @match v.effective_until { Some(u) => { "until " (us_date(u)) } None => { "no end date" } }
-                                }
-                                td { (extra_text(v.overbook_limit)) }
-                                td {
-                                    a href=(format!("{OVERVIEW}/templates/{}/edit", t.id)) {
-                                        "Edit" span.visually-hidden { " the template of " (dir.provider_name(&v.practitioner_id)) " at " (dir.location_name(&v.location_id)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        section #exceptions aria-labelledby="s-exceptions" {
-            h2 #s-exceptions { "Exceptions from " (us_date(from)) " to " (us_date(until)) }
-            @if exceptions.is_empty() {
-                p.empty { "No time off, holidays, blocked time or extra sessions in this period." }
-            } @else {
-                table {
-                    caption.visually-hidden { "Exceptions" }
-                    thead { tr {
-                        th scope="col" { "Kind" } th scope="col" { "Who or where" } th scope="col" { "When (local time)" }
-                        th scope="col" { "Details" } th scope="col" { span.visually-hidden { "Actions" } }
-                    } }
-                    tbody {
-                        @for e in &exceptions {
-                            @let (who, details) = exception_text(&dir, &resources, &e.value.kind);
-                            tr {
-                                td { (kind_label(&e.value.kind)) }
-                                td { (who) }
-                                td { (span_text(e.value.start, e.value.end)) }
-                                td { (details) }
-                                td {
-                                    a href=(format!("{OVERVIEW}/exceptions/{}/edit", e.id)) {
-                                        "Edit" span.visually-hidden { " " (kind_label(&e.value.kind).to_lowercase()) " " (who) " " (span_text(e.value.start, e.value.end)) }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-        section #locations aria-labelledby="s-locations" {
-            h2 #s-locations { "Locations and opening hours" }
-            p.muted { "In-person visits are offered only while the location is open (or during an extra session there)." }
-            table {
-                caption.visually-hidden { "Locations and opening hours" }
-                thead { tr {
-                    th scope="col" { "Location" } th scope="col" { "Time zone" } th scope="col" { "Open (local time)" }
-                    th scope="col" { span.visually-hidden { "Actions" } }
-                } }
-                tbody {
-                    @for (l, h) in &hours {
-                        tr {
-                            td { (l.value.name) }
-                            td { (zone_now(&dir, &l.id)) }
-                            td {
-                                @let open = by_weekdays(h.opening_hours.iter().map(|o| (o.weekday, (o.open, o.close))));
-                                @if open.is_empty() { "Closed to in-person visits" }
-                                ul.plain {
-                                    @for (days, (o, c)) in open { li { strong { (days_text(&days)) } " " (time_text(o)) "–" (time_text(c)) } }
-                                }
-                            }
-                            td {
-                                a href=(format!("{OVERVIEW}/locations/{}/hours", l.id)) {
-                                    "Edit" span.visually-hidden { " the opening hours of " (l.value.name) }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        (templates_section(&dir, &templates))
+        (exceptions_section(&dir, &resources, &exceptions, from, until))
+        (locations_section(&dir, &hours))
         (resources_section(&dir, &resources))
         (types_section(&dir))
     };
-    (
+    Ok((
         StatusCode::OK,
         shell(
             &p,
@@ -1038,7 +1375,108 @@ pub async fn overview(
             content,
         ),
     )
-        .into_response()
+        .into_response())
+}
+
+fn templates_section(dir: &Directory, templates: &[Versioned<Template>]) -> Markup {
+    let rows = templates.iter().map(|t| {
+        let v = &t.value;
+        let (provider, location) = (
+            dir.provider_name(&v.practitioner_id),
+            dir.location_name(&v.location_id),
+        );
+        let cells = html! {
+            td { (provider) span.col-sub { (dir.specialty_names(&v.practitioner_id)) } }
+            td { (location) span.col-sub { (zone_now(dir, &v.location_id)) } }
+            td {
+                ul.plain {
+                    @for (days, (start, end, types, limit)) in block_groups(&v.blocks) {
+                        li {
+                            strong { (days_text(&days)) } " " (time_text(start)) "–" (time_text(end))
+                            span.col-sub {
+                                @if types.is_empty() { "Any type the provider offers" } @else { (type_names(dir, types)) }
+                                @if let Some(l) = limit { "; " (extra_text(l)) }
+                            }
+                        }
+                    }
+                }
+            }
+            td {
+                "From " (us_date(v.effective_from))
+                br;
+                @match v.effective_until { Some(u) => { "until " (us_date(u)) } None => { "no end date" } }
+            }
+            td { (extra_text(v.overbook_limit)) }
+        };
+        let what = format!(" the template of {provider} at {location}");
+        (cells, Templates::action(Some(&t.id)), what)
+    });
+    Listing {
+        id: "templates",
+        heading: "Weekly templates".into(),
+        empty: Some("No provider has a weekly template yet, so no slots are offered."),
+        columns: &[
+            "Provider",
+            "Location",
+            "Weekly hours (local time) and allowed types",
+            "Effective",
+            "Overbooking",
+        ],
+        ..Listing::default()
+    }
+    .render(rows)
+}
+
+fn exceptions_section(
+    dir: &Directory,
+    resources: &[Versioned<Resource>],
+    exceptions: &[Versioned<ScheduleException>],
+    from: Date,
+    until: Date,
+) -> Markup {
+    let rows = exceptions.iter().map(|e| {
+        let v = &e.value;
+        let (who, details) = exception_text(dir, resources, &v.kind);
+        let (kind, when) = (kind_label(&v.kind), span_text(v.start, v.end));
+        let what = format!(" {} {who} {when}", kind.to_lowercase());
+        let cells = html! { td { (kind) } td { (who) } td { (when) } td { (details) } };
+        (cells, Exceptions::action(Some(&e.id)), what)
+    });
+    Listing {
+        id: "exceptions",
+        heading: format!("Exceptions from {} to {}", us_date(from), us_date(until)),
+        caption: Some("Exceptions"),
+        empty: Some("No time off, holidays, blocked time or extra sessions in this period."),
+        columns: &["Kind", "Who or where", "When (local time)", "Details"],
+        ..Listing::default()
+    }
+    .render(rows)
+}
+
+fn locations_section(dir: &Directory, hours: &[(&Versioned<Location>, LocationHours)]) -> Markup {
+    let rows = hours.iter().map(|(l, h)| {
+        let open = by_weekdays(h.opening_hours.iter().map(|o| (o.weekday, (o.open, o.close))));
+        let cells = html! {
+            td { (l.value.name) }
+            td { (zone_now(dir, &l.id)) }
+            td {
+                @if open.is_empty() { "Closed to in-person visits" }
+                ul.plain {
+                    @for (days, (o, c)) in open { li { strong { (days_text(&days)) } " " (time_text(o)) "–" (time_text(c)) } }
+                }
+            }
+        };
+        let what = format!(" the opening hours of {}", l.value.name);
+        (cells, Hours::action(Some(&l.id)), what)
+    });
+    Listing {
+        id: "locations",
+        heading: "Locations and opening hours".into(),
+        note: Some("In-person visits are offered only while the location is open (or during an extra session there)."),
+        columns: &["Location", "Time zone", "Open (local time)"],
+        ..Listing::default()
+    }
+    .render(rows)
 }
 
 // ---------------------------------------------------------------- templates
@@ -1064,117 +1502,13 @@ impl BlockRow {
 
 /// The template form as typed.
 #[derive(Debug, Clone, Default)]
-struct TemplateForm {
+pub(crate) struct TemplateForm {
     practitioner_id: String,
     location_id: String,
     effective_from: String,
     effective_until: String,
     overbook_limit: String,
     rows: Vec<BlockRow>,
-    /// The version an edit started from.
-    version: Option<i64>,
-}
-
-impl TemplateForm {
-    fn padded(mut self) -> Self {
-        pad(&mut self.rows, BlockRow::is_blank, BLOCK_ROWS);
-        self
-    }
-
-    fn from_template(t: &Template, version: i64) -> Self {
-        TemplateForm {
-            practitioner_id: t.practitioner_id.clone(),
-            location_id: t.location_id.clone(),
-            effective_from: t.effective_from.to_string(),
-            effective_until: t.effective_until.map(|d| d.to_string()).unwrap_or_default(),
-            overbook_limit: t.overbook_limit.to_string(),
-            rows: block_groups(&t.blocks)
-                .into_iter()
-                .map(|(days, (start, end, types, limit))| BlockRow {
-                    days: days.iter().map(u8::to_string).collect(),
-                    start: start.strftime("%H:%M").to_string(),
-                    end: end.strftime("%H:%M").to_string(),
-                    types: types.to_vec(),
-                    overbook: limit.map(|l| l.to_string()).unwrap_or_default(),
-                })
-                .collect(),
-            version: Some(version),
-        }
-        .padded()
-    }
-
-    fn from_submitted(s: &Submitted) -> Self {
-        let rows = (0..MAX_ROWS)
-            .take_while(|i| s.has(&format!("rows[{i}].start")))
-            .map(|i| {
-                let f = |name: &str| format!("rows[{i}].{name}");
-                BlockRow {
-                    days: s.all(&f("days")),
-                    start: s.text(&f("start")),
-                    end: s.text(&f("end")),
-                    types: s.all(&f("types")),
-                    overbook: s.text(&f("overbook")),
-                }
-            })
-            .collect();
-        TemplateForm {
-            practitioner_id: s.text("practitioner_id"),
-            location_id: s.text("location_id"),
-            effective_from: s.text("effective_from"),
-            effective_until: s.text("effective_until"),
-            overbook_limit: s.text("overbook_limit"),
-            rows,
-            version: s.version(),
-        }
-    }
-
-    /// The template, each block's row, or what cannot be read. Domain rules
-    /// (times in order, no overlaps) are the store's to check.
-    fn to_template(&self) -> Result<(Template, Vec<usize>), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let from = date_field(&mut errors, "effective_from", &self.effective_from, true);
-        let until = date_field(&mut errors, "effective_until", &self.effective_until, false);
-        let overbook = limit_field(&mut errors, "overbook_limit", &self.overbook_limit);
-        let mut blocks = Vec::new();
-        let mut rows = Vec::new();
-        for (i, row) in self.rows.iter().enumerate().filter(|(_, r)| !r.is_blank()) {
-            let f = |name: &str| format!("rows[{i}].{name}");
-            if row.days.is_empty() {
-                errors.add(f("days"), "are not chosen: tick at least one");
-            }
-            let start = time_field(&mut errors, &f("start"), &row.start, true);
-            let end = time_field(&mut errors, &f("end"), &row.end, true);
-            let limit = limit_field(&mut errors, &f("overbook"), &row.overbook);
-            if let (Some(start), Some(end)) = (start, end) {
-                for day in &row.days {
-                    blocks.push(AvailabilityBlock {
-                        // Not a weekday: the domain names the problem.
-                        weekday: day.parse().unwrap_or(0),
-                        start,
-                        end,
-                        appointment_type_ids: row.types.clone(),
-                        overbook_limit: limit,
-                    });
-                    rows.push(i);
-                }
-            }
-        }
-        match (from, errors.is_empty()) {
-            (Some(effective_from), true) => Ok((
-                Template {
-                    id: String::new(),
-                    practitioner_id: self.practitioner_id.clone(),
-                    location_id: self.location_id.clone(),
-                    effective_from,
-                    effective_until: until,
-                    overbook_limit: overbook.unwrap_or(0),
-                    blocks,
-                },
-                rows,
-            )),
-            _ => Err(errors),
-        }
-    }
 }
 
 /// The store's errors on a template, put on the form's inputs: a block's
@@ -1236,34 +1570,158 @@ fn template_errors(
     out
 }
 
-fn template_form(
-    state: &AppState,
-    p: &Principal,
-    dir: &Directory,
-    v: View<TemplateForm>,
-) -> Response {
-    let View {
-        status,
-        id,
-        form,
-        errors,
-    } = v;
-    let f = Fields { errors };
-    let action = match id {
-        Some(id) => format!("{OVERVIEW}/templates/{id}/edit"),
-        None => format!("{OVERVIEW}/templates/new"),
-    };
-    let named: Vec<String> = form.rows.iter().flat_map(|r| r.types.clone()).collect();
-    let types = type_options(dir, &form.practitioner_id, &named);
-    let weekdays: Vec<(String, String)> = (1..=7)
-        .map(|d| (d.to_string(), short_weekday(d).to_string()))
-        .collect();
-    let (_, rows_error, rows_block) = f.error("rows");
-    let content = html! {
-        (f.summary())
-        form method="post" action=(action) novalidate {
-            (csrf_field(p))
-            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+#[derive(Debug, Default, Deserialize)]
+pub struct NewQuery {
+    #[serde(default)]
+    provider: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    kind: String,
+}
+
+pub(crate) struct Templates;
+
+impl Editor for Templates {
+    type Stored = Template;
+    type Form = TemplateForm;
+    type Context = Directory;
+    const WHAT: &'static str = "Template";
+    const PATH: &'static str = "templates";
+    const SAVED: &'static str = "template-saved";
+
+    async fn context(state: &AppState, p: &Principal) -> Result<Directory, Response> {
+        directory(state, p).await
+    }
+
+    fn from_stored(t: &Template) -> TemplateForm {
+        TemplateForm {
+            practitioner_id: t.practitioner_id.clone(),
+            location_id: t.location_id.clone(),
+            effective_from: t.effective_from.to_string(),
+            effective_until: t.effective_until.map(|d| d.to_string()).unwrap_or_default(),
+            overbook_limit: t.overbook_limit.to_string(),
+            rows: block_groups(&t.blocks)
+                .into_iter()
+                .map(|(days, (start, end, types, limit))| BlockRow {
+                    days: days.iter().map(u8::to_string).collect(),
+                    start: start.strftime("%H:%M").to_string(),
+                    end: end.strftime("%H:%M").to_string(),
+                    types: types.to_vec(),
+                    overbook: limit.map(|l| l.to_string()).unwrap_or_default(),
+                })
+                .collect(),
+        }
+    }
+
+    fn from_submitted(s: &Submitted) -> TemplateForm {
+        let rows = (0..MAX_ROWS)
+            .take_while(|i| s.has(&format!("rows[{i}].start")))
+            .map(|i| {
+                let f = |name: &str| format!("rows[{i}].{name}");
+                BlockRow {
+                    days: s.all(&f("days")),
+                    start: s.text(&f("start")),
+                    end: s.text(&f("end")),
+                    types: s.all(&f("types")),
+                    overbook: s.text(&f("overbook")),
+                }
+            })
+            .collect();
+        TemplateForm {
+            practitioner_id: s.text("practitioner_id"),
+            location_id: s.text("location_id"),
+            effective_from: s.text("effective_from"),
+            effective_until: s.text("effective_until"),
+            overbook_limit: s.text("overbook_limit"),
+            rows,
+        }
+    }
+
+    /// The template and each block's row. Domain rules (times in order, no
+    /// overlaps) are the store's to check.
+    fn parse(form: &TemplateForm) -> Result<(Template, Vec<usize>), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let from = DATE.field(&mut errors, "effective_from", &form.effective_from, true);
+        let until = DATE.field(&mut errors, "effective_until", &form.effective_until, false);
+        let overbook = limit_field(&mut errors, "overbook_limit", &form.overbook_limit);
+        let mut blocks = Vec::new();
+        let mut rows = Vec::new();
+        for (i, row) in form.rows.iter().enumerate().filter(|(_, r)| !r.is_blank()) {
+            let f = |name: &str| format!("rows[{i}].{name}");
+            if row.days.is_empty() {
+                errors.add(f("days"), "are not chosen: tick at least one");
+            }
+            let start = TIME.field(&mut errors, &f("start"), &row.start, true);
+            let end = TIME.field(&mut errors, &f("end"), &row.end, true);
+            let limit = limit_field(&mut errors, &f("overbook"), &row.overbook);
+            if let (Some(start), Some(end)) = (start, end) {
+                for day in &row.days {
+                    blocks.push(AvailabilityBlock {
+                        // Not a weekday: the domain names the problem.
+                        weekday: day.parse().unwrap_or(0),
+                        start,
+                        end,
+                        appointment_type_ids: row.types.clone(),
+                        overbook_limit: limit,
+                    });
+                    rows.push(i);
+                }
+            }
+        }
+        match (from, errors.is_empty()) {
+            (Some(effective_from), true) => Ok((
+                Template {
+                    id: String::new(),
+                    practitioner_id: form.practitioner_id.clone(),
+                    location_id: form.location_id.clone(),
+                    effective_from,
+                    effective_until: until,
+                    overbook_limit: overbook.unwrap_or(0),
+                    blocks,
+                },
+                rows,
+            )),
+            _ => Err(errors),
+        }
+    }
+
+    async fn update(
+        tx: &mut WriteTx,
+        id: &str,
+        t: Template,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let t = Template {
+            id: id.to_string(),
+            ..t
+        };
+        tx.update_template(t, version, actor).await.map(drop)
+    }
+
+    async fn refusal(
+        e: &Editing<'_, Self>,
+        rows: &[usize],
+        errors: &ValidationErrors,
+    ) -> Result<ValidationErrors, Response> {
+        let provider = Some(e.form.values.practitioner_id.as_str());
+        let others = e
+            .state
+            .db
+            .templates(&e.p.org_id, provider)
+            .await
+            .map_err(ops::internal_error)?;
+        Ok(template_errors(errors, rows, &others, e.ctx))
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage {
+        let (dir, form) = (e.ctx, &e.form.values);
+        let named: Vec<String> = form.rows.iter().flat_map(|r| r.types.clone()).collect();
+        let types = type_options(dir, &form.practitioner_id, &named);
+        let weekdays = weekday_options(short_weekday);
+        let (_, rows_error, rows_block) = f.error("rows");
+        let inputs = html! {
             div.row {
                 (f.select("practitioner_id", "Provider", &form.practitioner_id, &provider_options(dir, &form.practitioner_id), None))
                 (f.select("location_id", "Location", &form.location_id, &location_options(dir, &form.location_id), None))
@@ -1282,7 +1740,7 @@ fn template_form(
                     "With no appointment type ticked, a block takes every type the provider offers."
                 }
                 (rows_block)
-                @for (i, row) in form.rows.iter().enumerate() {
+                @for (i, row) in padded(&form.rows, BlockRow::is_blank, BLOCK_ROWS).iter().enumerate() {
                     @let name = |n: &str| format!("rows[{i}].{n}");
                     fieldset.block {
                         legend { "Block " (i + 1) }
@@ -1298,213 +1756,49 @@ fn template_form(
                     }
                 }
             }
-            div.form-actions {
-                button type="submit" { "Save template" }
-                a href=(OVERVIEW) { "Cancel" }
-            }
-        }
-        @if let Some(id) = id {
-            (delete_form(p, &f, &format!("{OVERVIEW}/templates/{id}/delete"), "this template",
-                "Booked appointments stay; no new slots are offered from it."))
-        }
-    };
-    let title = if id.is_some() {
-        "Edit weekly template"
-    } else {
-        "New weekly template"
-    };
-    page(state, p, status, title, content)
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct NewQuery {
-    #[serde(default)]
-    provider: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    kind: String,
-}
-
-/// `GET /admin/schedule/templates/new`, for a provider and location when
-/// named.
-pub async fn new_template(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Query(q): Query<NewQuery>,
-) -> Response {
-    let dir = match directory(&state, &p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let location_id = match dir.location(&q.location) {
-        Some(_) => q.location,
-        None => dir
-            .locations_of(&q.provider)
-            .first()
-            .map(|l| l.id.clone())
-            .unwrap_or_default(),
-    };
-    let form = TemplateForm {
-        effective_from: today_at(&dir, &location_id).to_string(),
-        practitioner_id: q.provider,
-        location_id,
-        overbook_limit: "0".into(),
-        ..TemplateForm::default()
-    }
-    .padded();
-    template_form(
-        &state,
-        &p,
-        &dir,
-        View {
-            status: StatusCode::OK,
-            id: None,
-            form: &form,
-            errors: &ValidationErrors::new(),
-        },
-    )
-}
-
-/// `GET /admin/schedule/templates/{id}/edit`
-pub async fn edit_template(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    template_page(&state, &p, &id, StatusCode::OK, &ValidationErrors::new()).await
-}
-
-/// The stored template's form, with `errors`.
-async fn template_page(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-    status: StatusCode,
-    errors: &ValidationErrors,
-) -> Response {
-    let t = match state.db.get::<Template>(&p.org_id, id).await {
-        Ok(t) => t,
-        Err(e) => return missing("Template", e),
-    };
-    let dir = match directory(state, p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let form = TemplateForm::from_template(&t.value, t.version);
-    template_form(
-        state,
-        p,
-        &dir,
-        View {
-            status,
-            id: Some(id),
-            form: &form,
-            errors,
-        },
-    )
-}
-
-/// `POST /admin/schedule/templates/new`
-pub async fn create_template(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let form = TemplateForm::from_submitted(&Submitted(&pairs));
-    save_template(&state, &p, None, form).await
-}
-
-/// `POST /admin/schedule/templates/{id}/edit`
-pub async fn update_template(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    if let Err(e) = state.db.get::<Template>(&p.org_id, &id).await {
-        return missing("Template", e);
-    }
-    let form = TemplateForm::from_submitted(&Submitted(&pairs));
-    save_template(&state, &p, Some(&id), form).await
-}
-
-async fn save_template(
-    state: &AppState,
-    p: &Principal,
-    id: Option<&str>,
-    form: TemplateForm,
-) -> Response {
-    let dir = match directory(state, p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let refused = |status, errors: &ValidationErrors| {
-        template_form(
-            state,
-            p,
-            &dir,
-            View {
-                status,
-                id,
-                form: &form.clone().padded(),
-                errors,
-            },
-        )
-    };
-    let (mut template, rows) = match form.to_template() {
-        Ok(v) => v,
-        Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
-    };
-    template.id = id.unwrap_or_default().to_string();
-    let provider = template.practitioner_id.clone();
-    let actor = actor(p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        match id {
-            Some(_) => tx.update_template(template, form.version, &actor).await?,
-            None => tx.create_template(template, &actor).await?,
         };
-        tx.commit().await
-    }
-    .await;
-    match saved {
-        Ok(()) => done("template-saved"),
-        Err(StoreError::Invalid(errors)) => {
-            let others = match state.db.templates(&p.org_id, Some(&provider)).await {
-                Ok(t) => t,
-                Err(e) => return ops::internal_error(e),
-            };
-            let errors = template_errors(&errors, &rows, &others, &dir);
-            refused(StatusCode::UNPROCESSABLE_ENTITY, &errors)
+        FormPage {
+            delete: Some((
+                "this template".into(),
+                "Booked appointments stay; no new slots are offered from it.",
+            )),
+            ..FormPage::new(title(e.id, "weekly template"), inputs, "Save template")
         }
-        Err(StoreError::VersionConflict { .. }) => {
-            refused(StatusCode::CONFLICT, &changed_meanwhile())
-        }
-        Err(e) => missing("Template", e),
     }
 }
 
-/// `POST /admin/schedule/templates/{id}/delete`, once confirmed.
-pub async fn delete_template(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    if let Err(errors) = confirmation(&pairs) {
-        return template_page(&state, &p, &id, StatusCode::UNPROCESSABLE_ENTITY, &errors).await;
+impl Creatable for Templates {
+    type Query = NewQuery;
+
+    async fn create(tx: &mut WriteTx, t: Template, actor: &Actor) -> Result<(), StoreError> {
+        tx.create_template(t, actor).await.map(drop)
     }
-    let actor = actor(&p);
-    let deleted = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        tx.delete_template(&id, &actor).await?;
-        tx.commit().await
+
+    /// For a provider and location when named.
+    fn blank(dir: &Directory, q: NewQuery) -> TemplateForm {
+        let location_id = match dir.location(&q.location) {
+            Some(_) => q.location,
+            None => dir
+                .locations_of(&q.provider)
+                .first()
+                .map(|l| l.id.clone())
+                .unwrap_or_default(),
+        };
+        TemplateForm {
+            effective_from: today_at(dir, &location_id).to_string(),
+            practitioner_id: q.provider,
+            location_id,
+            overbook_limit: "0".into(),
+            ..TemplateForm::default()
+        }
     }
-    .await;
-    match deleted {
-        Ok(()) => done("template-deleted"),
-        Err(e) => missing("Template", e),
+}
+
+impl Deletable for Templates {
+    const DELETED: &'static str = "template-deleted";
+
+    async fn delete(tx: &mut WriteTx, id: &str, actor: &Actor) -> Result<i64, StoreError> {
+        tx.delete_template(id, actor).await
     }
 }
 
@@ -1513,7 +1807,7 @@ pub async fn delete_template(
 /// The exception form as typed. `target` is what blocked time takes:
 /// `practitioner:<id>` or `resource:<id>`.
 #[derive(Debug, Clone, Default)]
-struct ExceptionForm {
+pub(crate) struct ExceptionForm {
     kind: String,
     practitioner_id: String,
     location_id: String,
@@ -1526,7 +1820,6 @@ struct ExceptionForm {
     end_time: String,
     types: Vec<String>,
     overbook_limit: String,
-    version: Option<i64>,
 }
 
 impl ExceptionForm {
@@ -1534,7 +1827,46 @@ impl ExceptionForm {
         self.kind == "extra_session"
     }
 
-    fn from_exception(e: &ScheduleException, version: i64) -> Self {
+    /// The input a domain error belongs to.
+    fn input_for(&self, field: &str) -> String {
+        let extra = self.is_extra();
+        match field {
+            "start" if extra || !self.start_time.is_empty() => "start_time",
+            "start" => "start_date",
+            "end" if extra || !self.end_time.is_empty() => "end_time",
+            "end" => "end_date",
+            "practitioner_id" | "resource_id" if self.kind == "blocked" => "target",
+            f if f.starts_with("appointment_type_ids") => "types",
+            f => f,
+        }
+        .to_string()
+    }
+}
+
+/// The directory, and the rooms and equipment blocked time may name.
+type ExceptionContext = (Directory, Vec<Versioned<Resource>>);
+
+pub(crate) struct Exceptions;
+
+impl Editor for Exceptions {
+    type Stored = ScheduleException;
+    type Form = ExceptionForm;
+    type Context = ExceptionContext;
+    const WHAT: &'static str = "Exception";
+    const PATH: &'static str = "exceptions";
+    const SAVED: &'static str = "exception-saved";
+
+    async fn context(state: &AppState, p: &Principal) -> Result<ExceptionContext, Response> {
+        let dir = directory(state, p).await?;
+        let resources = state
+            .db
+            .schedule_resources(&p.org_id, None)
+            .await
+            .map_err(ops::internal_error)?;
+        Ok((dir, resources))
+    }
+
+    fn from_stored(e: &ScheduleException) -> ExceptionForm {
         // Midnight ends a whole day: shown as the day before, with no time.
         let hm = |t: Time| {
             if t == Time::midnight() {
@@ -1553,7 +1885,6 @@ impl ExceptionForm {
             start_time: hm(e.start.time()),
             end_date: end_date.to_string(),
             end_time: hm(e.end.time()),
-            version: Some(version),
             ..ExceptionForm::default()
         };
         match &e.kind {
@@ -1591,7 +1922,7 @@ impl ExceptionForm {
         form
     }
 
-    fn from_submitted(s: &Submitted) -> Self {
+    fn from_submitted(s: &Submitted) -> ExceptionForm {
         ExceptionForm {
             kind: s.text("kind"),
             practitioner_id: s.text("practitioner_id"),
@@ -1605,34 +1936,37 @@ impl ExceptionForm {
             end_time: s.text("end_time"),
             types: s.all("types"),
             overbook_limit: s.text("overbook_limit"),
-            version: s.version(),
         }
     }
 
-    /// The exception, or what cannot be read. A blank time starts or ends
-    /// the whole day; a blank end date is the start date. An extra session
-    /// is one day with both times.
-    fn to_exception(&self) -> Result<ScheduleException, ValidationErrors> {
+    /// The kind stays what it was.
+    fn edited(form: &mut ExceptionForm, _id: &str, stored: ExceptionForm) {
+        form.kind = stored.kind;
+    }
+
+    /// A blank time starts or ends the whole day; a blank end date is the
+    /// start date. An extra session is one day with both times.
+    fn parse(form: &ExceptionForm) -> Result<(ScheduleException, Vec<usize>), ValidationErrors> {
         let mut errors = ValidationErrors::new();
-        let extra = self.is_extra();
-        let start_date = date_field(&mut errors, "start_date", &self.start_date, true);
-        let end_date = match extra || self.end_date.is_empty() {
+        let extra = form.is_extra();
+        let start_date = DATE.field(&mut errors, "start_date", &form.start_date, true);
+        let end_date = match extra || form.end_date.is_empty() {
             true => start_date,
-            false => date_field(&mut errors, "end_date", &self.end_date, true),
+            false => DATE.field(&mut errors, "end_date", &form.end_date, true),
         };
-        let start_time = time_field(&mut errors, "start_time", &self.start_time, extra);
-        let end_time = time_field(&mut errors, "end_time", &self.end_time, extra);
+        let start_time = TIME.field(&mut errors, "start_time", &form.start_time, extra);
+        let end_time = TIME.field(&mut errors, "end_time", &form.end_time, extra);
         let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        let kind = match self.kind.as_str() {
+        let kind = match form.kind.as_str() {
             "time_off" => ExceptionKind::TimeOff {
-                practitioner_id: self.practitioner_id.clone(),
+                practitioner_id: form.practitioner_id.clone(),
             },
             "holiday" => ExceptionKind::Holiday {
-                name: self.name.clone(),
-                location_id: some(&self.location_id),
+                name: form.name.clone(),
+                location_id: some(&form.location_id),
             },
             "blocked" => {
-                let (practitioner_id, resource_id) = match self.target.split_once(':') {
+                let (practitioner_id, resource_id) = match form.target.split_once(':') {
                     Some(("practitioner", id)) => (some(id), None),
                     Some(("resource", id)) => (None, some(id)),
                     _ => {
@@ -1641,16 +1975,16 @@ impl ExceptionForm {
                     }
                 };
                 ExceptionKind::Blocked {
-                    reason: self.reason.clone(),
+                    reason: form.reason.clone(),
                     practitioner_id,
                     resource_id,
                 }
             }
             "extra_session" => ExceptionKind::ExtraSession {
-                practitioner_id: self.practitioner_id.clone(),
-                location_id: self.location_id.clone(),
-                appointment_type_ids: self.types.clone(),
-                overbook_limit: limit_field(&mut errors, "overbook_limit", &self.overbook_limit)
+                practitioner_id: form.practitioner_id.clone(),
+                location_id: form.location_id.clone(),
+                appointment_type_ids: form.types.clone(),
+                overbook_limit: limit_field(&mut errors, "overbook_limit", &form.overbook_limit)
                     .unwrap_or(0),
             },
             _ => {
@@ -1672,68 +2006,55 @@ impl ExceptionForm {
                 Err(_) => return Err(ValidationErrors::single("end_date", "is too far ahead")),
             },
         };
-        Ok(ScheduleException {
+        let exception = ScheduleException {
             id: String::new(),
             start: start_date.to_datetime(start_time.unwrap_or(Time::midnight())),
             end,
             kind,
-        })
+        };
+        Ok((exception, Vec::new()))
     }
 
-    /// The input a domain error belongs to.
-    fn input_for(&self, field: &str) -> String {
-        let extra = self.is_extra();
-        match field {
-            "start" if extra || !self.start_time.is_empty() => "start_time",
-            "start" => "start_date",
-            "end" if extra || !self.end_time.is_empty() => "end_time",
-            "end" => "end_date",
-            "practitioner_id" | "resource_id" if self.kind == "blocked" => "target",
-            f if f.starts_with("appointment_type_ids") => "types",
-            f => f,
-        }
-        .to_string()
+    async fn update(
+        tx: &mut WriteTx,
+        id: &str,
+        e: ScheduleException,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let e = ScheduleException {
+            id: id.to_string(),
+            ..e
+        };
+        tx.update_exception(e, version, actor).await.map(drop)
     }
-}
 
-fn exception_form(
-    state: &AppState,
-    p: &Principal,
-    dir: &Directory,
-    resources: &[Versioned<Resource>],
-    v: View<ExceptionForm>,
-) -> Response {
-    let View {
-        status,
-        id,
-        form,
-        errors,
-    } = v;
-    let f = Fields { errors };
-    let action = match id {
-        Some(id) => format!("{OVERVIEW}/exceptions/{id}/edit"),
-        None => format!("{OVERVIEW}/exceptions/new"),
-    };
-    let kind = kind_name(&form.kind);
-    let providers = provider_options(dir, &form.practitioner_id);
-    let locations = location_options(dir, &form.location_id);
-    let whole_days = "Leave the times blank for whole days.";
-    let targets: Vec<(String, String)> = provider_options(dir, "")
-        .into_iter()
-        .map(|(id, name)| (format!("practitioner:{id}"), name))
-        .chain(resources.iter().filter(|r| r.value.active).map(|r| {
-            (
-                format!("resource:{}", r.id),
-                resource_name(resources, dir, &r.id),
-            )
-        }))
-        .collect();
-    let content = html! {
-        (f.summary())
-        form method="post" action=(action) novalidate {
-            (csrf_field(p))
+    async fn refusal(
+        e: &Editing<'_, Self>,
+        _lines: &[usize],
+        errors: &ValidationErrors,
+    ) -> Result<ValidationErrors, Response> {
+        Ok(on_inputs(errors, |f| e.form.values.input_for(f)))
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage {
+        let ((dir, resources), form) = (e.ctx, &e.form.values);
+        let kind = kind_name(&form.kind).to_lowercase();
+        let providers = provider_options(dir, &form.practitioner_id);
+        let locations = location_options(dir, &form.location_id);
+        let whole_days = "Leave the times blank for whole days.";
+        let targets: Vec<(String, String)> = provider_options(dir, "")
+            .into_iter()
+            .map(|(id, name)| (format!("practitioner:{id}"), name))
+            .chain(resources.iter().filter(|r| r.value.active).map(|r| {
+                (
+                    format!("resource:{}", r.id),
+                    resource_name(resources, dir, &r.id),
+                )
+            }))
+            .collect();
+        let inputs = html! {
             input type="hidden" name="kind" value=(form.kind);
-            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
             @match form.kind.as_str() {
                 "holiday" => {
                     div.row {
@@ -1780,252 +2101,81 @@ fn exception_form(
                     (f.input("end_time", "End time", "time", &form.end_time, false, Some(whole_days)))
                 }
             }
-            div.form-actions {
-                button type="submit" { "Save " (kind.to_lowercase()) }
-                a href=(OVERVIEW) { "Cancel" }
-            }
-        }
-        @if let Some(id) = id {
-            (delete_form(p, &f, &format!("{OVERVIEW}/exceptions/{id}/delete"), &format!("this {}", kind.to_lowercase()),
-                "The schedule goes back to the weekly templates for this time."))
-        }
-    };
-    let title = match id {
-        Some(_) => format!("Edit {}", kind.to_lowercase()),
-        None => format!("New {}", kind.to_lowercase()),
-    };
-    page(state, p, status, &title, content)
-}
-
-async fn exception_context(
-    state: &AppState,
-    p: &Principal,
-) -> Result<(Directory, Vec<Versioned<Resource>>), Response> {
-    let dir = directory(state, p).await?;
-    let resources = state
-        .db
-        .schedule_resources(&p.org_id, None)
-        .await
-        .map_err(ops::internal_error)?;
-    Ok((dir, resources))
-}
-
-/// `GET /admin/schedule/exceptions/new?kind=time_off|holiday|blocked|extra_session`
-pub async fn new_exception(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Query(q): Query<NewQuery>,
-) -> Response {
-    let (dir, resources) = match exception_context(&state, &p).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let kind = match EXCEPTION_KINDS.iter().find(|(c, _)| *c == q.kind) {
-        Some((c, _)) => c.to_string(),
-        None => "time_off".to_string(),
-    };
-    let form = ExceptionForm {
-        kind,
-        start_date: today_at(&dir, &q.location).to_string(),
-        practitioner_id: q.provider,
-        location_id: q.location,
-        overbook_limit: "0".into(),
-        ..ExceptionForm::default()
-    };
-    exception_form(
-        &state,
-        &p,
-        &dir,
-        &resources,
-        View {
-            status: StatusCode::OK,
-            id: None,
-            form: &form,
-            errors: &ValidationErrors::new(),
-        },
-    )
-}
-
-/// `GET /admin/schedule/exceptions/{id}/edit`
-pub async fn edit_exception(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    exception_page(&state, &p, &id, StatusCode::OK, &ValidationErrors::new()).await
-}
-
-/// The stored exception's form, with `errors`.
-async fn exception_page(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-    status: StatusCode,
-    errors: &ValidationErrors,
-) -> Response {
-    let e = match state.db.get::<ScheduleException>(&p.org_id, id).await {
-        Ok(e) => e,
-        Err(e) => return missing("Exception", e),
-    };
-    let (dir, resources) = match exception_context(state, p).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let form = ExceptionForm::from_exception(&e.value, e.version);
-    exception_form(
-        state,
-        p,
-        &dir,
-        &resources,
-        View {
-            status,
-            id: Some(id),
-            form: &form,
-            errors,
-        },
-    )
-}
-
-/// `POST /admin/schedule/exceptions/new`
-pub async fn create_exception(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let form = ExceptionForm::from_submitted(&Submitted(&pairs));
-    save_exception(&state, &p, None, form).await
-}
-
-/// `POST /admin/schedule/exceptions/{id}/edit`; the kind stays what it was.
-pub async fn update_exception(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let current = match state.db.get::<ScheduleException>(&p.org_id, &id).await {
-        Ok(e) => e,
-        Err(e) => return missing("Exception", e),
-    };
-    let form = ExceptionForm {
-        kind: kind_code(&current.value.kind).into(),
-        ..ExceptionForm::from_submitted(&Submitted(&pairs))
-    };
-    save_exception(&state, &p, Some(&id), form).await
-}
-
-async fn save_exception(
-    state: &AppState,
-    p: &Principal,
-    id: Option<&str>,
-    form: ExceptionForm,
-) -> Response {
-    let (dir, resources) = match exception_context(state, p).await {
-        Ok(v) => v,
-        Err(r) => return r,
-    };
-    let refused = |status, errors: &ValidationErrors| {
-        exception_form(
-            state,
-            p,
-            &dir,
-            &resources,
-            View {
-                status,
-                id,
-                form: &form,
-                errors,
-            },
-        )
-    };
-    let mut exception = match form.to_exception() {
-        Ok(e) => e,
-        Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
-    };
-    exception.id = id.unwrap_or_default().to_string();
-    let actor = actor(p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        match id {
-            Some(_) => tx.update_exception(exception, form.version, &actor).await?,
-            None => tx.create_exception(exception, &actor).await?,
         };
-        tx.commit().await
-    }
-    .await;
-    match saved {
-        Ok(()) => done("exception-saved"),
-        Err(StoreError::Invalid(errors)) => refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &on_inputs(&errors, |f| form.input_for(f)),
-        ),
-        Err(StoreError::VersionConflict { .. }) => {
-            refused(StatusCode::CONFLICT, &changed_meanwhile())
+        FormPage {
+            delete: Some((
+                format!("this {kind}"),
+                "The schedule goes back to the weekly templates for this time.",
+            )),
+            ..FormPage::new(title(e.id, &kind), inputs, &format!("Save {kind}"))
         }
-        Err(e) => missing("Exception", e),
     }
 }
 
-/// `POST /admin/schedule/exceptions/{id}/delete`, once confirmed.
-pub async fn delete_exception(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    if let Err(errors) = confirmation(&pairs) {
-        return exception_page(&state, &p, &id, StatusCode::UNPROCESSABLE_ENTITY, &errors).await;
+impl Creatable for Exceptions {
+    type Query = NewQuery;
+
+    async fn create(
+        tx: &mut WriteTx,
+        e: ScheduleException,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        tx.create_exception(e, actor).await.map(drop)
     }
-    let actor = actor(&p);
-    let deleted = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        tx.delete_exception(&id, &actor).await?;
-        tx.commit().await
+
+    /// `?kind=time_off|holiday|blocked|extra_session`, for a provider and
+    /// location when named.
+    fn blank((dir, _): &ExceptionContext, q: NewQuery) -> ExceptionForm {
+        let kind = match EXCEPTION_KINDS.iter().find(|(c, _)| *c == q.kind) {
+            Some((c, _)) => c.to_string(),
+            None => "time_off".to_string(),
+        };
+        ExceptionForm {
+            kind,
+            start_date: today_at(dir, &q.location).to_string(),
+            practitioner_id: q.provider,
+            location_id: q.location,
+            overbook_limit: "0".into(),
+            ..ExceptionForm::default()
+        }
     }
-    .await;
-    match deleted {
-        Ok(()) => done("exception-deleted"),
-        Err(e) => missing("Exception", e),
+}
+
+impl Deletable for Exceptions {
+    const DELETED: &'static str = "exception-deleted";
+
+    async fn delete(tx: &mut WriteTx, id: &str, actor: &Actor) -> Result<i64, StoreError> {
+        tx.delete_exception(id, actor).await
     }
 }
 
 // ---------------------------------------------------------------- appointment types
 
 fn types_section(dir: &Directory) -> Markup {
-    html! {
-        section #types aria-labelledby="s-types" {
-            h2 #s-types { "Appointment types" }
-            @if dir.types.is_empty() {
-                p.empty { "No appointment types yet: add one before templates can offer slots." }
-            } @else {
-                table {
-                    caption.visually-hidden { "Appointment types" }
-                    thead { tr {
-                        th scope="col" { "Name" } th scope="col" { "Code" } th.num scope="col" { "Minutes" }
-                        th scope="col" { "Offered by" } th scope="col" { "Visit" } th scope="col" { "Status" }
-                        th scope="col" { span.visually-hidden { "Actions" } }
-                    } }
-                    tbody {
-                        @for t in &dir.types {
-                            @let v = &t.value;
-                            tr {
-                                td { (v.name) }
-                                td { code { (v.id) } }
-                                td.num { (v.duration_minutes) }
-                                td { (offered_by_text(dir, v)) }
-                                td {
-                                    (modality_label(v.modality)) ", " (eligibility_label(v.eligibility).to_lowercase())
-                                    @if let Some(k) = v.resource_kind { span.col-sub { "Needs: " (k.label()) } }
-                                }
-                                td { @if v.active { "Active" } @else { "Inactive" } }
-                                td { a href=(format!("{OVERVIEW}/types/{}/edit", t.id)) { "Edit" span.visually-hidden { " " (v.name) } } }
-                            }
-                        }
-                    }
-                }
+    let rows = dir.types.iter().map(|t| {
+        let v = &t.value;
+        let cells = html! {
+            td { (v.name) }
+            td { code { (v.id) } }
+            td.num { (v.duration_minutes) }
+            td { (offered_by_text(dir, v)) }
+            td {
+                (modality_label(v.modality)) ", " (eligibility_label(v.eligibility).to_lowercase())
+                @if let Some(k) = v.resource_kind { span.col-sub { "Needs: " (k.label()) } }
             }
-        }
+            td { @if v.active { "Active" } @else { "Inactive" } }
+        };
+        (cells, Types::action(Some(&t.id)), format!(" {}", v.name))
+    });
+    Listing {
+        id: "types",
+        heading: "Appointment types".into(),
+        empty: Some("No appointment types yet: add one before templates can offer slots."),
+        columns: &["Name", "Code", "Minutes", "Offered by", "Visit", "Status"],
+        numeric: &["Minutes"],
+        ..Listing::default()
     }
+    .render(rows)
 }
 
 fn offered_by_text(dir: &Directory, t: &AppointmentType) -> String {
@@ -2041,7 +2191,7 @@ fn offered_by_text(dir: &Directory, t: &AppointmentType) -> String {
 
 /// The appointment type form as typed.
 #[derive(Debug, Clone, Default)]
-struct TypeForm {
+pub(crate) struct TypeForm {
     id: String,
     name: String,
     duration_minutes: String,
@@ -2056,133 +2206,6 @@ struct TypeForm {
     instructions: String,
     intake_form: String,
     active: bool,
-    version: Option<i64>,
-}
-
-impl TypeForm {
-    fn blank() -> Self {
-        TypeForm {
-            duration_minutes: "20".into(),
-            color: "#2a7ab0".into(),
-            modality: code(Modality::InPerson),
-            eligibility: code(PatientEligibility::Any),
-            min_notice_minutes: "0".into(),
-            max_days_ahead: "180".into(),
-            active: true,
-            ..TypeForm::default()
-        }
-    }
-
-    fn from_type(t: &AppointmentType, version: i64) -> Self {
-        TypeForm {
-            id: t.id.clone(),
-            name: t.name.clone(),
-            duration_minutes: t.duration_minutes.to_string(),
-            color: t.color.clone(),
-            specialties: t.specialties.clone(),
-            practitioner_ids: t.practitioner_ids.clone(),
-            resource_kind: t.resource_kind.map(code).unwrap_or_default(),
-            modality: code(t.modality),
-            eligibility: code(t.eligibility),
-            min_notice_minutes: t.min_notice_minutes.to_string(),
-            max_days_ahead: t.max_days_ahead.to_string(),
-            instructions: t.instructions.clone().unwrap_or_default(),
-            intake_form: t.intake_form.clone().unwrap_or_default(),
-            active: t.active,
-            version: Some(version),
-        }
-    }
-
-    fn from_submitted(s: &Submitted) -> Self {
-        TypeForm {
-            id: s.text("id"),
-            name: s.text("name"),
-            duration_minutes: s.text("duration_minutes"),
-            color: s.text("color"),
-            specialties: s.all("specialties"),
-            practitioner_ids: s.all("practitioner_ids"),
-            resource_kind: s.text("resource_kind"),
-            modality: s.text("modality"),
-            eligibility: s.text("eligibility"),
-            min_notice_minutes: s.text("min_notice_minutes"),
-            max_days_ahead: s.text("max_days_ahead"),
-            instructions: s.text("instructions"),
-            intake_form: s.text("intake_form"),
-            active: s.has("active"),
-            version: s.version(),
-        }
-    }
-
-    /// The type, or what cannot be read; the domain checks the rest. A
-    /// code is part of addresses (and FHIR ids), so it keeps to their
-    /// characters.
-    fn to_type(&self) -> Result<AppointmentType, ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        if !self
-            .id
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-        {
-            errors.add("id", "may contain only letters, digits, '-' and '.'");
-        }
-        let minutes = "a whole number of minutes";
-        let duration = number_field(
-            &mut errors,
-            "duration_minutes",
-            &self.duration_minutes,
-            minutes,
-        );
-        let notice = number_field(
-            &mut errors,
-            "min_notice_minutes",
-            &self.min_notice_minutes,
-            minutes,
-        );
-        let ahead = number_field(
-            &mut errors,
-            "max_days_ahead",
-            &self.max_days_ahead,
-            "a whole number of days",
-        );
-        let resource_kind = match self.resource_kind.as_str() {
-            "" => None,
-            k => {
-                let kind = from_code(k);
-                if kind.is_none() {
-                    errors.add("resource_kind", "is not a kind of room or equipment");
-                }
-                kind
-            }
-        };
-        let modality = from_code(&self.modality);
-        if modality.is_none() {
-            errors.add("modality", "must be in person or telehealth");
-        }
-        let eligibility = from_code(&self.eligibility);
-        if eligibility.is_none() {
-            errors.add("eligibility", "must be new, established or any patient");
-        }
-        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
-        match (modality, eligibility, errors.is_empty()) {
-            (Some(modality), Some(eligibility), true) => Ok(AppointmentType {
-                id: self.id.clone(),
-                name: self.name.clone(),
-                duration_minutes: duration.unwrap_or(0),
-                color: self.color.clone(),
-                specialties: self.specialties.clone(),
-                practitioner_ids: self.practitioner_ids.clone(),
-                resource_kind,
-                modality,
-                eligibility,
-                min_notice_minutes: notice.unwrap_or(0),
-                max_days_ahead: ahead.unwrap_or(0),
-                instructions: text(&self.instructions),
-                intake_form: text(&self.intake_form),
-                active: self.active,
-            }),
-            _ => Err(errors),
-        }
-    }
 }
 
 /// The domain's errors on a type, on the form's inputs.
@@ -2200,53 +2223,193 @@ fn type_errors(errors: &ValidationErrors) -> ValidationErrors {
     out
 }
 
-fn type_form(state: &AppState, p: &Principal, dir: &Directory, v: View<TypeForm>) -> Response {
-    let View {
-        status,
-        id,
-        form,
-        errors,
-    } = v;
-    let f = Fields { errors };
-    let action = match id {
-        Some(id) => format!("{OVERVIEW}/types/{id}/edit"),
-        None => format!("{OVERVIEW}/types/new"),
-    };
-    let specialties: Vec<(String, String)> = SPECIALTIES
-        .iter()
-        .map(|s| (s.code.to_string(), s.display.to_string()))
-        .collect();
-    let providers: Vec<(String, String)> = dir
-        .practitioners
-        .iter()
-        .filter(|x| x.value.active || form.practitioner_ids.contains(&x.id))
-        .map(|x| (x.id.clone(), dir.provider_name(&x.id)))
-        .collect();
-    let kinds: Vec<(String, String)> = RESOURCE_KINDS
-        .iter()
-        .map(|k| (code(k), k.label().to_string()))
-        .collect();
-    let modalities: Vec<(String, String)> = [Modality::InPerson, Modality::Telehealth]
+pub(crate) struct Types;
+
+impl Editor for Types {
+    type Stored = AppointmentType;
+    type Form = TypeForm;
+    type Context = Directory;
+    const WHAT: &'static str = "Appointment type";
+    const PATH: &'static str = "types";
+    const SAVED: &'static str = "type-saved";
+
+    async fn context(state: &AppState, p: &Principal) -> Result<Directory, Response> {
+        directory(state, p).await
+    }
+
+    fn from_stored(t: &AppointmentType) -> TypeForm {
+        TypeForm {
+            id: t.id.clone(),
+            name: t.name.clone(),
+            duration_minutes: t.duration_minutes.to_string(),
+            color: t.color.clone(),
+            specialties: t.specialties.clone(),
+            practitioner_ids: t.practitioner_ids.clone(),
+            resource_kind: t.resource_kind.map(code).unwrap_or_default(),
+            modality: code(t.modality),
+            eligibility: code(t.eligibility),
+            min_notice_minutes: t.min_notice_minutes.to_string(),
+            max_days_ahead: t.max_days_ahead.to_string(),
+            instructions: t.instructions.clone().unwrap_or_default(),
+            intake_form: t.intake_form.clone().unwrap_or_default(),
+            active: t.active,
+        }
+    }
+
+    fn from_submitted(s: &Submitted) -> TypeForm {
+        TypeForm {
+            id: s.text("id"),
+            name: s.text("name"),
+            duration_minutes: s.text("duration_minutes"),
+            color: s.text("color"),
+            specialties: s.all("specialties"),
+            practitioner_ids: s.all("practitioner_ids"),
+            resource_kind: s.text("resource_kind"),
+            modality: s.text("modality"),
+            eligibility: s.text("eligibility"),
+            min_notice_minutes: s.text("min_notice_minutes"),
+            max_days_ahead: s.text("max_days_ahead"),
+            instructions: s.text("instructions"),
+            intake_form: s.text("intake_form"),
+            active: s.has("active"),
+        }
+    }
+
+    /// The code is the address's.
+    fn edited(form: &mut TypeForm, id: &str, _stored: TypeForm) {
+        form.id = id.to_string();
+    }
+
+    /// A code is part of addresses (and FHIR ids), so it keeps to their
+    /// characters.
+    fn parse(form: &TypeForm) -> Result<(AppointmentType, Vec<usize>), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        if !form
+            .id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+        {
+            errors.add("id", "may contain only letters, digits, '-' and '.'");
+        }
+        let minutes = "a whole number of minutes";
+        let duration = number_field(
+            &mut errors,
+            "duration_minutes",
+            &form.duration_minutes,
+            minutes,
+        );
+        let notice = number_field(
+            &mut errors,
+            "min_notice_minutes",
+            &form.min_notice_minutes,
+            minutes,
+        );
+        let ahead = number_field(
+            &mut errors,
+            "max_days_ahead",
+            &form.max_days_ahead,
+            "a whole number of days",
+        );
+        let resource_kind = match form.resource_kind.as_str() {
+            "" => None,
+            k => {
+                let kind = from_code(k);
+                if kind.is_none() {
+                    errors.add("resource_kind", "is not a kind of room or equipment");
+                }
+                kind
+            }
+        };
+        let modality = from_code(&form.modality);
+        if modality.is_none() {
+            errors.add("modality", "must be in person or telehealth");
+        }
+        let eligibility = from_code(&form.eligibility);
+        if eligibility.is_none() {
+            errors.add("eligibility", "must be new, established or any patient");
+        }
+        let text = |s: &str| (!s.is_empty()).then(|| s.to_string());
+        match (modality, eligibility, errors.is_empty()) {
+            (Some(modality), Some(eligibility), true) => Ok((
+                AppointmentType {
+                    id: form.id.clone(),
+                    name: form.name.clone(),
+                    duration_minutes: duration.unwrap_or(0),
+                    color: form.color.clone(),
+                    specialties: form.specialties.clone(),
+                    practitioner_ids: form.practitioner_ids.clone(),
+                    resource_kind,
+                    modality,
+                    eligibility,
+                    min_notice_minutes: notice.unwrap_or(0),
+                    max_days_ahead: ahead.unwrap_or(0),
+                    instructions: text(&form.instructions),
+                    intake_form: text(&form.intake_form),
+                    active: form.active,
+                },
+                Vec::new(),
+            )),
+            _ => Err(errors),
+        }
+    }
+
+    async fn update(
+        tx: &mut WriteTx,
+        _id: &str,
+        t: AppointmentType,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        tx.update_appointment_type(t, version, actor)
+            .await
+            .map(drop)
+    }
+
+    async fn refusal(
+        _e: &Editing<'_, Self>,
+        _lines: &[usize],
+        errors: &ValidationErrors,
+    ) -> Result<ValidationErrors, Response> {
+        Ok(type_errors(errors))
+    }
+
+    /// Only a new type's code can be taken.
+    fn conflict(id: Option<&str>) -> Option<ValidationErrors> {
+        id.is_none()
+            .then(|| ValidationErrors::single("id", "is already used by another appointment type"))
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage {
+        let (dir, form) = (e.ctx, &e.form.values);
+        let specialties: Vec<(String, String)> = SPECIALTIES
+            .iter()
+            .map(|s| (s.code.to_string(), s.display.to_string()))
+            .collect();
+        let providers: Vec<(String, String)> = dir
+            .practitioners
+            .iter()
+            .filter(|x| x.value.active || form.practitioner_ids.contains(&x.id))
+            .map(|x| (x.id.clone(), dir.provider_name(&x.id)))
+            .collect();
+        let kinds = resource_kind_options();
+        let modalities: Vec<(String, String)> = [Modality::InPerson, Modality::Telehealth]
+            .into_iter()
+            .map(|m| (code(m), modality_label(m).to_string()))
+            .collect();
+        let eligibilities: Vec<(String, String)> = [
+            PatientEligibility::Any,
+            PatientEligibility::New,
+            PatientEligibility::Established,
+        ]
         .into_iter()
-        .map(|m| (code(m), modality_label(m).to_string()))
+        .map(|e| (code(e), eligibility_label(e).to_string()))
         .collect();
-    let eligibilities: Vec<(String, String)> = [
-        PatientEligibility::Any,
-        PatientEligibility::New,
-        PatientEligibility::Established,
-    ]
-    .into_iter()
-    .map(|e| (code(e), eligibility_label(e).to_string()))
-    .collect();
-    let (instructions_invalid, instructions_error, instructions_block) = f.error("instructions");
-    let content = html! {
-        (f.summary())
-        form method="post" action=(action) novalidate {
-            (csrf_field(p))
-            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+        let (instructions_invalid, instructions_error, instructions_block) =
+            f.error("instructions");
+        let inputs = html! {
             div.row {
                 (f.input("name", "Name", "text", &form.name, true, None))
-                @if id.is_some() {
+                @if e.id.is_some() {
                     p { "Code: " code { (form.id) } }
                 } @else {
                     (f.input("id", "Code", "text", &form.id, false, Some("Used by integrations, e.g. derm-visit. Blank: one is made up.")))
@@ -2277,144 +2440,30 @@ fn type_form(state: &AppState, p: &Principal, dir: &Directory, v: View<TypeForm>
                 input #f-active type="checkbox" name="active" value="on" checked[form.active];
                 label for="f-active" { "Active (inactive types are not offered for booking; their appointments stay)" }
             }
-            div.form-actions {
-                button type="submit" { "Save appointment type" }
-                a href=(OVERVIEW) { "Cancel" }
-            }
-        }
-    };
-    let title = if id.is_some() {
-        "Edit appointment type"
-    } else {
-        "New appointment type"
-    };
-    page(state, p, status, title, content)
-}
-
-/// `GET /admin/schedule/types/new`
-pub async fn new_type(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> Response {
-    let dir = match directory(&state, &p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    type_form(
-        &state,
-        &p,
-        &dir,
-        View {
-            status: StatusCode::OK,
-            id: None,
-            form: &TypeForm::blank(),
-            errors: &ValidationErrors::new(),
-        },
-    )
-}
-
-/// `GET /admin/schedule/types/{id}/edit`
-pub async fn edit_type(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    let t = match state.db.get::<AppointmentType>(&p.org_id, &id).await {
-        Ok(t) => t,
-        Err(e) => return missing("Appointment type", e),
-    };
-    let dir = match directory(&state, &p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    type_form(
-        &state,
-        &p,
-        &dir,
-        View {
-            status: StatusCode::OK,
-            id: Some(&id),
-            form: &TypeForm::from_type(&t.value, t.version),
-            errors: &ValidationErrors::new(),
-        },
-    )
-}
-
-/// `POST /admin/schedule/types/new`
-pub async fn create_type(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let form = TypeForm::from_submitted(&Submitted(&pairs));
-    save_type(&state, &p, None, form).await
-}
-
-/// `POST /admin/schedule/types/{id}/edit`
-pub async fn update_type(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    if let Err(e) = state.db.get::<AppointmentType>(&p.org_id, &id).await {
-        return missing("Appointment type", e);
-    }
-    let form = TypeForm {
-        id: id.clone(),
-        ..TypeForm::from_submitted(&Submitted(&pairs))
-    };
-    save_type(&state, &p, Some(&id), form).await
-}
-
-async fn save_type(state: &AppState, p: &Principal, id: Option<&str>, form: TypeForm) -> Response {
-    let dir = match directory(state, p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let refused = |status, errors: &ValidationErrors| {
-        type_form(
-            state,
-            p,
-            &dir,
-            View {
-                status,
-                id,
-                form: &form,
-                errors,
-            },
-        )
-    };
-    let kind = match form.to_type() {
-        Ok(t) => t,
-        Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
-    };
-    let actor = actor(p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        match id {
-            Some(_) => {
-                tx.update_appointment_type(kind, form.version, &actor)
-                    .await?
-            }
-            None => tx.create_appointment_type(kind, &actor).await?,
         };
-        tx.commit().await
+        let what = "appointment type";
+        FormPage::new(title(e.id, what), inputs, &format!("Save {what}"))
     }
-    .await;
-    match saved {
-        Ok(()) => done("type-saved"),
-        Err(StoreError::Invalid(errors)) => {
-            refused(StatusCode::UNPROCESSABLE_ENTITY, &type_errors(&errors))
+}
+
+impl Creatable for Types {
+    type Query = NoQuery;
+
+    async fn create(tx: &mut WriteTx, t: AppointmentType, actor: &Actor) -> Result<(), StoreError> {
+        tx.create_appointment_type(t, actor).await.map(drop)
+    }
+
+    fn blank(_dir: &Directory, _q: NoQuery) -> TypeForm {
+        TypeForm {
+            duration_minutes: "20".into(),
+            color: "#2a7ab0".into(),
+            modality: code(Modality::InPerson),
+            eligibility: code(PatientEligibility::Any),
+            min_notice_minutes: "0".into(),
+            max_days_ahead: "180".into(),
+            active: true,
+            ..TypeForm::default()
         }
-        Err(StoreError::VersionConflict { .. }) => {
-            refused(StatusCode::CONFLICT, &changed_meanwhile())
-        }
-        Err(StoreError::Conflict(_)) if id.is_none() => refused(
-            StatusCode::CONFLICT,
-            &ValidationErrors::single("id", "is already used by another appointment type"),
-        ),
-        Err(e) => missing("Appointment type", e),
     }
 }
 
@@ -2436,84 +2485,8 @@ impl HoursLine {
 
 /// A location's opening hours as typed: one line per stretch of a day.
 #[derive(Debug, Clone, Default)]
-struct HoursForm {
+pub(crate) struct HoursForm {
     lines: Vec<HoursLine>,
-    /// The stored hours' version (0: none stored yet).
-    version: Option<i64>,
-}
-
-impl HoursForm {
-    /// A line per day of the week at least.
-    fn padded(mut self) -> Self {
-        pad(&mut self.lines, HoursLine::is_blank, 7);
-        self
-    }
-
-    fn from_hours(hours: &[OpeningHours], version: i64) -> Self {
-        let mut hours = hours.to_vec();
-        hours.sort_by_key(|h| (h.weekday, h.open));
-        HoursForm {
-            lines: hours
-                .iter()
-                .map(|h| HoursLine {
-                    weekday: h.weekday.to_string(),
-                    open: h.open.strftime("%H:%M").to_string(),
-                    close: h.close.strftime("%H:%M").to_string(),
-                })
-                .collect(),
-            version: Some(version),
-        }
-        .padded()
-    }
-
-    fn from_submitted(s: &Submitted) -> Self {
-        let lines = (0..MAX_ROWS)
-            .take_while(|i| s.has(&format!("hours[{i}].weekday")))
-            .map(|i| {
-                let f = |name: &str| s.text(&format!("hours[{i}].{name}"));
-                HoursLine {
-                    weekday: f("weekday"),
-                    open: f("open"),
-                    close: f("close"),
-                }
-            })
-            .collect();
-        HoursForm {
-            lines,
-            version: s.version(),
-        }
-    }
-
-    /// The hours with each one's line, or what cannot be read; the domain
-    /// checks weekdays, order and overlaps.
-    fn to_hours(&self) -> Result<(Vec<OpeningHours>, Vec<usize>), ValidationErrors> {
-        let mut errors = ValidationErrors::new();
-        let mut hours = Vec::new();
-        let mut lines = Vec::new();
-        for (i, line) in self.lines.iter().enumerate().filter(|(_, l)| !l.is_blank()) {
-            let f = |name: &str| format!("hours[{i}].{name}");
-            let weekday = line.weekday.parse().ok();
-            match (&weekday, line.weekday.is_empty()) {
-                (Some(_), _) => {}
-                (None, true) => errors.add(f("weekday"), "is required"),
-                (None, false) => errors.add(
-                    f("weekday"),
-                    format!("'{}' is not a day of the week", line.weekday),
-                ),
-            }
-            let open = time_field(&mut errors, &f("open"), &line.open, true);
-            let close = time_field(&mut errors, &f("close"), &line.close, true);
-            if let (Some(weekday), Some(open), Some(close)) = (weekday, open, close) {
-                hours.push(OpeningHours {
-                    weekday,
-                    open,
-                    close,
-                });
-                lines.push(i);
-            }
-        }
-        errors.into_result((hours, lines))
-    }
 }
 
 /// The store's errors on opening hours, on the lines they came from.
@@ -2534,29 +2507,123 @@ fn hours_errors(errors: &ValidationErrors, lines: &[usize]) -> ValidationErrors 
     out
 }
 
-fn hours_form(state: &AppState, p: &Principal, dir: &Directory, v: View<HoursForm>) -> Response {
-    let View {
-        status,
-        id,
-        form,
-        errors,
-    } = v;
-    let location_id = id.unwrap_or_default();
-    let f = Fields { errors };
-    let weekdays: Vec<(String, String)> = (1..=7)
-        .map(|d| (d.to_string(), weekday_name(d).to_string()))
-        .collect();
-    let content = html! {
-        (f.summary())
-        (zone_note(dir, location_id))
-        form method="post" action=(format!("{OVERVIEW}/locations/{location_id}/hours")) novalidate {
-            (csrf_field(p))
-            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+/// A location's opening hours, edited at the location's address.
+pub(crate) struct Hours;
+
+impl Editor for Hours {
+    type Stored = LocationOpeningHours;
+    type Form = HoursForm;
+    type Context = Directory;
+    const WHAT: &'static str = "Location";
+    const PATH: &'static str = "locations";
+    const SAVED: &'static str = "hours-saved";
+
+    async fn context(state: &AppState, p: &Principal) -> Result<Directory, Response> {
+        directory(state, p).await
+    }
+
+    fn from_stored(stored: &LocationOpeningHours) -> HoursForm {
+        let mut hours = stored.opening_hours.clone();
+        hours.sort_by_key(|h| (h.weekday, h.open));
+        HoursForm {
+            lines: hours
+                .iter()
+                .map(|h| HoursLine {
+                    weekday: h.weekday.to_string(),
+                    open: h.open.strftime("%H:%M").to_string(),
+                    close: h.close.strftime("%H:%M").to_string(),
+                })
+                .collect(),
+        }
+    }
+
+    fn from_submitted(s: &Submitted) -> HoursForm {
+        let lines = (0..MAX_ROWS)
+            .take_while(|i| s.has(&format!("hours[{i}].weekday")))
+            .map(|i| {
+                let f = |name: &str| s.text(&format!("hours[{i}].{name}"));
+                HoursLine {
+                    weekday: f("weekday"),
+                    open: f("open"),
+                    close: f("close"),
+                }
+            })
+            .collect();
+        HoursForm { lines }
+    }
+
+    /// The hours with each one's line; the domain checks weekdays, order
+    /// and overlaps.
+    fn parse(form: &HoursForm) -> Result<(LocationOpeningHours, Vec<usize>), ValidationErrors> {
+        let mut errors = ValidationErrors::new();
+        let mut opening_hours = Vec::new();
+        let mut lines = Vec::new();
+        for (i, line) in form.lines.iter().enumerate().filter(|(_, l)| !l.is_blank()) {
+            let f = |name: &str| format!("hours[{i}].{name}");
+            let weekday = line.weekday.parse().ok();
+            match (&weekday, line.weekday.is_empty()) {
+                (Some(_), _) => {}
+                (None, true) => errors.add(f("weekday"), "is required"),
+                (None, false) => errors.add(
+                    f("weekday"),
+                    format!("'{}' is not a day of the week", line.weekday),
+                ),
+            }
+            let open = TIME.field(&mut errors, &f("open"), &line.open, true);
+            let close = TIME.field(&mut errors, &f("close"), &line.close, true);
+            if let (Some(weekday), Some(open), Some(close)) = (weekday, open, close) {
+                opening_hours.push(OpeningHours {
+                    weekday,
+                    open,
+                    close,
+                });
+                lines.push(i);
+            }
+        }
+        errors.into_result((LocationOpeningHours { opening_hours }, lines))
+    }
+
+    /// Replaces the week's hours.
+    async fn update(
+        tx: &mut WriteTx,
+        id: &str,
+        hours: LocationOpeningHours,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        tx.update_location_hours(id, hours.opening_hours, version, actor)
+            .await
+            .map(drop)
+    }
+
+    async fn refusal(
+        _e: &Editing<'_, Self>,
+        lines: &[usize],
+        errors: &ValidationErrors,
+    ) -> Result<ValidationErrors, Response> {
+        Ok(hours_errors(errors, lines))
+    }
+
+    /// Someone else stored the first hours meanwhile.
+    fn conflict(_id: Option<&str>) -> Option<ValidationErrors> {
+        Some(changed_meanwhile())
+    }
+
+    fn action(id: Option<&str>) -> String {
+        format!("{OVERVIEW}/{}/{}/hours", Self::PATH, id.unwrap_or_default())
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage {
+        let (dir, location_id) = (e.ctx, e.id.unwrap_or_default());
+        let weekdays = weekday_options(weekday_name);
+        // A line per day of the week at least.
+        let lines = padded(&e.form.values.lines, HoursLine::is_blank, 7);
+        let inputs = html! {
             p.hint {
                 "In-person visits are offered only while the location is open (or during an extra session there). "
                 "A day without a line is closed; two lines on one day leave a gap, such as a lunch closure. Blank lines are ignored."
             }
-            @for (i, line) in form.lines.iter().enumerate() {
+            @for (i, line) in lines.iter().enumerate() {
                 @let name = |n: &str| format!("hours[{i}].{n}");
                 fieldset.block {
                     legend { "Line " (i + 1) }
@@ -2567,105 +2634,33 @@ fn hours_form(state: &AppState, p: &Principal, dir: &Directory, v: View<HoursFor
                     }
                 }
             }
-            div.form-actions {
-                button type="submit" { "Save opening hours" }
-                a href=(OVERVIEW) { "Cancel" }
-            }
+        };
+        let title = format!("Opening hours of {}", dir.location_name(location_id));
+        FormPage {
+            before: Some(zone_note(dir, location_id)),
+            ..FormPage::new(title, inputs, "Save opening hours")
         }
-    };
-    let title = format!("Opening hours of {}", dir.location_name(location_id));
-    page(state, p, status, &title, content)
-}
-
-/// The directory with the location `id`, or the answer that it is not there.
-async fn location_context(
-    state: &AppState,
-    p: &Principal,
-    id: &str,
-) -> Result<Directory, Response> {
-    let dir = directory(state, p).await?;
-    match dir.location(id) {
-        Some(_) => Ok(dir),
-        None => Err(missing("Location", StoreError::NotFound)),
     }
-}
 
-/// `GET /admin/schedule/locations/{id}/hours`
-pub async fn edit_hours(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    let dir = match location_context(&state, &p, &id).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let form = match state.db.get::<LocationOpeningHours>(&p.org_id, &id).await {
-        Ok(h) => HoursForm::from_hours(&h.value.opening_hours, h.version),
-        Err(StoreError::NotFound) => HoursForm::from_hours(&[], 0),
-        Err(e) => return ops::internal_error(e),
-    };
-    hours_form(
-        &state,
-        &p,
-        &dir,
-        View {
-            status: StatusCode::OK,
-            id: Some(&id),
-            form: &form,
-            errors: &ValidationErrors::new(),
-        },
-    )
-}
-
-/// `POST /admin/schedule/locations/{id}/hours`: replaces the week's hours.
-pub async fn update_hours(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let dir = match location_context(&state, &p, &id).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let form = HoursForm::from_submitted(&Submitted(&pairs));
-    let refused = |status, errors: &ValidationErrors| {
-        hours_form(
-            &state,
-            &p,
-            &dir,
-            View {
-                status,
-                id: Some(&id),
-                form: &form.clone().padded(),
-                errors,
+    /// The hours of a location that exists; none stored yet are version 0.
+    async fn load(
+        state: &AppState,
+        p: &Principal,
+        id: &str,
+    ) -> Result<(Draft<HoursForm>, Directory), Response> {
+        let dir = Self::context(state, p).await?;
+        if dir.location(id).is_none() {
+            return Err(missing(Self::WHAT, StoreError::NotFound));
+        }
+        let form = match state.db.get::<LocationOpeningHours>(&p.org_id, id).await {
+            Ok(h) => stored::<Self>(&h),
+            Err(StoreError::NotFound) => Draft {
+                values: HoursForm::default(),
+                version: Some(0),
             },
-        )
-    };
-    let (hours, lines) = match form.to_hours() {
-        Ok(v) => v,
-        Err(errors) => return refused(StatusCode::UNPROCESSABLE_ENTITY, &errors),
-    };
-    let actor = actor(&p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        tx.update_location_hours(&id, hours, form.version, &actor)
-            .await?;
-        tx.commit().await
-    }
-    .await;
-    match saved {
-        Ok(()) => done("hours-saved"),
-        Err(StoreError::Invalid(errors)) => refused(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            &hours_errors(&errors, &lines),
-        ),
-        // A conflict: someone else stored the first hours meanwhile.
-        Err(StoreError::VersionConflict { .. } | StoreError::Conflict(_)) => {
-            refused(StatusCode::CONFLICT, &changed_meanwhile())
-        }
-        Err(e) => missing("Location", e),
+            Err(e) => return Err(ops::internal_error(e)),
+        };
+        Ok((form, dir))
     }
 }
 
@@ -2679,46 +2674,39 @@ fn resources_section(dir: &Directory, resources: &[Versioned<Resource>]) -> Mark
             r.value.name.clone(),
         )
     });
-    html! {
-        section #resources aria-labelledby="s-resources" {
-            h2 #s-resources { "Rooms and equipment" }
-            p.muted { "A type that needs a room or equipment is booked only with one of its kind free at the location." }
-            @if sorted.is_empty() {
-                p.empty { "No bookable rooms or equipment yet." }
-            } @else {
-                table {
-                    caption.visually-hidden { "Rooms and equipment" }
-                    thead { tr {
-                        th scope="col" { "Name" } th scope="col" { "Location" } th scope="col" { "Kind" }
-                        th scope="col" { "Status" } th scope="col" { span.visually-hidden { "Actions" } }
-                    } }
-                    tbody {
-                        @for r in sorted {
-                            @let v = &r.value;
-                            tr {
-                                td { (v.name) }
-                                td { (dir.location_name(&v.location_id)) }
-                                td { (v.kind.label()) }
-                                td { @if v.active { "Active" } @else { "Inactive" } }
-                                td { a href=(format!("{OVERVIEW}/resources/{}/edit", r.id)) { "Edit" span.visually-hidden { " " (v.name) } } }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    let rows = sorted.into_iter().map(|r| {
+        let v = &r.value;
+        let cells = html! {
+            td { (v.name) }
+            td { (dir.location_name(&v.location_id)) }
+            td { (v.kind.label()) }
+            td { @if v.active { "Active" } @else { "Inactive" } }
+        };
+        (
+            cells,
+            Resources::action(Some(&r.id)),
+            format!(" {}", v.name),
+        )
+    });
+    Listing {
+        id: "resources",
+        heading: "Rooms and equipment".into(),
+        note: Some("A type that needs a room or equipment is booked only with one of its kind free at the location."),
+        empty: Some("No bookable rooms or equipment yet."),
+        columns: &["Name", "Location", "Kind", "Status"],
+        ..Listing::default()
     }
+    .render(rows)
 }
 
 /// The room or equipment form as typed, and the directory room chosen in
 /// the form that makes one bookable.
 #[derive(Debug, Clone, Default)]
-struct ResourceForm {
+pub(crate) struct ResourceForm {
     location_id: String,
     name: String,
     kind: String,
     active: bool,
-    version: Option<i64>,
     room_id: String,
 }
 
@@ -2727,47 +2715,6 @@ impl ResourceForm {
         ResourceForm {
             active: true,
             ..ResourceForm::default()
-        }
-    }
-
-    fn from_resource(r: &Resource, version: i64) -> Self {
-        ResourceForm {
-            location_id: r.location_id.clone(),
-            name: r.name.clone(),
-            kind: code(r.kind),
-            active: r.active,
-            version: Some(version),
-            room_id: String::new(),
-        }
-    }
-
-    fn from_submitted(s: &Submitted) -> Self {
-        ResourceForm {
-            location_id: s.text("location_id"),
-            name: s.text("name"),
-            kind: s.text("kind"),
-            active: s.has("active"),
-            version: s.version(),
-            room_id: s.text("room_id"),
-        }
-    }
-
-    /// The resource, or what cannot be read; the domain and the store check
-    /// the rest.
-    fn to_resource(&self) -> Result<Resource, ValidationErrors> {
-        let kind = match self.kind.as_str() {
-            "" => Err("is required"),
-            k => from_code(k).ok_or("is not a kind of room or equipment"),
-        };
-        match kind {
-            Ok(kind) => Ok(Resource {
-                id: String::new(),
-                location_id: self.location_id.clone(),
-                name: self.name.clone(),
-                kind,
-                active: self.active,
-            }),
-            Err(message) => Err(ValidationErrors::single("kind", message)),
         }
     }
 }
@@ -2801,222 +2748,155 @@ async fn unbooked_rooms(
         .collect())
 }
 
-fn resource_form(
-    state: &AppState,
-    p: &Principal,
-    dir: &Directory,
-    rooms: &[(String, String)],
-    v: View<ResourceForm>,
-) -> Response {
-    let View {
-        status,
-        id,
-        form,
-        errors,
-    } = v;
-    let f = Fields { errors };
-    let action = match id {
-        Some(id) => format!("{OVERVIEW}/resources/{id}/edit"),
-        None => format!("{OVERVIEW}/resources/new"),
-    };
-    let kinds: Vec<(String, String)> = RESOURCE_KINDS
-        .iter()
-        .map(|k| (code(k), k.label().to_string()))
-        .collect();
-    let content = html! {
-        (f.summary())
-        form method="post" action=(action) novalidate {
-            (csrf_field(p))
-            @if let Some(v) = form.version { input type="hidden" name="version" value=(v); }
+/// The directory, and its rooms not bookable yet.
+type ResourceContext = (Directory, Vec<(String, String)>);
+
+pub(crate) struct Resources;
+
+impl Editor for Resources {
+    type Stored = Resource;
+    type Form = ResourceForm;
+    type Context = ResourceContext;
+    const WHAT: &'static str = "Room or equipment";
+    const PATH: &'static str = "resources";
+    const SAVED: &'static str = "resource-saved";
+
+    async fn context(state: &AppState, p: &Principal) -> Result<ResourceContext, Response> {
+        let dir = directory(state, p).await?;
+        let rooms = unbooked_rooms(state, p, &dir).await?;
+        Ok((dir, rooms))
+    }
+
+    fn from_stored(r: &Resource) -> ResourceForm {
+        ResourceForm {
+            location_id: r.location_id.clone(),
+            name: r.name.clone(),
+            kind: code(r.kind),
+            active: r.active,
+            room_id: String::new(),
+        }
+    }
+
+    fn from_submitted(s: &Submitted) -> ResourceForm {
+        ResourceForm {
+            location_id: s.text("location_id"),
+            name: s.text("name"),
+            kind: s.text("kind"),
+            active: s.has("active"),
+            room_id: s.text("room_id"),
+        }
+    }
+
+    /// The domain and the store check the rest.
+    fn parse(form: &ResourceForm) -> Result<(Resource, Vec<usize>), ValidationErrors> {
+        let kind = match form.kind.as_str() {
+            "" => Err("is required"),
+            k => from_code(k).ok_or("is not a kind of room or equipment"),
+        };
+        match kind {
+            Ok(kind) => Ok((
+                Resource {
+                    id: String::new(),
+                    location_id: form.location_id.clone(),
+                    name: form.name.clone(),
+                    kind,
+                    active: form.active,
+                },
+                Vec::new(),
+            )),
+            Err(message) => Err(ValidationErrors::single("kind", message)),
+        }
+    }
+
+    async fn update(
+        tx: &mut WriteTx,
+        id: &str,
+        r: Resource,
+        version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), StoreError> {
+        let r = Resource {
+            id: id.to_string(),
+            ..r
+        };
+        tx.update_resource(r, version, actor).await.map(drop)
+    }
+
+    /// Only a directory room keeps an id of its own: it is bookable already.
+    fn conflict(_id: Option<&str>) -> Option<ValidationErrors> {
+        Some(ValidationErrors::single("room_id", "is bookable already"))
+    }
+
+    fn render(e: &Editing<'_, Self>, f: &Fields) -> FormPage {
+        let ((dir, rooms), form) = (e.ctx, &e.form.values);
+        let inputs = html! {
             div.row {
                 (f.input("name", "Name", "text", &form.name, true, Some("As staff will see it, e.g. Exam 3 or ECG cart.")))
-                (f.select("kind", "Kind", &form.kind, &kinds, None))
+                (f.select("kind", "Kind", &form.kind, &resource_kind_options(), None))
                 (f.select("location_id", "Location", &form.location_id, &location_options(dir, &form.location_id), None))
             }
             div.tick {
                 input #f-active type="checkbox" name="active" value="on" checked[form.active];
                 label for="f-active" { "Active (inactive rooms and equipment are not booked; their appointments stay)" }
             }
-            div.form-actions {
-                button type="submit" { "Save room or equipment" }
-                a href=(OVERVIEW) { "Cancel" }
-            }
-        }
-        @if id.is_none() && (!rooms.is_empty() || !form.room_id.is_empty()) {
+        };
+        let offer_rooms = e.id.is_none() && (!rooms.is_empty() || !form.room_id.is_empty());
+        let after = html! {
             section aria-labelledby="s-rooms" {
                 h2 #s-rooms { "Or make a directory room bookable" }
                 p.hint { "Rooms of the clinic directory that cannot be booked yet; the name and kind come from the directory." }
                 form method="post" action=(format!("{OVERVIEW}/resources/rooms")) novalidate {
-                    (csrf_field(p))
+                    (csrf_field(e.p))
                     div.row { (f.select("room_id", "Directory room", &form.room_id, rooms, None)) }
                     div.form-actions { button.secondary type="submit" { "Make bookable" } }
                 }
             }
-        }
-    };
-    let title = if id.is_some() {
-        "Edit room or equipment"
-    } else {
-        "New room or equipment"
-    };
-    page(state, p, status, title, content)
-}
-
-/// The resource form with what was typed and `errors`.
-async fn resource_page(
-    state: &AppState,
-    p: &Principal,
-    id: Option<&str>,
-    form: &ResourceForm,
-    status: StatusCode,
-    errors: &ValidationErrors,
-) -> Response {
-    let dir = match directory(state, p).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let rooms = match unbooked_rooms(state, p, &dir).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    resource_form(
-        state,
-        p,
-        &dir,
-        &rooms,
-        View {
-            status,
-            id,
-            form,
-            errors,
-        },
-    )
-}
-
-/// `GET /admin/schedule/resources/new`
-pub async fn new_resource(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-) -> Response {
-    let form = ResourceForm::blank();
-    let none = ValidationErrors::new();
-    resource_page(&state, &p, None, &form, StatusCode::OK, &none).await
-}
-
-/// `GET /admin/schedule/resources/{id}/edit`
-pub async fn edit_resource(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-) -> Response {
-    let r = match state.db.get::<Resource>(&p.org_id, &id).await {
-        Ok(r) => r,
-        Err(e) => return missing("Room or equipment", e),
-    };
-    let form = ResourceForm::from_resource(&r.value, r.version);
-    let none = ValidationErrors::new();
-    resource_page(&state, &p, Some(&id), &form, StatusCode::OK, &none).await
-}
-
-/// `POST /admin/schedule/resources/new`
-pub async fn create_resource(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let form = ResourceForm::from_submitted(&Submitted(&pairs));
-    save_resource(&state, &p, None, form).await
-}
-
-/// `POST /admin/schedule/resources/{id}/edit`
-pub async fn update_resource(
-    State(state): State<AppState>,
-    Extension(p): Extension<Principal>,
-    Path(id): Path<String>,
-    CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    if let Err(e) = state.db.get::<Resource>(&p.org_id, &id).await {
-        return missing("Room or equipment", e);
-    }
-    let form = ResourceForm::from_submitted(&Submitted(&pairs));
-    save_resource(&state, &p, Some(&id), form).await
-}
-
-async fn save_resource(
-    state: &AppState,
-    p: &Principal,
-    id: Option<&str>,
-    form: ResourceForm,
-) -> Response {
-    let mut resource = match form.to_resource() {
-        Ok(r) => r,
-        Err(errors) => {
-            let status = StatusCode::UNPROCESSABLE_ENTITY;
-            return resource_page(state, p, id, &form, status, &errors).await;
-        }
-    };
-    resource.id = id.unwrap_or_default().to_string();
-    let actor = actor(p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        match id {
-            Some(_) => tx.update_resource(resource, form.version, &actor).await?,
-            None => tx.create_resource(resource, &actor).await?,
         };
-        tx.commit().await
+        let what = "room or equipment";
+        FormPage {
+            after: offer_rooms.then_some(after),
+            ..FormPage::new(title(e.id, what), inputs, &format!("Save {what}"))
+        }
     }
-    .await;
-    resource_saved(state, p, id, &form, saved).await
+}
+
+impl Creatable for Resources {
+    type Query = NoQuery;
+
+    async fn create(tx: &mut WriteTx, r: Resource, actor: &Actor) -> Result<(), StoreError> {
+        tx.create_resource(r, actor).await.map(drop)
+    }
+
+    fn blank(_ctx: &ResourceContext, _q: NoQuery) -> ResourceForm {
+        ResourceForm::blank()
+    }
 }
 
 /// `POST /admin/schedule/resources/rooms`: makes a directory room bookable.
-pub async fn add_room(
+pub(crate) async fn add_room(
     State(state): State<AppState>,
     Extension(p): Extension<Principal>,
     CsrfForm(pairs): CsrfForm<Vec<(String, String)>>,
-) -> Response {
-    let form = ResourceForm {
-        room_id: Submitted(&pairs).text("room_id"),
-        ..ResourceForm::blank()
+) -> Answer {
+    let ctx = Resources::context(&state, &p).await?;
+    let room_id = Submitted(&pairs).text("room_id");
+    let form = Draft {
+        values: ResourceForm {
+            room_id: room_id.clone(),
+            ..ResourceForm::blank()
+        },
+        version: None,
     };
-    if form.room_id.is_empty() {
+    let editing = Editing::<Resources>::new(&state, &p, &ctx, None, &form);
+    if room_id.is_empty() {
         let errors = ValidationErrors::single("room_id", "is required");
-        let status = StatusCode::UNPROCESSABLE_ENTITY;
-        return resource_page(&state, &p, None, &form, status, &errors).await;
+        return Ok(editing.page(StatusCode::UNPROCESSABLE_ENTITY, &errors));
     }
-    let actor = actor(&p);
-    let saved = async {
-        let mut tx = state.db.begin(&p.org_id).await?;
-        tx.add_room_resource(&form.room_id, &actor).await?;
-        tx.commit().await
-    }
+    let saved = in_tx(&state, &p, async |tx, actor| {
+        tx.add_room_resource(&room_id, actor).await
+    })
     .await;
-    resource_saved(&state, &p, None, &form, saved).await
-}
-
-/// The overview once saved; else the form again with what is wrong.
-async fn resource_saved(
-    state: &AppState,
-    p: &Principal,
-    id: Option<&str>,
-    form: &ResourceForm,
-    saved: Result<(), StoreError>,
-) -> Response {
-    let (status, errors) = match saved {
-        Ok(()) => return done("resource-saved"),
-        Err(StoreError::Invalid(errors)) => (
-            StatusCode::UNPROCESSABLE_ENTITY,
-            on_inputs(&errors, str::to_string),
-        ),
-        Err(StoreError::VersionConflict { .. }) => (StatusCode::CONFLICT, changed_meanwhile()),
-        // Only a directory room keeps an id of its own: it is bookable already.
-        Err(StoreError::Conflict(_)) => (
-            StatusCode::CONFLICT,
-            ValidationErrors::single("room_id", "is bookable already"),
-        ),
-        Err(e) => return missing("Room or equipment", e),
-    };
-    resource_page(state, p, id, form, status, &errors).await
+    Ok(editing.answer(&[], saved).await)
 }
 
 #[cfg(test)]
