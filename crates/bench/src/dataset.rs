@@ -1,18 +1,27 @@
 //! Deterministic datasets, built once per (backend, seed, size) and reused.
 //!
 //! Patient `i` of the dataset is patient `i` of `PatientGenerator::new(seed)`
-//! and gets MRN `i + 1` (patients are stored in order through the store's
-//! bulk path), so scenarios can derive what to type from the generator
-//! alone.
+//! and gets MRN `i + 1` and a record id made from `i` (patients are stored in
+//! order through the store's bulk path), so scenarios can derive what to
+//! type from the generator alone.
 
 use crate::Args;
+use crate::load;
 use anyhow::{Context, Result, bail};
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
+use carefront_domain::directory::{PractitionerRole, Room};
 use carefront_domain::patient::Patient;
+use carefront_domain::scheduling::{AppointmentType, Template};
 use carefront_server::demo;
-use carefront_store::{AppointmentQuery, Db, Page, new_id};
-use carefront_synth::PatientGenerator;
+use carefront_store::{Actor, AppointmentQuery, AppointmentRecord, Db, Page, StoreError};
+use carefront_synth::schedule::{
+    AppointmentParams, BENCHMARK_PATIENTS, BENCHMARK_PROVIDERS, DemoSchedule, ScheduleIds,
+    appointment_types, scaled_clinic,
+};
+use carefront_synth::{DemoClinic, PatientGenerator, demo_clinic};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
+use std::collections::HashSet;
 
 /// Patients per bulk write while generating, and per transaction.
 const BATCH: u64 = 10_000;
@@ -79,29 +88,41 @@ pub fn postgres_base(admin: &str) -> &str {
 }
 
 pub async fn prepare(args: &Args) -> Result<Dataset> {
-    prepare_named(args, &format!("cf_bench_s{}_n{}", args.seed, args.size)).await
+    prepare_named(
+        args,
+        &format!("cf_bench_s{}_n{}", args.seed, args.size),
+        None,
+    )
+    .await
+}
+
+/// From this many patients on, the scheduling scenarios run on the issue's
+/// benchmark clinic; below, on the demo clinic, because storing the
+/// benchmark schedule takes minutes whatever the patient count.
+pub const SCALED_FROM: u64 = 100_000;
+
+/// Appointments stored per transaction while generating.
+const APPOINTMENTS_PER_TRANSACTION: usize = 2_000;
+
+/// The scheduling scenarios' dataset and what it holds, for the table.
+pub struct Schedule {
+    pub data: Dataset,
+    pub description: String,
 }
 
 /// The scheduling dataset: the patients of [`prepare`] (in a database of
-/// its own, so bookings never touch the patient-search datasets) plus the
-/// demo clinic's schedule from `demo::seed_schedule` (appointment types,
-/// templates, exceptions and the booked appointments of its plan) around
-/// the day it was built. The demo clinic is 12 practitioners, not the
-/// issue's 200 providers and 500,000 appointments.
-pub async fn prepare_schedule(args: &Args) -> Result<Dataset> {
+/// its own, so bookings never touch the patient-search datasets) and an
+/// appointment book around the day it was built. From [`SCALED_FROM`]
+/// patients on, the issue's benchmark clinic ([`prepare_scaled`]); below,
+/// the demo clinic's schedule from `demo::seed_schedule` (12 practitioners).
+pub async fn prepare_schedule(args: &Args) -> Result<Schedule> {
+    if args.size >= SCALED_FROM {
+        return prepare_scaled(args).await;
+    }
     let name = format!("cf_bench_sched_s{}_n{}", args.seed, args.size);
-    let data = prepare_named(args, &name).await?;
+    let data = prepare_named(args, &name, None).await?;
     let db = Db::connect(&data.url).await?;
-    let (_, appointments) = db
-        .appointments(
-            &data.org_id,
-            &AppointmentQuery::default(),
-            Page {
-                offset: 0,
-                count: 0,
-            },
-        )
-        .await?;
+    let mut appointments = stored_appointments(&db, &data.org_id).await?;
     if appointments == 0 {
         let bar = ProgressBar::new(0).with_style(
             ProgressStyle::with_template(
@@ -109,7 +130,7 @@ pub async fn prepare_schedule(args: &Args) -> Result<Dataset> {
             )?
             .progress_chars("=> "),
         );
-        demo::seed_schedule(
+        let seeded = demo::seed_schedule(
             &db,
             &data.org_id,
             args.seed,
@@ -120,13 +141,237 @@ pub async fn prepare_schedule(args: &Args) -> Result<Dataset> {
             },
         )
         .await?;
+        appointments = i64::try_from(seeded)?;
         bar.finish();
     }
     db.close().await;
-    Ok(data)
+    Ok(Schedule {
+        description: describe("demo clinic", &demo_clinic(args.seed), appointments),
+        data,
+    })
 }
 
-async fn prepare_named(args: &Args, name: &str) -> Result<Dataset> {
+/// "demo clinic: 12 practitioners (3 in family medicine 207Q00000X), 3
+/// locations, 507 appointments".
+fn describe(what: &str, clinic: &DemoClinic, appointments: i64) -> String {
+    let in_specialty: HashSet<usize> = clinic
+        .practitioner_roles
+        .iter()
+        .filter(|r| r.specialty == load::SPECIALTY)
+        .map(|r| r.practitioner)
+        .collect();
+    format!(
+        "{what}: {} practitioners ({} in {}), {} locations, {appointments} appointments",
+        clinic.practitioners.len(),
+        in_specialty.len(),
+        load::SPECIALTY,
+        clinic.locations.len()
+    )
+}
+
+async fn stored_appointments(db: &Db, org_id: &str) -> Result<i64> {
+    let everything = AppointmentQuery::default();
+    let none = Page {
+        offset: 0,
+        count: 0,
+    };
+    Ok(db.appointments(org_id, &everything, none).await?.1)
+}
+
+/// The record id of generated data by kind and index, shaped like
+/// `new_id`'s UUIDs (so FHIR ids take the production path): appointments
+/// name their patients by index alone, and a resumed generation finds what
+/// an interrupted one stored.
+fn fixed_id(kind: u32, index: usize) -> String {
+    format!("{kind:08x}-0000-4000-8000-{index:012x}")
+}
+
+const ORGANIZATION: u32 = 0xbe0c_0001;
+const LOCATION: u32 = 0xbe0c_0002;
+const ROOM: u32 = 0xbe0c_0003;
+const PRACTITIONER: u32 = 0xbe0c_0004;
+const ROLE: u32 = 0xbe0c_0005;
+const PATIENT: u32 = 0xbe0c_0006;
+const APPOINTMENT: u32 = 0xbe0c_0007;
+
+fn fixed_ids(kind: u32, n: usize) -> Vec<String> {
+    (0..n).map(|i| fixed_id(kind, i)).collect()
+}
+
+/// The issue's benchmark dataset: `scaled_clinic` with
+/// [`BENCHMARK_PROVIDERS`], its schedule and the appointments of
+/// `AppointmentParams::benchmark` (drawn from the dataset's patients, at
+/// most [`BENCHMARK_PATIENTS`]), stored through the booking path (claims
+/// included). Resumable: the plan's "now" is when the appointment types
+/// were stored, and appointments already stored are skipped.
+async fn prepare_scaled(args: &Args) -> Result<Schedule> {
+    let clinic = scaled_clinic(args.seed, BENCHMARK_PROVIDERS);
+    let name = format!(
+        "cf_bench_sched{BENCHMARK_PROVIDERS}_s{}_n{}",
+        args.seed, args.size
+    );
+    let data = prepare_named(args, &name, Some(&clinic)).await?;
+    let db = Db::connect(&data.url).await?;
+    let org_id = data.org_id.as_str();
+    let ids = ScheduleIds {
+        locations: fixed_ids(LOCATION, clinic.locations.len()),
+        rooms: fixed_ids(ROOM, clinic.rooms.len()),
+        practitioners: fixed_ids(PRACTITIONER, clinic.practitioners.len()),
+    };
+    let actor = Actor::system("bench");
+    let types = appointment_types(&clinic);
+    let first_type = match db.get::<AppointmentType>(org_id, &types[0].id).await {
+        Ok(t) => t,
+        Err(StoreError::NotFound) => {
+            let mut tx = db.begin(org_id).await?;
+            for t in types {
+                tx.create_appointment_type(t, &actor).await?;
+            }
+            tx.commit().await?;
+            db.get::<AppointmentType>(org_id, &appointment_types(&clinic)[0].id)
+                .await?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let now = Timestamp::from_microsecond(first_type.updated_at_us)?;
+    let around = now.to_zoned(jiff::tz::TimeZone::UTC).date();
+    let schedule = DemoSchedule::new(&clinic, ids, args.seed, around);
+    let none = Page {
+        offset: 0,
+        count: 0,
+    };
+    if db.search::<Template>(org_id, &[], none).await?.1 == 0 {
+        let mut tx = db.begin(org_id).await?;
+        for room in &schedule.ids.rooms {
+            tx.add_room_resource(room, &actor).await?;
+        }
+        for hours in &schedule.location_hours {
+            tx.set_location_hours(&hours.location_id, hours.opening_hours.clone(), &actor)
+                .await?;
+        }
+        for t in &schedule.templates {
+            tx.create_template(t.clone(), &actor).await?;
+        }
+        for e in &schedule.exceptions {
+            tx.create_exception(e.clone(), &actor).await?;
+        }
+        tx.commit().await?;
+    }
+    let params = AppointmentParams {
+        patients: args.size.min(BENCHMARK_PATIENTS),
+        ..AppointmentParams::benchmark(args.seed, now)
+    };
+    let mut stored = stored_appointments(&db, org_id).await?;
+    if stored < i64::try_from(params.target.unwrap_or(0))? {
+        eprintln!("planning the benchmark appointments...");
+        let plan = schedule.appointments(&params);
+        let bar = ProgressBar::new(plan.len() as u64).with_style(
+            ProgressStyle::with_template(
+                "storing the benchmark schedule [{bar:40}] {pos}/{len} appointments \
+                 ({per_sec}, {eta} left)",
+            )?
+            .progress_chars("=> "),
+        );
+        let done = usize::try_from(stored)?.min(plan.len());
+        bar.set_position(done as u64);
+        db.use_bulk_memory(1024).await?;
+        for (n, chunk) in plan[done..]
+            .chunks(APPOINTMENTS_PER_TRANSACTION)
+            .enumerate()
+        {
+            let first = done + n * APPOINTMENTS_PER_TRANSACTION;
+            let mut tx = db.begin(org_id).await?;
+            for (index, planned) in (first..).zip(chunk) {
+                let patient = fixed_id(PATIENT, usize::try_from(planned.patient)?);
+                let appointment =
+                    planned.to_appointment(fixed_id(APPOINTMENT, index), patient, &schedule);
+                tx.record_appointment(appointment, "bench").await?;
+            }
+            tx.audit(
+                AuditEntry::new("system", Action::Create, Outcome::Success)
+                    .resource("Appointment", None)
+                    .detail(format!(
+                        "benchmark appointments {first} to {}",
+                        first + chunk.len() - 1
+                    )),
+            )
+            .await?;
+            tx.commit().await?;
+            bar.inc(chunk.len() as u64);
+        }
+        db.refresh_statistics::<AppointmentRecord>().await?;
+        bar.finish();
+        stored = stored_appointments(&db, org_id).await?;
+    }
+    db.close().await;
+    Ok(Schedule {
+        description: describe(
+            &format!(
+                "benchmark clinic (scaled_clinic, {} templates, {} patients booked from)",
+                schedule.templates.len(),
+                params.patients
+            ),
+            &clinic,
+            stored,
+        ),
+        data,
+    })
+}
+
+/// Creates the organization of `clinic` with its locations, rooms,
+/// practitioners and their roles under [`fixed_id`]s (no staff: the
+/// scenarios use API tokens). Returns the organization id.
+async fn seed_directory(db: &Db, clinic: &DemoClinic) -> Result<String> {
+    let org_id = fixed_id(ORGANIZATION, 0);
+    let mut tx = db.begin(&org_id).await?;
+    tx.create(&org_id, &clinic.organization.clone().validate()?, "bench")
+        .await?;
+    for (i, location) in clinic.locations.iter().enumerate() {
+        tx.create(
+            &fixed_id(LOCATION, i),
+            &location.clone().validate()?,
+            "bench",
+        )
+        .await?;
+    }
+    for (i, room) in clinic.rooms.iter().enumerate() {
+        let room = Room {
+            location_id: fixed_id(LOCATION, room.location),
+            name: room.name.clone(),
+            kind: room.kind,
+        };
+        tx.create(&fixed_id(ROOM, i), &room, "bench").await?;
+    }
+    for (i, p) in clinic.practitioners.iter().enumerate() {
+        tx.create(&fixed_id(PRACTITIONER, i), &p.clone().validate()?, "bench")
+            .await?;
+    }
+    for (i, r) in clinic.practitioner_roles.iter().enumerate() {
+        let role = PractitionerRole {
+            practitioner_id: fixed_id(PRACTITIONER, r.practitioner),
+            location_id: fixed_id(LOCATION, r.location),
+            specialty: r.specialty.to_string(),
+            active: true,
+        }
+        .validate()?;
+        tx.create(&fixed_id(ROLE, i), &role, "bench").await?;
+    }
+    tx.audit(
+        AuditEntry::new("system", Action::Create, Outcome::Success)
+            .resource("Organization", Some(&org_id))
+            .detail(format!(
+                "benchmark clinic: {} practitioners",
+                clinic.practitioners.len()
+            )),
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(org_id)
+}
+
+/// The patients of a dataset, in the organization of `clinic` (seeded by
+/// [`seed_directory`]) or else of the demo clinic.
+async fn prepare_named(args: &Args, name: &str, clinic: Option<&DemoClinic>) -> Result<Dataset> {
     let (url, display, backend) = database_for(args.database.as_deref(), name).await?;
     let db = Db::connect(&url).await?;
     db.migrate().await?;
@@ -134,7 +379,10 @@ async fn prepare_named(args: &Args, name: &str) -> Result<Dataset> {
     db.rebuild_stale_keys(|_, _| {}).await?;
     let org_id = match db.organizations().await?.first() {
         Some((id, _)) => id.clone(),
-        None => demo::seed_clinic(&db, args.seed).await?.0,
+        None => match clinic {
+            Some(clinic) => seed_directory(&db, clinic).await?,
+            None => demo::seed_clinic(&db, args.seed).await?.0,
+        },
     };
     let (_, have) = db
         .search::<Patient>(
@@ -168,8 +416,10 @@ async fn prepare_named(args: &Args, name: &str) -> Result<Dataset> {
             let mut tx = db.begin(&org_id).await?;
             while next < end {
                 let until = (next + BATCH).min(end);
-                let rows: Vec<(String, Patient)> =
-                    generator.iter(next..until).map(|p| (new_id(), p)).collect();
+                let rows: Vec<(String, Patient)> = (next..until)
+                    .zip(generator.iter(next..until))
+                    .map(|(i, p)| Ok((fixed_id(PATIENT, usize::try_from(i)?), p)))
+                    .collect::<Result<_>>()?;
                 tx.create_patients(rows, "bench").await?;
                 next = until;
                 bar.set_position(next);

@@ -512,10 +512,20 @@ fn find_path(from: jiff::civil::Date, days: i64, count: usize) -> String {
     )
 }
 
+/// Days ahead the searches of new windows start on (the benchmark clinic's
+/// templates run 90 days).
+const NEW_WINDOW_DAYS: u64 = 60;
+
 /// The front desk's slot search: FHIR `$find` for one specialty across all
 /// its providers over [`SEARCH_DAYS`] days (the first 20 free slots, the
 /// default page), with a front-desk bearer token. An answer "finds" when it
 /// proposes at least one slot.
+///
+/// Three of four requests ask the same question (desks searching the same
+/// specialty from tomorrow: the server may answer from what it keeps); the
+/// fourth starts its window on one of [`NEW_WINDOW_DAYS`] days in turn, more
+/// windows than the server keeps answers for, so each is computed from the
+/// database. Each kind has its own figures.
 pub async fn slot_search(
     server: &Server,
     data: &Dataset,
@@ -523,12 +533,27 @@ pub async fn slot_search(
     token: &str,
 ) -> Result<Figures> {
     let client = http_client()?;
-    let path = find_path(first_day(), SEARCH_DAYS, 20);
-    let request_for = Arc::new(move |_c: usize, _i: u64| Request {
-        label: "find-specialty-14d",
-        path: path.clone(),
-        body: None,
-        expect: Some("\"proposed\"".into()),
+    let clients = args.clients as u64;
+    let repeated = find_path(first_day(), SEARCH_DAYS, 20);
+    let request_for = Arc::new(move |c: usize, i: u64| {
+        if i % 4 != 3 {
+            return Request {
+                label: "find-specialty-14d (same question)",
+                path: repeated.clone(),
+                body: None,
+                expect: Some("\"proposed\"".into()),
+            };
+        }
+        let offset = ((i / 4) * clients + c as u64) % NEW_WINDOW_DAYS;
+        let from = first_day()
+            .checked_add(jiff::Span::new().days(offset as i64))
+            .unwrap_or_else(|_| first_day());
+        Request {
+            label: "find-specialty-14d (new window)",
+            path: find_path(from, SEARCH_DAYS, 20),
+            body: None,
+            expect: Some("\"proposed\"".into()),
+        }
     });
     drive(
         client,

@@ -212,13 +212,9 @@ async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome
     }
 }
 
-/// What the scheduling scenarios' dataset is, for the table.
-const SCHEDULE_NOTE: &str = "dataset: demo clinic (12 practitioners, 3 in family medicine \
-    207Q00000X) with the demo schedule of demo::seed_schedule, not the issue's scaled clinic \
-    (200 providers, 500,000 appointments)";
-
 /// `GET /fhir/R4/Appointment/$find` with a front-desk token.
-async fn slot_search(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+async fn slot_search(schedule: &dataset::Schedule, args: &Args) -> Result<Outcome> {
+    let data = &schedule.data;
     let (token_name, token) = create_token(data)?;
     let server = server::Server::start(&data.url).await?;
     let figures = load::slot_search(&server, data, args, &token).await;
@@ -227,7 +223,7 @@ async fn slot_search(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
     Ok(Outcome::Load {
         figures: figures?,
         server_rss,
-        note: Some(SCHEDULE_NOTE.into()),
+        note: Some(format!("dataset: {}", schedule.description)),
         clients: args.clients,
         booking: None,
     })
@@ -235,7 +231,8 @@ async fn slot_search(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
 
 /// `POST /fhir/R4/Appointment` by many clients for the same slots, then
 /// the store's checks.
-async fn book_race(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
+async fn book_race(schedule: &dataset::Schedule, args: &Args) -> Result<Outcome> {
+    let data = &schedule.data;
     let (token_name, token) = create_token(data)?;
     let server = server::Server::start(&data.url).await?;
     let raced = load::book_race(&server, data, args, &token).await;
@@ -246,7 +243,7 @@ async fn book_race(data: &dataset::Dataset, args: &Args) -> Result<Outcome> {
     Ok(Outcome::Load {
         figures,
         server_rss,
-        note: Some(SCHEDULE_NOTE.into()),
+        note: Some(format!("dataset: {}", schedule.description)),
         clients: load::RACE_CLIENTS,
         booking: Some(Box::new(booking)),
     })
@@ -406,7 +403,7 @@ fn round4(x: f64) -> f64 {
 fn print_table(
     args: &Args,
     data: Option<&dataset::Dataset>,
-    schedule: Option<&dataset::Dataset>,
+    schedule: Option<&dataset::Schedule>,
     results: &[(&str, Outcome)],
 ) {
     println!();
@@ -416,11 +413,13 @@ fn print_table(
             args.size, args.seed, data.backend, data.display, args.clients, args.seconds
         );
     }
-    if let Some(data) = schedule {
+    if let Some(schedule) = schedule {
+        let data = &schedule.data;
         println!(
-            "scheduling dataset: {} patients + demo schedule, seed {}, {} ({}); {} clients \
+            "scheduling dataset: {} patients + {}, seed {}, {} ({}); {} clients \
              ({} for book-race), {} s per request scenario",
             args.size,
+            schedule.description,
             args.seed,
             data.backend,
             data.display,

@@ -19,6 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use carefront_domain::security::LockoutPolicy;
 use carefront_store::{AuditWriter, Db};
+use fhir::operations::appointment_find::cache::KeptAnswers;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -53,6 +54,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Appends read audits with group commit (see `carefront_store::AuditWriter`).
     pub audit: AuditWriter,
+    /// `Appointment/$find` answers this server keeps between requests.
+    pub find_answers: Arc<KeptAnswers>,
 }
 
 impl AppState {
@@ -62,6 +65,7 @@ impl AppState {
             audit: AuditWriter::start(db.clone()),
             db,
             config: Arc::new(config),
+            find_answers: Arc::default(),
         }
     }
 }

@@ -170,10 +170,18 @@ impl<'a> Calendar<'a> {
                         )
                     }),
             );
-        let mut by_practitioner: HashMap<&str, Vec<Interval>> = HashMap::new();
+        // Loads are only asked of the input's providers; other bookings can
+        // only matter through their resources.
+        let mut by_practitioner: HashMap<&str, Vec<Interval>> = input
+            .providers
+            .iter()
+            .map(|p| (p.practitioner_id.as_str(), Vec::new()))
+            .collect();
         let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::new();
         for (p, rs, s, e) in occupied {
-            by_practitioner.entry(p.as_str()).or_default().push((s, e));
+            if let Some(taken) = by_practitioner.get_mut(p.as_str()) {
+                taken.push((s, e));
+            }
             for r in rs {
                 by_resource.entry(r.as_str()).or_default().push((s, e));
             }

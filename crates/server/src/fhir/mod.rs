@@ -14,7 +14,7 @@
 mod bundle;
 mod capability;
 mod json;
-mod operations;
+pub(crate) mod operations;
 mod outcome;
 mod resource;
 mod resources;

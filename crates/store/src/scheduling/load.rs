@@ -6,9 +6,10 @@ use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
 use crate::db::sql;
 use crate::records::{Page, Record, Val, select_columns, versioned};
 use crate::{Db, Result, StoreError};
+use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::scheduling::{
-    AppointmentStatus, AppointmentType, BookingRequest, Evaluation, ExceptionKind, Hold,
+    AppointmentStatus, AppointmentType, Booking, BookingRequest, Evaluation, ExceptionKind, Hold,
     LocationHours, MAX_DURATION_MINUTES, OpeningHours, Placement, Provider, Refusal, Resource,
     ScheduleException, SlotInput, Template, evaluate_booking,
 };
@@ -86,7 +87,66 @@ async fn fetch_records<R: Record>(
     rows.iter().map(versioned).collect()
 }
 
+/// Audit actions that come with no change to anything a schedule is
+/// computed from (reads, sign-ins, token uses), as SQL text (constants).
+fn unchanging_actions() -> String {
+    [
+        Action::Read,
+        Action::Search,
+        Action::Export,
+        Action::SignIn,
+        Action::SignInFailed,
+        Action::SignOut,
+        Action::SessionExpired,
+        Action::AccountLocked,
+        Action::TokenUse,
+        Action::AuditVerify,
+    ]
+    .map(|a| format!("'{}'", a.code()))
+    .join(", ")
+}
+
 impl Db {
+    /// Where the organization's audit chain ends: (sequence number, hash)
+    /// of its newest event, `None` before the first. Every committed write
+    /// appends its audit event in its own transaction, and appenders take
+    /// turns on the chain head, so this dates everything committed so far.
+    pub async fn schedule_mark(&self, org_id: &str) -> Result<Option<(i64, String)>> {
+        Ok(
+            sqlx::query_as("SELECT seq, hash FROM audit_head WHERE org_id = $1")
+                .bind(org_id)
+                .fetch_optional(self.reader())
+                .await?,
+        )
+    }
+
+    /// The chain's newest point when, since `mark` (from
+    /// [`Db::schedule_mark`]), only reads, sign-ins and the like were
+    /// audited: nothing a schedule is computed from changed. `None` when
+    /// something else was audited, or `mark` is not on this chain.
+    pub async fn schedule_unchanged_since(
+        &self,
+        org_id: &str,
+        mark: &(i64, String),
+    ) -> Result<Option<(i64, String)>> {
+        // One statement, so the head and the events are read together.
+        let row: Option<(i64, String, Option<String>, i64)> = sqlx::query_as(sql(format!(
+            "SELECT h.seq, h.hash, \
+             (SELECT e.hash FROM audit_events e WHERE e.org_id = $1 AND e.seq = $2), \
+             (SELECT COUNT(*) FROM audit_events e WHERE e.org_id = $1 AND e.seq > $2 \
+              AND e.seq <= h.seq AND e.action NOT IN ({})) \
+             FROM audit_head h WHERE h.org_id = $1",
+            unchanging_actions()
+        )))
+        .bind(org_id)
+        .bind(mark.0)
+        .fetch_optional(self.reader())
+        .await?;
+        Ok(row.and_then(|(seq, hash, at_mark, changes)| {
+            (at_mark.as_ref() == Some(&mark.1) && changes == 0).then_some((seq, hash))
+        }))
+    }
+
     /// A location's zone and opening hours (no hours stored: closed every
     /// day to in-person visits outside extra sessions).
     pub async fn location_hours(&self, org_id: &str, location_id: &str) -> Result<LocationHours> {
@@ -123,7 +183,65 @@ impl Db {
             .get::<AppointmentType>(org_id, appointment_type_id)
             .await?
             .value;
+        let needs_resources = appointment_type.resource_kind.is_some();
+        self.load_slot_input(
+            org_id,
+            appointment_type,
+            needs_resources,
+            filter,
+            &[],
+            from,
+            until,
+            now,
+        )
+        .await
+    }
 
+    /// One [`Db::slot_input`] for several types at once, for
+    /// `free_slots_by_type` (its own type is `kinds[0]`; `None` without
+    /// types), with the providers further narrowed to those holding one of
+    /// `specialties` (when any).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn slot_input_for_types(
+        &self,
+        org_id: &str,
+        kinds: &[AppointmentType],
+        filter: &SlotFilter,
+        specialties: &[String],
+        from: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<Option<SlotInput>> {
+        let Some(first) = kinds.first() else {
+            return Ok(None);
+        };
+        let needs_resources = kinds.iter().any(|k| k.resource_kind.is_some());
+        self.load_slot_input(
+            org_id,
+            first.clone(),
+            needs_resources,
+            filter,
+            specialties,
+            from,
+            until,
+            now,
+        )
+        .await
+        .map(Some)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn load_slot_input(
+        &self,
+        org_id: &str,
+        appointment_type: AppointmentType,
+        needs_resources: bool,
+        filter: &SlotFilter,
+        specialties: &[String],
+        from: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<SlotInput> {
         let location_rows = sqlx::query(
             "SELECT l.id, l.timezone, l.active, h.hours_json FROM locations l \
              LEFT JOIN location_hours h ON h.org_id = l.org_id AND h.id = l.id AND h.deleted = 0 \
@@ -154,18 +272,25 @@ impl Db {
             let list = in_list(&mut binds, &filter.practitioner_ids);
             provider_sql.push_str(&format!(" AND p.id IN ({list})"));
         }
+        if !specialties.is_empty() {
+            let list = in_list(&mut binds, specialties);
+            provider_sql.push_str(&format!(
+                " AND p.id IN (SELECT practitioner_id FROM practitioner_roles \
+                 WHERE org_id = $1 AND deleted = 0 AND active = 1 AND specialty IN ({list}))"
+            ));
+        }
         provider_sql.push_str(" ORDER BY p.id, r.specialty");
         let rows: Vec<(String, Option<String>)> =
             bind_query_as(sqlx::query_as(sql(provider_sql)), &binds)
                 .fetch_all(self.reader())
                 .await?;
-        let mut specialties: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+        let mut roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (id, specialty) in rows {
-            let entry = specialties.entry(id).or_default();
+            let entry = roles.entry(id).or_default();
             entry.extend(specialty);
         }
-        let provider_ids: Vec<String> = specialties.keys().cloned().collect();
-        let providers: Vec<Provider> = specialties
+        let provider_ids: Vec<String> = roles.keys().cloned().collect();
+        let providers: Vec<Provider> = roles
             .into_iter()
             .map(|(practitioner_id, s)| Provider {
                 practitioner_id,
@@ -245,13 +370,13 @@ impl Db {
         hold_binds.push(int(us(now)));
         let mut booking_filter = String::new();
         let mut hold_filter = String::new();
-        if !filter.practitioner_ids.is_empty() {
+        if !filter.practitioner_ids.is_empty() || !specialties.is_empty() {
             let list = if provider_ids.is_empty() {
                 "NULL".to_string()
             } else {
                 in_list(&mut binds, &provider_ids)
             };
-            if appointment_type.resource_kind.is_some() {
+            if needs_resources {
                 booking_filter =
                     format!(" AND (practitioner_id IN ({list}) OR resource_ids_json <> '[]')");
             } else {
@@ -265,11 +390,13 @@ impl Db {
             }
         }
         let range = "org_id = $1 AND start_us < $2 AND end_us > $3 AND start_us >= $4";
+        // Only what a `Booking` holds: decoding whole appointments cost
+        // more than the rest of a slot search.
         let rows = bind_vals(
             sqlx::query(sql(format!(
-                "SELECT {} FROM appointments WHERE {range} AND deleted = 0 \
+                "SELECT id, practitioner_id, resource_ids_json, start_us, end_us \
+                 FROM appointments WHERE {range} AND deleted = 0 \
                  AND status IN ({}){} ORDER BY start_us, id",
-                select_columns::<AppointmentRecord>(),
                 holding_statuses(),
                 booking_filter
             ))),
@@ -277,16 +404,18 @@ impl Db {
         )
         .fetch_all(self.reader())
         .await?;
-        let mut bookings = Vec::with_capacity(rows.len());
-        for row in &rows {
-            if let Some(b) = versioned::<AppointmentRecord>(row)?
-                .value
-                .appointment
-                .booking()
-            {
-                bookings.push(b);
-            }
-        }
+        let bookings = rows
+            .iter()
+            .map(|row| {
+                Ok(Booking {
+                    id: row.try_get("id")?,
+                    practitioner_id: row.try_get("practitioner_id")?,
+                    resource_ids: json_col(row, "resource_ids_json")?,
+                    start: ts_col(row, "start_us")?,
+                    end: ts_col(row, "end_us")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
 
         let hold_rows = bind_vals(
             sqlx::query(sql(format!(

@@ -18,10 +18,9 @@ use crate::fhir::bundle::match_entry;
 use crate::fhir::json::{Issues, Obj, REFERENCE_ELEMENTS};
 use crate::fhir::outcome::{FhirError, Issue};
 use crate::fhir::resource::{check_resource, known_elements, read_json};
-use crate::fhir::resources::appointment::{appointment_types, proposed_json};
+use crate::fhir::resources::appointment::proposed_json;
 use crate::fhir::resources::scheduling::{
-    APPOINTMENT_TYPE_SYSTEM, DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, Scope, SlotStatus, days, offered,
-    rule,
+    APPOINTMENT_TYPE_SYSTEM, DEFAULT_RANGE_DAYS, MAX_RANGE_DAYS, days, rule,
 };
 use crate::fhir::search::{date_bounds, reference, token};
 use crate::fhir::{Ctx, finish, json_response, note};
@@ -33,9 +32,11 @@ use carefront_domain::Area;
 use carefront_domain::audit::Action;
 use carefront_domain::directory::NUCC_TAXONOMY_SYSTEM;
 use carefront_domain::patient::Patient;
-use carefront_store::{SlotFilter, StoreError};
+use carefront_store::StoreError;
 use jiff::Timestamp;
 use serde_json::{Value, json};
+
+pub mod cache;
 
 pub const DEFINITION: &str =
     "https://profiles.ihe.net/ITI/Scheduling/OperationDefinition/appointment-find";
@@ -304,40 +305,34 @@ async fn find(ctx: Ctx, pairs: Result<Vec<(String, String, String)>, FhirError>)
                 }
             }
         };
-        let mut types = appointment_types(&ctx).await?;
-        if !input.visit_types.is_empty() {
-            types.retain(|t| input.visit_types.contains(&t.id));
-        }
-        let found = if input.nothing || start.max(now) >= end {
-            Vec::new()
+        let answer = if input.nothing || start.max(now) >= end {
+            None
         } else {
-            let scope = Scope {
-                filter: SlotFilter {
-                    practitioner_ids: input.practitioners.clone(),
-                    location_ids: input.locations.clone(),
-                },
-                from: start.max(now),
-                until: end,
-                now,
-                specialty: None,
-                statuses: vec![SlotStatus::Free],
+            let question = cache::Question {
+                org_id: ctx.org().to_string(),
+                start,
+                end,
+                practitioners: input.practitioners.clone(),
+                locations: input.locations.clone(),
+                specialties: input.specialties.clone(),
+                visit_types: input.visit_types.clone(),
             };
-            offered(&ctx.state.db, ctx.org(), &types, &scope).await?
+            Some(
+                ctx.state
+                    .find_answers
+                    .answer(&ctx.state.db, question, now)
+                    .await?,
+            )
         };
-        let proposals: Vec<_> = found
-            .into_iter()
-            .filter(|o| !o.slot.is_overbook())
-            .filter(|o| {
-                input.specialties.is_empty()
-                    || o.specialties.iter().any(|s| input.specialties.contains(s))
-            })
-            .collect();
+        let on_offer = answer.as_deref().map(|a| a.on_offer(start, now));
+        let total = on_offer.clone().map_or(0, Iterator::count);
         let count = input.count.unwrap_or(DEFAULT_COUNT);
-        let entries: Vec<Value> = proposals
-            .iter()
+        let entries: Vec<Value> = on_offer
+            .into_iter()
+            .flatten()
             .take(count)
-            .map(|o| {
-                let resource = proposed_json(&o.slot, &o.type_name, patient.as_deref());
+            .map(|(f, kind)| {
+                let resource = proposed_json(&f.slot, &kind.name, patient.as_deref());
                 let id = resource["id"].as_str().unwrap_or_default().to_string();
                 match_entry(format!("{}/Appointment/{id}", ctx.base), resource)
             })
@@ -349,7 +344,7 @@ async fn find(ctx: Ctx, pairs: Result<Vec<(String, String, String)>, FhirError>)
         let bundle = json!({
             "resourceType": "Bundle",
             "type": "searchset",
-            "total": proposals.len(),
+            "total": total,
             "link": [{ "relation": "self", "url": format!("{}/Appointment/$find", ctx.base) }],
             "entry": entries,
         });

@@ -28,7 +28,7 @@ use carefront_store::{BookError, Db, Page, Record, SlotFilter, StoreError};
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Appointment types (served as HealthcareService) as codes: the code is
 /// the type's id. `Appointment.serviceType`, `Slot.serviceType`,
@@ -408,97 +408,145 @@ pub struct Scope {
     pub statuses: Vec<SlotStatus>,
 }
 
-fn computed(input: &SlotInput) -> Result<Vec<Slot>, FhirError> {
-    free_slots(input).map_err(|e| FhirError::Internal(e.to_string()))
+/// The free slots of each of `kinds` over one loaded input.
+fn computed(input: &mut SlotInput, kinds: &[AppointmentType]) -> Result<Vec<Vec<Slot>>, FhirError> {
+    kinds
+        .iter()
+        .map(|kind| {
+            input.appointment_type = kind.clone();
+            free_slots(input).map_err(|e| FhirError::Internal(e.to_string()))
+        })
+        .collect()
 }
 
-type SlotAt = (String, String, Timestamp);
+type SlotAt<'a> = (&'a str, &'a str, Timestamp);
 
-fn at(s: &Slot) -> SlotAt {
-    (s.practitioner_id.clone(), s.location_id.clone(), s.start)
+fn at(s: &Slot) -> SlotAt<'_> {
+    (&s.practitioner_id, &s.location_id, s.start)
 }
 
-/// The slots of `types` in the scope, by start, provider, location and type.
+/// A slot of one of the types asked about (`kind` indexes them).
+#[derive(Debug, Clone)]
+pub struct Found {
+    pub slot: Slot,
+    pub status: SlotStatus,
+    pub kind: usize,
+}
+
+/// The slots of `kinds` in the scope, by start, provider, location and
+/// type, with the input they were computed from (`None` without kinds; its
+/// type is one of them).
 /// Free slots are what the schedule offers now; busy-tentative ones are
-/// offered but for live holds; busy ones but for appointments.
+/// offered but for live holds; busy ones but for appointments. One load
+/// serves every type; providers are narrowed to those holding
+/// one of `specialties` (when any); `scope.specialty` is not looked at.
+pub async fn find_slots(
+    db: &Db,
+    org_id: &str,
+    kinds: &[AppointmentType],
+    scope: &Scope,
+    specialties: &[String],
+) -> Result<Option<(SlotInput, Vec<Found>)>, FhirError> {
+    let wants = |s: SlotStatus| scope.statuses.is_empty() || scope.statuses.contains(&s);
+    let Some(mut input) = db
+        .slot_input_for_types(
+            org_id,
+            kinds,
+            &scope.filter,
+            specialties,
+            scope.from,
+            scope.until,
+            scope.now,
+        )
+        .await?
+    else {
+        return Ok(None);
+    };
+    let free = computed(&mut input, kinds)?;
+    let (unheld, open) = if wants(SlotStatus::BusyTentative) || wants(SlotStatus::Busy) {
+        let mut unheld = input.clone();
+        unheld.holds.clear();
+        let open = if wants(SlotStatus::Busy) {
+            let mut open = unheld.clone();
+            open.bookings.clear();
+            computed(&mut open, kinds)?
+        } else {
+            Vec::new()
+        };
+        (computed(&mut unheld, kinds)?, open)
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let mut out = Vec::new();
+    for (kind, free) in free.into_iter().enumerate() {
+        let mut seen: HashSet<SlotAt> = free.iter().map(at).collect();
+        let mut later: Vec<(&Slot, SlotStatus)> = Vec::new();
+        for s in unheld.get(kind).into_iter().flatten() {
+            if seen.insert(at(s)) && wants(SlotStatus::BusyTentative) {
+                later.push((s, SlotStatus::BusyTentative));
+            }
+        }
+        for s in open.get(kind).into_iter().flatten() {
+            if seen.insert(at(s)) {
+                later.push((s, SlotStatus::Busy));
+            }
+        }
+        let later: Vec<Found> = later
+            .into_iter()
+            .map(|(s, status)| Found {
+                slot: s.clone(),
+                status,
+                kind,
+            })
+            .collect();
+        if wants(SlotStatus::Free) {
+            out.extend(free.into_iter().map(|slot| Found {
+                slot,
+                status: SlotStatus::Free,
+                kind,
+            }));
+        }
+        out.extend(later);
+    }
+    out.sort_by(|a, b| {
+        (a.slot.start, at(&a.slot))
+            .cmp(&(b.slot.start, at(&b.slot)))
+            .then_with(|| kinds[a.kind].id.cmp(&kinds[b.kind].id))
+    });
+    Ok(Some((input, out)))
+}
+
+/// The slots of `types` in the scope, by start, provider, location and type
+/// (see [`find_slots`]).
 pub async fn offered(
     db: &Db,
     org_id: &str,
     types: &[AppointmentType],
     scope: &Scope,
 ) -> Result<Vec<Offered>, FhirError> {
-    let wants = |s: SlotStatus| scope.statuses.is_empty() || scope.statuses.contains(&s);
-    let mut out = Vec::new();
-    for kind in types.iter().filter(|t| t.active) {
-        let input = db
-            .slot_input(
-                org_id,
-                &kind.id,
-                &scope.filter,
-                scope.from,
-                scope.until,
-                scope.now,
-            )
-            .await?;
-        let free = computed(&input)?;
-        let mut found: Vec<(Slot, SlotStatus)> = Vec::new();
-        let mut seen: HashSet<SlotAt> = free.iter().map(at).collect();
-        if wants(SlotStatus::Free) {
-            found.extend(free.into_iter().map(|s| (s, SlotStatus::Free)));
-        }
-        if wants(SlotStatus::BusyTentative) || wants(SlotStatus::Busy) {
-            let mut unheld = input.clone();
-            unheld.holds.clear();
-            let unheld_slots = computed(&unheld)?;
-            for s in unheld_slots {
-                if seen.insert(at(&s)) && wants(SlotStatus::BusyTentative) {
-                    found.push((s, SlotStatus::BusyTentative));
-                }
-            }
-            if wants(SlotStatus::Busy) {
-                let mut open = unheld;
-                open.bookings.clear();
-                for s in computed(&open)? {
-                    if seen.insert(at(&s)) {
-                        found.push((s, SlotStatus::Busy));
-                    }
-                }
-            }
-        }
-        for (slot, status) in found {
-            let specialties = input
-                .providers
-                .iter()
-                .find(|p| p.practitioner_id == slot.practitioner_id)
-                .map(|p| p.specialties.clone())
-                .unwrap_or_default();
-            if scope
-                .specialty
-                .as_ref()
-                .is_some_and(|s| !specialties.contains(s))
-            {
-                continue;
-            }
-            out.push(Offered {
-                slot,
-                status,
-                type_name: kind.name.clone(),
-                specialties,
-            });
-        }
-    }
-    out.sort_by(|a, b| {
-        let key = |o: &Offered| {
-            (
-                o.slot.start,
-                o.slot.practitioner_id.clone(),
-                o.slot.location_id.clone(),
-                o.slot.appointment_type_id.clone(),
-            )
-        };
-        key(a).cmp(&key(b))
-    });
-    Ok(out)
+    let kinds: Vec<AppointmentType> = types.iter().filter(|t| t.active).cloned().collect();
+    let Some((input, found)) =
+        find_slots(db, org_id, &kinds, scope, scope.specialty.as_slice()).await?
+    else {
+        return Ok(Vec::new());
+    };
+    let specialties: HashMap<&str, &Vec<String>> = input
+        .providers
+        .iter()
+        .map(|p| (p.practitioner_id.as_str(), &p.specialties))
+        .collect();
+    Ok(found
+        .into_iter()
+        .map(|f| Offered {
+            specialties: specialties
+                .get(f.slot.practitioner_id.as_str())
+                .map(|s| s.to_vec())
+                .unwrap_or_default(),
+            type_name: kinds[f.kind].name.clone(),
+            status: f.status,
+            slot: f.slot,
+        })
+        .collect())
 }
 
 /// The one slot a key names, if the schedule still has it.

@@ -1,0 +1,344 @@
+//! `$find`'s answers, kept between requests. At benchmark scale (200
+//! providers, 500,000 appointments) one answer reads some 20,000 bookings
+//! and computes slots of every type, and front desks ask the same question
+//! over and over.
+//!
+//! An answer stays right while nothing it was computed from changes. Every
+//! committed write appends its audit event in its own transaction, so each
+//! use first checks the audit chain since the answer's mark
+//! (`Db::schedule_unchanged_since`: the events since the last check, by
+//! primary key), which also keeps servers sharing a database right. A later
+//! `now` only takes slots away (minimum notice: [`Answer::on_offer`]),
+//! except at a live hold's expiry or a location's midnight (the booking
+//! horizon moves): the answer lapses then.
+
+use crate::fhir::outcome::FhirError;
+use crate::fhir::resources::scheduling::{Found, Scope, SlotStatus, every, find_slots};
+use carefront_domain::scheduling::{AppointmentType, SlotInput};
+use carefront_store::{Db, SlotFilter};
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Answers kept (each some megabytes at benchmark scale).
+const KEPT: usize = 16;
+
+/// A `$find` question, as far as the answer depends on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Question {
+    pub org_id: String,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub practitioners: Vec<String>,
+    pub locations: Vec<String>,
+    pub specialties: Vec<String>,
+    pub visit_types: Vec<String>,
+}
+
+/// The free slots needing no overbooking, by start, of the active types
+/// asked about (`Found::kind` indexes `kinds`), as of when it was computed.
+#[derive(Debug)]
+pub struct Answer {
+    pub kinds: Vec<AppointmentType>,
+    pub proposals: Vec<Found>,
+}
+
+impl Answer {
+    /// The proposals still on offer at `now` for a search from `start`, with
+    /// their types: a kept answer may be older than `now`, and minimum
+    /// notice (as slot search applies it) takes its first slots away.
+    pub fn on_offer(
+        &self,
+        start: Timestamp,
+        now: Timestamp,
+    ) -> impl Iterator<Item = (&Found, &AppointmentType)> + Clone {
+        let earliest: Vec<Option<Timestamp>> = self
+            .kinds
+            .iter()
+            .map(|k| {
+                now.saturating_add(k.min_notice())
+                    .ok()
+                    .map(|t| t.max(start))
+            })
+            .collect();
+        self.proposals.iter().filter_map(move |f| {
+            let earliest = earliest[f.kind]?;
+            (f.slot.start >= earliest).then(|| (f, &self.kinds[f.kind]))
+        })
+    }
+}
+
+struct Entry {
+    question: Question,
+    answer: Arc<Answer>,
+    /// The audit chain's point the answer is known to be right at.
+    mark: (i64, String),
+    lapses_at: Timestamp,
+}
+
+/// One server's kept answers (most recently computed last).
+#[derive(Default)]
+pub struct KeptAnswers {
+    entries: Mutex<Vec<Entry>>,
+    /// Answers are computed one at a time, so requests arriving together
+    /// for an answer not kept yet wait for it instead of all computing it.
+    computing: tokio::sync::Mutex<()>,
+}
+
+impl KeptAnswers {
+    fn entries(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
+        self.entries.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The answer to `question` at `now`, kept or computed (and then kept).
+    pub async fn answer(
+        &self,
+        db: &Db,
+        question: Question,
+        now: Timestamp,
+    ) -> Result<Arc<Answer>, FhirError> {
+        if let Some(answer) = self.still_right(db, &question, now).await? {
+            return Ok(answer);
+        }
+        let _turn = self.computing.lock().await;
+        if let Some(answer) = self.still_right(db, &question, now).await? {
+            return Ok(answer);
+        }
+        // Marked before reading: a write committed meanwhile is after the mark.
+        let mark = db.schedule_mark(&question.org_id).await?;
+        let (answer, lapses_at) = compute(db, &question, now).await?;
+        let answer = Arc::new(answer);
+        if let Some(mark) = mark {
+            let mut kept = self.entries();
+            kept.retain(|e| e.question != question);
+            if kept.len() >= KEPT {
+                kept.remove(0);
+            }
+            kept.push(Entry {
+                question,
+                answer: answer.clone(),
+                mark,
+                lapses_at,
+            });
+        }
+        Ok(answer)
+    }
+
+    /// The kept answer to `question`, when nothing it depends on has
+    /// changed. One computed after `now` (while this request waited)
+    /// answers as of then, which is still during this request.
+    async fn still_right(
+        &self,
+        db: &Db,
+        question: &Question,
+        now: Timestamp,
+    ) -> Result<Option<Arc<Answer>>, FhirError> {
+        let found = self
+            .entries()
+            .iter()
+            .find(|e| e.question == *question && now < e.lapses_at)
+            .map(|e| (e.answer.clone(), e.mark.clone()));
+        let Some((answer, mark)) = found else {
+            return Ok(None);
+        };
+        let newer = db.schedule_unchanged_since(&question.org_id, &mark).await?;
+        let mut kept = self.entries();
+        let index = kept.iter().position(|e| Arc::ptr_eq(&e.answer, &answer));
+        match (newer, index) {
+            (Some(newer), Some(i)) => {
+                // Later checks start from here.
+                if newer.0 > kept[i].mark.0 {
+                    kept[i].mark = newer;
+                }
+                Ok(Some(answer))
+            }
+            (Some(_), None) => Ok(Some(answer)),
+            (None, index) => {
+                if let Some(i) = index {
+                    kept.remove(i);
+                }
+                Ok(None)
+            }
+        }
+    }
+}
+
+async fn compute(db: &Db, q: &Question, now: Timestamp) -> Result<(Answer, Timestamp), FhirError> {
+    let kinds: Vec<AppointmentType> = every::<AppointmentType>(db, &q.org_id)
+        .await?
+        .into_iter()
+        .map(|v| v.value)
+        .filter(|t| t.active && (q.visit_types.is_empty() || q.visit_types.contains(&t.id)))
+        .collect();
+    let scope = Scope {
+        filter: SlotFilter {
+            practitioner_ids: q.practitioners.clone(),
+            location_ids: q.locations.clone(),
+        },
+        from: q.start.max(now),
+        until: q.end,
+        now,
+        specialty: None,
+        statuses: vec![SlotStatus::Free],
+    };
+    let (proposals, lapses_at) =
+        match find_slots(db, &q.org_id, &kinds, &scope, &q.specialties).await? {
+            Some((input, found)) => (
+                found
+                    .into_iter()
+                    .filter(|f| !f.slot.is_overbook())
+                    .collect(),
+                lapses(&input, now),
+            ),
+            None => (Vec::new(), Timestamp::MAX),
+        };
+    Ok((Answer { kinds, proposals }, lapses_at))
+}
+
+/// When slots computed from `input` at `now` may come back: the first live
+/// hold's expiry, or the next midnight at any location.
+fn lapses(input: &SlotInput, now: Timestamp) -> Timestamp {
+    let expiries = input
+        .holds
+        .iter()
+        .filter(|h| h.is_live(now))
+        .map(|h| h.expires_at);
+    let midnights = input.locations.iter().map(|l| {
+        TimeZone::get(&l.timezone)
+            .ok()
+            .and_then(|tz| now.to_zoned(tz).tomorrow().ok()?.start_of_day().ok())
+            .map_or(now, |z| z.timestamp())
+    });
+    expiries.chain(midnights).min().unwrap_or(Timestamp::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use carefront_domain::audit::{Action, AuditEntry, Outcome};
+    use carefront_domain::patient::Patient;
+    use carefront_domain::scheduling::BookingRequest;
+    use carefront_store::{Actor, BookAppointment, Page, PlaceHold, testing::fresh_database};
+    use jiff::SignedDuration;
+
+    fn starts(a: &Answer) -> Vec<(String, Timestamp, String)> {
+        a.proposals
+            .iter()
+            .map(|f| {
+                let s = &f.slot;
+                (
+                    s.practitioner_id.clone(),
+                    s.start,
+                    s.appointment_type_id.clone(),
+                )
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn answers_are_kept_until_a_write_or_a_hold_lapses() {
+        let (db, _) = fresh_database().await.unwrap();
+        let (org, _) = crate::demo::seed_clinic(&db, 1).await.unwrap();
+        crate::demo::add_patients(&db, &org, 1, 50, |_| {})
+            .await
+            .unwrap();
+        let now = Timestamp::now();
+        crate::demo::seed_schedule(&db, &org, 1, now, |_, _| {})
+            .await
+            .unwrap();
+        let start = now + SignedDuration::from_hours(48);
+        let question = Question {
+            org_id: org.clone(),
+            start,
+            end: start + SignedDuration::from_hours(72),
+            practitioners: vec![],
+            locations: vec![],
+            specialties: vec!["207Q00000X".into()],
+            visit_types: vec![],
+        };
+        let kept = KeptAnswers::default();
+        let first = kept.answer(&db, question.clone(), now).await.unwrap();
+        assert!(!first.proposals.is_empty());
+
+        // Reads change nothing: the answer is kept.
+        db.audit(
+            &org,
+            AuditEntry::new("desk", Action::Search, Outcome::Success),
+        )
+        .await
+        .unwrap();
+        let again = kept.answer(&db, question.clone(), now).await.unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+
+        // A booking does: the answer is computed again, without its slot.
+        let (patients, _) = db
+            .search::<Patient>(
+                &org,
+                &[],
+                Page {
+                    offset: 0,
+                    count: 1,
+                },
+            )
+            .await
+            .unwrap();
+        let taken = &first.proposals[0];
+        let request = BookingRequest {
+            practitioner_id: taken.slot.practitioner_id.clone(),
+            location_id: taken.slot.location_id.clone(),
+            start: taken.slot.start,
+            resource_id: None,
+            patient_established: None,
+            ignore: vec![],
+        };
+        let actor = Actor::system("test");
+        db.book(
+            &org,
+            &BookAppointment {
+                appointment_type_id: taken.slot.appointment_type_id.clone(),
+                request: request.clone(),
+                patient_id: patients[0].id.clone(),
+                details: Default::default(),
+                series_id: None,
+                lead_override: None,
+                idempotency_key: None,
+            },
+            &actor,
+            now,
+        )
+        .await
+        .unwrap();
+        let booked = kept.answer(&db, question.clone(), now).await.unwrap();
+        assert!(!Arc::ptr_eq(&first, &booked));
+        assert!(!starts(&booked).contains(&starts(&first)[0]));
+        let (fresh, _) = compute(&db, &question, now).await.unwrap();
+        assert_eq!(starts(&booked), starts(&fresh));
+
+        // A hold takes a slot until it expires, then the answer lapses.
+        let held = &booked.proposals[0];
+        db.place_hold(
+            &org,
+            &PlaceHold {
+                appointment_type_id: held.slot.appointment_type_id.clone(),
+                request: BookingRequest {
+                    practitioner_id: held.slot.practitioner_id.clone(),
+                    location_id: held.slot.location_id.clone(),
+                    start: held.slot.start,
+                    ..request
+                },
+                patient_id: patients[0].id.clone(),
+                ttl: Some(SignedDuration::from_secs(60)),
+            },
+            &actor,
+            now,
+        )
+        .await
+        .unwrap();
+        let during = kept.answer(&db, question.clone(), now).await.unwrap();
+        assert!(!starts(&during).contains(&starts(&booked)[0]));
+        let later = now + SignedDuration::from_secs(61);
+        let after = kept.answer(&db, question.clone(), later).await.unwrap();
+        assert!(!Arc::ptr_eq(&during, &after));
+        assert_eq!(starts(&after), starts(&booked));
+    }
+}
