@@ -226,6 +226,7 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
             "Schedule",
             "Slot",
             "Appointment",
+            "Encounter",
             "AuditEvent"
         ]
     );
@@ -275,7 +276,7 @@ async fn metadata_is_public_and_lists_exactly_what_is_served() {
         let t = r["type"].as_str().unwrap();
         let who = match t {
             "AuditEvent" => &auditor,
-            "Patient" | "RelatedPerson" | "Coverage" | "Appointment" => &desk,
+            "Patient" | "RelatedPerson" | "Coverage" | "Appointment" | "Encounter" => &desk,
             _ => &admin,
         };
         for p in r["searchParam"].as_array().unwrap() {

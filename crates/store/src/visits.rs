@@ -16,10 +16,10 @@
 
 use crate::db::sql;
 use crate::directory::decode_err;
-use crate::records::{Record, Val};
+use crate::records::{Page, Record, Val, versioned};
 use crate::scheduling::{
-    Actor, AppointmentRecord, Task, TaskStatus, code, code_col, corrupt, json, json_col,
-    opt_ts_col, ts_col, us,
+    Actor, AppointmentQuery, AppointmentRecord, Task, TaskStatus, bind_vals, code, code_col,
+    corrupt, in_list, int, json, json_col, opt_ts_col, ts_col, us,
 };
 use crate::{Db, Result, Setting, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
@@ -1200,4 +1200,228 @@ impl Db {
             .map(restock_from_row)
             .collect::<Result<_, _>>()?)
     }
+
+    /// Visits, by their appointment's start, and the number of matches:
+    /// every appointment on the board (see [`Db::day_board`]) with its
+    /// visit as boards show it and its history, oldest first (empty while
+    /// nobody moved it through the flow). `query` filters the appointments
+    /// (its statuses are appointment statuses), `appointment_id` names one,
+    /// `statuses` keeps visits whose status as boards show it is one of
+    /// these (empty: any), `room_id` those that were roomed there.
+    pub async fn visits(
+        &self,
+        org_id: &str,
+        query: &AppointmentQuery,
+        appointment_id: Option<&str>,
+        statuses: &[VisitStatus],
+        room_id: Option<&str>,
+        page: Page,
+    ) -> Result<(
+        Vec<(Versioned<AppointmentRecord>, Visit, Vec<VisitEvent>)>,
+        i64,
+    )> {
+        let mut binds = vec![Val::from(org_id)];
+        let mut clauses = vec![
+            "a.org_id = $1".to_string(),
+            "a.deleted = 0".to_string(),
+            format!("a.status IN ({})", board_statuses()),
+        ];
+        for (col, v) in [
+            ("a.id", appointment_id),
+            ("a.patient_id", query.patient_id.as_deref()),
+            ("a.practitioner_id", query.practitioner_id.as_deref()),
+            ("a.location_id", query.location_id.as_deref()),
+        ] {
+            if let Some(v) = v {
+                binds.push(Val::from(v));
+                clauses.push(format!("{col} = ${}", binds.len()));
+            }
+        }
+        for (op, at) in [(">=", query.from), ("<", query.until)] {
+            if let Some(at) = at {
+                binds.push(int(us(at)));
+                clauses.push(format!("a.start_us {op} ${}", binds.len()));
+            }
+        }
+        if !query.statuses.is_empty() {
+            let codes: Vec<String> = query.statuses.iter().map(|s| s.code().into()).collect();
+            clauses.push(format!("a.status IN ({})", in_list(&mut binds, &codes)));
+        }
+        if !statuses.is_empty() {
+            let codes: Vec<String> = statuses.iter().map(|s| s.code().into()).collect();
+            let list = in_list(&mut binds, &codes);
+            clauses.push(format!("({}) IN ({list})", shown_status_sql()));
+        }
+        if let Some(room) = room_id {
+            binds.push(Val::from(room));
+            clauses.push(format!(
+                "EXISTS (SELECT 1 FROM visit_events e WHERE e.org_id = a.org_id \
+                 AND e.appointment_id = a.id AND e.room_id = ${})",
+                binds.len()
+            ));
+        }
+        let where_sql = clauses.join(" AND ");
+        let joined = "appointments a \
+            LEFT JOIN visits v ON v.org_id = a.org_id AND v.appointment_id = a.id";
+        let total: i64 = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT COUNT(*) AS n FROM {joined} WHERE {where_sql}"
+            ))),
+            &binds,
+        )
+        .fetch_one(self.reader())
+        .await?
+        .try_get("n")?;
+        if page.count <= 0 {
+            return Ok((Vec::new(), total));
+        }
+        // Qualified: the visit's columns share some names.
+        let columns: Vec<String> = ["id", "version", "updated_at_us"]
+            .iter()
+            .chain(AppointmentRecord::COLUMNS)
+            .map(|c| format!("a.{c}"))
+            .collect();
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT {}, {VISIT_COLUMNS} FROM {joined} \
+                 LEFT JOIN room_states s ON s.org_id = a.org_id AND s.appointment_id = a.id \
+                 WHERE {where_sql} ORDER BY a.start_us, a.id LIMIT {} OFFSET {}",
+                columns.join(", "),
+                page.count.clamp(0, 1000),
+                page.offset.max(0)
+            ))),
+            &binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        let mut found = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let record = versioned::<AppointmentRecord>(row)?;
+            let a = &record.value.appointment;
+            let visit = match visit_from_row(row, &a.id)? {
+                Some(v) => v.as_board_shows(a.status, a.status_changed_at),
+                None => Visit::for_appointment(&a.id, a.status, a.status_changed_at)
+                    .ok_or_else(|| corrupt("visit", "appointment not on the board"))?,
+            };
+            found.push((record, visit, Vec::new()));
+        }
+        if found.is_empty() {
+            return Ok((found, total));
+        }
+        // The page's histories in one statement.
+        let mut binds = vec![Val::from(org_id)];
+        let ids: Vec<String> = found.iter().map(|(r, _, _)| r.id.clone()).collect();
+        let list = in_list(&mut binds, &ids);
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT appointment_id, from_status, to_status, at_us, room_id, by_kind, by_id, \
+                 by_name, followed_appointment FROM visit_events \
+                 WHERE org_id = $1 AND appointment_id IN ({list}) ORDER BY appointment_id, seq"
+            ))),
+            &binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        for row in &rows {
+            let id: String = row.try_get("appointment_id")?;
+            if let Some((_, _, events)) = found.iter_mut().find(|(r, _, _)| r.id == id) {
+                events.push(event_from_row(row)?);
+            }
+        }
+        Ok((found, total))
+    }
+
+    /// Live rooms with their state as boards show it (a room never used is
+    /// ready since it was set up), by name: every room of the organization,
+    /// or of one location, or one room.
+    pub async fn rooms_with_states(
+        &self,
+        org_id: &str,
+        location_id: Option<&str>,
+        room_id: Option<&str>,
+    ) -> Result<Vec<(Versioned<Room>, RoomState)>> {
+        let mut binds = vec![Val::from(org_id)];
+        let mut clauses = vec!["r.org_id = $1".to_string(), "r.deleted = 0".to_string()];
+        for (col, v) in [("r.location_id", location_id), ("r.id", room_id)] {
+            if let Some(v) = v {
+                binds.push(Val::from(v));
+                clauses.push(format!("{col} = ${}", binds.len()));
+            }
+        }
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT r.id, r.version, r.updated_at_us, r.location_id, r.name, r.kind, \
+                 {ROOM_STATE_COLUMNS}, a.status, a.status_changed_at_us, {VISIT_COLUMNS} \
+                 FROM rooms r \
+                 LEFT JOIN room_states s ON s.org_id = r.org_id AND s.room_id = r.id \
+                 LEFT JOIN visits v ON v.org_id = s.org_id AND v.appointment_id = s.appointment_id \
+                 LEFT JOIN appointments a ON a.org_id = s.org_id AND a.id = s.appointment_id \
+                 WHERE {} ORDER BY r.name, r.id",
+                clauses.join(" AND ")
+            ))),
+            &binds,
+        )
+        .fetch_all(self.reader())
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let room = versioned::<Room>(row)?;
+                let mut state = match row.try_get::<Option<String>, _>("room_status")? {
+                    None => RoomState::ready(&room.id, ts_col(row, "updated_at_us")?),
+                    Some(_) => room_state_from_row(&room.id, row)?,
+                };
+                if let RoomStatus::Occupied { appointment_id } = &state.status {
+                    let occupant = visit_from_row(row, appointment_id)?
+                        .ok_or_else(|| corrupt("room", "occupied without a visit"))?
+                        .as_board_shows(
+                            appointment_status_col(row, "status")?,
+                            ts_col(row, "status_changed_at_us")?,
+                        );
+                    state = state.as_board_shows(&occupant);
+                }
+                Ok((room, state))
+            })
+            .collect()
+    }
+}
+
+/// SQL for the status a board shows for the visit of `appointments a`
+/// (with `visits v` joined), as `Visit::as_board_shows` decides it: the
+/// appointment's own while no visit was started, else the visit's, unless
+/// the visit is not over and its appointment was changed elsewhere since.
+/// Written out from the domain's mappings, so the two cannot drift.
+fn shown_status_sql() -> String {
+    let case = |col: &str, pairs: Vec<(&str, &str)>, otherwise: &str| {
+        let arms: Vec<String> = pairs
+            .iter()
+            .map(|(from, to)| format!("WHEN '{from}' THEN '{to}'"))
+            .collect();
+        format!("CASE {col} {} ELSE {otherwise} END", arms.join(" "))
+    };
+    let of_appointment = case(
+        "a.status",
+        AppointmentStatus::ALL
+            .into_iter()
+            .filter_map(|a| Some((a.code(), VisitStatus::from_appointment(a)?.code())))
+            .collect(),
+        &format!("'{}'", VisitStatus::Cancelled.code()),
+    );
+    let appointment_of_visit = case(
+        "v.status",
+        VisitStatus::ALL
+            .into_iter()
+            .filter_map(|s| Some((s.code(), s.appointment_status()?.code())))
+            .collect(),
+        "NULL",
+    );
+    let finals: Vec<String> = VisitStatus::ALL
+        .into_iter()
+        .filter(|s| s.is_final())
+        .map(|s| format!("'{}'", s.code()))
+        .collect();
+    format!(
+        "CASE WHEN v.status IS NULL OR (v.status NOT IN ({}) AND {appointment_of_visit} <> a.status) \
+         THEN {of_appointment} ELSE v.status END",
+        finals.join(", ")
+    )
 }

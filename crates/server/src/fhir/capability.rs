@@ -77,7 +77,8 @@ pub fn statement(resources: Vec<Value>) -> Value {
                     one staff role (carefront token create). The role decides access: directory \
                     resources are read by every role except auditor and changed by admin; \
                     Patient, RelatedPerson and Patient/$match are for front_desk, lead, \
-                    clinician and billing; AuditEvent is read by auditor only.",
+                    clinician and billing, as is Encounter (those who see today's board); \
+                    AuditEvent is read by auditor only.",
             },
             "resource": resources,
         }],

@@ -32,7 +32,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use carefront_domain::Area;
 use carefront_domain::audit::Action;
-use carefront_domain::directory::{Location, Practitioner, PractitionerRole};
+use carefront_domain::directory::{Practitioner, PractitionerRole};
 use outcome::FhirError;
 use serde_json::Value;
 
@@ -65,6 +65,13 @@ impl Api {
         self
     }
 
+    /// Clinic sites and, read-only, their rooms.
+    fn locations(mut self) -> Self {
+        self.router = resources::location::register(self.router);
+        self.resources.push(resources::location::capability_entry());
+        self
+    }
+
     /// Patient (with its own create and update, and `$match`) and the
     /// RelatedPerson view of its contacts.
     fn patients(mut self) -> Self {
@@ -93,6 +100,14 @@ impl Api {
         self
     }
 
+    /// The visit flow: each appointment's visit as a read-only Encounter.
+    fn visits(mut self) -> Self {
+        self.router = resources::encounter::register(self.router);
+        self.resources
+            .push(resources::encounter::capability_entry());
+        self
+    }
+
     fn audit_events(mut self) -> Self {
         self.router = resources::audit_event::register(self.router);
         self.resources
@@ -107,12 +122,13 @@ pub fn routes(state: AppState) -> Router<AppState> {
         resources: Vec::new(),
     }
     .organizations()
-    .resource::<Location>()
+    .locations()
     .resource::<Practitioner>()
     .resource::<PractitionerRole>()
     .patients()
     .resource::<carefront_domain::coverage::Coverage>()
     .scheduling()
+    .visits()
     .audit_events();
     let statement = std::sync::Arc::new(capability::statement(api.resources));
     let protected = api

@@ -3,9 +3,9 @@
 
 use super::outcome::{FhirError, Issue};
 use carefront_store::{Filter, Page};
-use jiff::ToSpan;
 use jiff::civil::Date;
 use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 
 pub const DEFAULT_COUNT: i64 = 20;
 pub const MAX_COUNT: i64 = 100;
@@ -111,6 +111,24 @@ pub fn date_bounds(value: &str) -> Result<(Option<i64>, Option<i64>), String> {
     }
 }
 
+/// Narrows the window `[from, until)` to a date search value (see
+/// [`date_bounds`]); repeated parameters intersect.
+pub fn narrow_window(
+    from: &mut Option<Timestamp>,
+    until: &mut Option<Timestamp>,
+    value: &str,
+) -> Result<(), String> {
+    let (start, end) = date_bounds(value)?;
+    let at = |us: i64| Timestamp::from_microsecond(us).map_err(|e| e.to_string());
+    if let Some(s) = start.map(at).transpose()? {
+        *from = Some(from.map_or(s, |f| f.max(s)));
+    }
+    if let Some(e) = end.map(at).transpose()? {
+        *until = Some(until.map_or(e, |u| u.min(e)));
+    }
+    Ok(())
+}
+
 fn date_range(text: &str) -> Option<(i64, i64)> {
     if text.contains('T') {
         let t: jiff::Timestamp = text.parse().ok()?;
@@ -204,6 +222,17 @@ mod tests {
         assert!(date_bounds("2024-03-05T10:00:00").is_err(), "needs a zone");
         assert!(date_bounds("ne2024").is_err());
         assert!(date_bounds("2024-13").is_err());
+    }
+
+    #[test]
+    fn date_windows_intersect() {
+        let (mut from, mut until) = (None, None);
+        narrow_window(&mut from, &mut until, "ge2024-03-01").unwrap();
+        narrow_window(&mut from, &mut until, "lt2024-03-05").unwrap();
+        narrow_window(&mut from, &mut until, "ge2024-02-01").unwrap();
+        assert_eq!(from.unwrap().to_string(), "2024-03-01T00:00:00Z");
+        assert_eq!(until.unwrap().to_string(), "2024-03-05T00:00:00Z");
+        assert!(narrow_window(&mut from, &mut until, "ne2024").is_err());
     }
 
     #[test]

@@ -3,6 +3,7 @@
 pub mod appointment;
 pub mod audit_event;
 pub mod coverage;
+pub mod encounter;
 pub mod healthcare_service;
 pub mod location;
 pub mod organization;
