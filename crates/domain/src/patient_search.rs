@@ -208,8 +208,9 @@ pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
 
 /// The version of the rules in [`index_keys`] (and the matching engine's
 /// blocking keys it includes): raise it whenever they change, so stored keys
-/// are rebuilt. 2: pair keys carry the whole family and given name.
-pub const INDEX_KEYS_VERSION: i64 = 2;
+/// are rebuilt. 2: pair keys carry the whole family and given name. 3: the
+/// blocking keys for birth date, phone and email are the search keys.
+pub const INDEX_KEYS_VERSION: i64 = 3;
 
 /// The keys a patient is stored under (the store keeps them in its
 /// `search_keys` index): name parts (`n:`), family/given pairs (`fg:`, led
@@ -296,7 +297,7 @@ fn pair_prefix(family: &str, given: &str, exact_family: bool) -> String {
 }
 
 /// US numbers without the leading country code 1.
-fn national_digits(digits: &str) -> &str {
+pub(crate) fn national_digits(digits: &str) -> &str {
     match digits.len() {
         11 if digits.starts_with('1') => &digits[1..],
         _ => digits,
@@ -542,6 +543,12 @@ mod tests {
             "e:js@example.com",
         ] {
             assert!(keys.contains(&k.to_string()), "missing {k} in {keys:?}");
+        }
+        // Duplicate detection's blocking keys reuse the search keys: each
+        // phone, email and birth date is stored once.
+        for value in ["2125550123", "js@example.com", "1962-03-14"] {
+            let holding: Vec<_> = keys.iter().filter(|k| k.contains(value)).collect();
+            assert_eq!(holding.len(), 1, "{value} in {holding:?}");
         }
         for query in [
             "smi jo",

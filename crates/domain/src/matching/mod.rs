@@ -106,6 +106,7 @@ mod tests;
 
 use crate::directory::AdministrativeGender;
 use crate::patient::Patient;
+use crate::patient_search::national_digits;
 pub use frequency::NameCounts;
 use normalize::{Dob, Name, StreetLine, jaro_winkler, within_one_edit};
 use serde::Serialize;
@@ -420,7 +421,7 @@ impl PreparedRecord {
     pub fn blocking_keys(&self) -> Vec<String> {
         let mut keys = Vec::with_capacity(8);
         if let Some(d) = &self.dob {
-            keys.push(format!("bd:{}", d.key()));
+            keys.push(format!("d:{}", d.iso()));
             if let Some(swapped) = d.swapped_key() {
                 keys.push(format!("bd:{swapped}"));
             }
@@ -451,10 +452,10 @@ impl PreparedRecord {
             keys.push(format!("ad:{postal}:{}", street.normalized));
         }
         for p in self.phones.iter().take(2) {
-            keys.push(format!("ph:{p}"));
+            keys.push(format!("p:{}", national_digits(&p.to_string())));
         }
         if let Some((e, _)) = &self.email {
-            keys.push(format!("em:{e}"));
+            keys.push(format!("e:{e}"));
         }
         keys
     }
@@ -500,18 +501,21 @@ fn dependence_adjustments(outcomes: &[Outcome; 9]) -> [f64; 9] {
 /// The keys under which storage indexes a record so that its candidates are
 /// found without scanning (blocking). Two records are candidates when they
 /// share a key. Each key is a short, stable string with a prefix naming its
-/// kind; a record has at most eight:
+/// kind; a record has at most eight. The birth date, phone and email keys
+/// are those patient search stores them under (`d:`, `p:`, `e:`:
+/// [`index_keys`](crate::patient_search::index_keys)), so a patient's index
+/// holds each once:
 ///
-/// - `bd:YYYYMMDD`, the birth date, and the same date with day and month
-///   swapped when that is a real date (catches new family names after
-///   marriage, nicknames and typos in names);
+/// - `d:YYYY-MM-DD`, the birth date, and `bd:YYYYMMDD`, the same date with
+///   day and month swapped when that is a real date (catches new family
+///   names after marriage, nicknames and typos in names);
 /// - `fy:<Double Metaphone of the family name>:<birth year>` (catches typos
 ///   in the day or month);
 /// - `nm:<codes of given and family name, sorted>` (catches typos in the
 ///   birth year, and given and family name swapped);
 /// - `ad:<postal code>:<street line>`, the household (catches a wrong year
 ///   and a misspelled name together);
-/// - `ph:<digits>` for up to two phones, and `em:<address>` (catch a wrong
+/// - `p:<national digits>` for up to two phones, and `e:<address>` (catch a wrong
 ///   date and a changed name together).
 pub fn blocking_keys(r: &MatchRecord) -> Vec<String> {
     PreparedRecord::new(r).blocking_keys()

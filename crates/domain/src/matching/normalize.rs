@@ -186,9 +186,9 @@ impl Dob {
         }
     }
 
-    /// `YYYYMMDD`.
-    pub fn key(&self) -> String {
-        format!("{:04}{:02}{:02}", self.year, self.month, self.day)
+    /// `YYYY-MM-DD`, as patient search keys dates.
+    pub fn iso(&self) -> String {
+        format!("{:04}-{:02}-{:02}", self.year, self.month, self.day)
     }
 
     /// `YYYYDDMM` when that is another real date, for a record whose day
@@ -473,7 +473,7 @@ mod tests {
     fn dates_streets_contacts() {
         let d = Dob::new(jiff::civil::date(1985, 3, 12));
         assert_eq!(d.digits, [1, 9, 8, 5, 0, 3, 1, 2]);
-        assert_eq!(d.key(), "19850312");
+        assert_eq!(d.iso(), "1985-03-12");
         assert_eq!(d.swapped_key().as_deref(), Some("19851203"));
         assert_eq!(Dob::new(jiff::civil::date(1985, 3, 13)).swapped_key(), None);
         assert_eq!(Dob::new(jiff::civil::date(1985, 3, 3)).swapped_key(), None);

@@ -415,13 +415,13 @@ fn blocking_keys_are_few_stable_and_bring_duplicates_together() {
     assert_eq!(
         keys,
         [
-            "bd:19800312",
+            "d:1980-03-12",
             "bd:19801203",
             "fy:SM0:1980",
             "nm:RPRT:SM0",
             "ad:10001:123 main st",
-            "ph:12125550123",
-            "em:rsmith80@example.com",
+            "p:2125550123",
+            "e:rsmith80@example.com",
         ]
     );
     let many_phones = MatchRecord {
