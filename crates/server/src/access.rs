@@ -417,6 +417,18 @@ fn table(state: AppState) -> Table {
         )
         .add(
             Method::GET,
+            "/today/visits/{id}/checkin",
+            Area::VisitFlow,
+            get(ui::checkin::page),
+        )
+        .add(
+            Method::POST,
+            "/today/visits/{id}/checkin",
+            Area::VisitFlow,
+            post(ui::checkin::submit),
+        )
+        .add(
+            Method::GET,
             "/today/rooms",
             Area::Today,
             get(ui::rooms::page),

@@ -10,16 +10,26 @@
 //! step, and a visit follows its appointment when that is changed elsewhere
 //! ([`Visit::follow`]).
 //!
+//! Check-in at the desk is a [`Checklist`]: identity by date of birth
+//! ([`confirm_identity`]), demographics reviewed with their changes
+//! highlighted ([`DemographicsReview`]), coverage, forms and consents and
+//! the amount due; what is left outstanding must be acknowledged.
+//!
 //! Rooms ([`RoomState`]) are ready, occupied by one visit, waiting to be
 //! cleaned or out of service; a step that enters or leaves a room moves the
 //! room with it, and only a completed cleaning checklist of the room's kind
 //! ([`RoomChecklist`]) makes it ready again. Supply counts below par levels
 //! give a [`Shortfall`] to restock.
 
+mod checkin;
 mod flow;
 mod room;
 mod status;
 
+pub use checkin::{
+    CheckInFacts, CheckInStep, Checklist, ChecklistItem, Demographic, DemographicsReview,
+    StepState, confirm_identity,
+};
 pub use flow::{
     ChangedBy, DEFAULT_WAIT_THRESHOLD_MINUTES, MAX_WAIT_THRESHOLD_MINUTES, Visit, VisitError,
     VisitEvent, VisitStep, WaitThresholds,

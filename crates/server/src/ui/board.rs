@@ -276,8 +276,9 @@ impl StepContext<'_> {
     }
 
     /// The buttons of a visit's next steps; rooming picks a ready room.
-    /// Buttons are described by the row's patient cell (`pt-{id}`), so the
-    /// fragment itself names no patient.
+    /// An arrived patient also gets the guided check-in (`ui::checkin`)
+    /// beside the quick step. Buttons are described by the row's patient
+    /// cell (`pt-{id}`), so the fragment itself names no patient.
     fn actions(&self, v: &Visit) -> Markup {
         if !self.can_act {
             return html! {};
@@ -292,6 +293,9 @@ impl StepContext<'_> {
             .map(|r| r.room_id.as_str());
         html! {
             div.steps {
+                @if v.status == VisitStatus::Arrived {
+                    a.button id=(format!("checkin-{id}")) href=(format!("/today/visits/{id}/checkin")) aria-describedby=(patient) { "Check in…" }
+                }
                 @for to in next_steps(v.status) {
                     @let button_id = format!("step-{id}-{}", to.code());
                     @let exit = matches!(to, VisitStatus::NoShow | VisitStatus::LeftWithoutBeingSeen);

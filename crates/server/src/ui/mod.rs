@@ -7,6 +7,7 @@ pub mod appointment;
 pub mod audit;
 pub mod board;
 pub mod booking;
+pub mod checkin;
 pub mod coverage;
 pub mod login;
 pub mod merge;
