@@ -76,13 +76,14 @@ struct Entry {
     lapses_at: Timestamp,
 }
 
-/// One server's kept answers (most recently computed last).
+/// One server's kept answers (most recently used last).
 #[derive(Default)]
 pub struct KeptAnswers {
     entries: Mutex<Vec<Entry>>,
-    /// Answers are computed one at a time, so requests arriving together
-    /// for an answer not kept yet wait for it instead of all computing it.
-    computing: tokio::sync::Mutex<()>,
+    /// One turn per question being computed: requests arriving together for
+    /// an answer not kept yet wait for it instead of all computing it, and
+    /// other questions do not wait.
+    computing: Mutex<Vec<(Question, Arc<tokio::sync::Mutex<()>>)>>,
 }
 
 impl KeptAnswers {
@@ -100,7 +101,38 @@ impl KeptAnswers {
         if let Some(answer) = self.still_right(db, &question, now).await? {
             return Ok(answer);
         }
-        let _turn = self.computing.lock().await;
+        let turn = self.turn(&question);
+        let _turn = turn.lock().await;
+        let answer = self.compute_once(db, question.clone(), now).await;
+        self.computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(q, t)| !(q == &question && Arc::strong_count(t) <= 2));
+        answer
+    }
+
+    /// The turn to compute `question` (shared by requests asking it now).
+    fn turn(&self, question: &Question) -> Arc<tokio::sync::Mutex<()>> {
+        let mut computing = self
+            .computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, t)) = computing.iter().find(|(q, _)| q == question) {
+            return t.clone();
+        }
+        let t = Arc::new(tokio::sync::Mutex::new(()));
+        computing.push((question.clone(), t.clone()));
+        t
+    }
+
+    /// Computes and keeps the answer, unless a request that held the turn
+    /// before this one just did.
+    async fn compute_once(
+        &self,
+        db: &Db,
+        question: Question,
+        now: Timestamp,
+    ) -> Result<Arc<Answer>, FhirError> {
         if let Some(answer) = self.still_right(db, &question, now).await? {
             return Ok(answer);
         }
@@ -147,9 +179,11 @@ impl KeptAnswers {
         match (newer, index) {
             (Some(newer), Some(i)) => {
                 // Later checks start from here.
-                if newer.0 > kept[i].mark.0 {
-                    kept[i].mark = newer;
+                let mut entry = kept.remove(i);
+                if newer.0 > entry.mark.0 {
+                    entry.mark = newer;
                 }
+                kept.push(entry);
                 Ok(Some(answer))
             }
             (Some(_), None) => Ok(Some(answer)),
