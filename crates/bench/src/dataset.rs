@@ -8,19 +8,25 @@
 use crate::Args;
 use crate::load;
 use anyhow::{Context, Result, bail};
+use carefront_domain::Role;
 use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::directory::{PractitionerRole, Room};
 use carefront_domain::patient::Patient;
-use carefront_domain::scheduling::{AppointmentType, Template};
+use carefront_domain::scheduling::{Appointment, AppointmentStatus, AppointmentType, Template};
+use carefront_server::auth::hash_password;
 use carefront_server::demo;
-use carefront_store::{Actor, AppointmentQuery, AppointmentRecord, Db, Page, StoreError};
+use carefront_store::{Actor, AppointmentQuery, AppointmentRecord, Db, NewUser, Page, StoreError};
 use carefront_synth::schedule::{
     AppointmentParams, BENCHMARK_PATIENTS, BENCHMARK_PROVIDERS, DemoSchedule, ScheduleIds,
     appointment_types, scaled_clinic,
 };
-use carefront_synth::{DemoClinic, PatientGenerator, demo_clinic};
+use carefront_synth::{
+    DemoClinic, DemoPractitionerRole, PatientGenerator, REFERENCE_DATE, demo_clinic,
+};
 use indicatif::{ProgressBar, ProgressStyle};
-use jiff::Timestamp;
+use jiff::civil::{Date, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 use std::collections::HashSet;
 
 /// Patients per bulk write while generating, and per transaction.
@@ -193,6 +199,7 @@ const PRACTITIONER: u32 = 0xbe0c_0004;
 const ROLE: u32 = 0xbe0c_0005;
 const PATIENT: u32 = 0xbe0c_0006;
 const APPOINTMENT: u32 = 0xbe0c_0007;
+const USER: u32 = 0xbe0c_0008;
 
 fn fixed_ids(kind: u32, n: usize) -> Vec<String> {
     (0..n).map(|i| fixed_id(kind, i)).collect()
@@ -436,4 +443,154 @@ async fn prepare_named(args: &Args, name: &str, clinic: Option<&DemoClinic>) -> 
         backend,
         org_id,
     })
+}
+
+/// Visits on the board day: the busy board.
+pub const BOARD_VISITS: usize = 300;
+/// The location of the board day: the demo clinic's first.
+const BOARD_LOCATION: usize = 0;
+/// Visits a provider of the board day sees at once at most: the location's
+/// six providers share 300 visits, so each keeps three going (overbooked)
+/// to be done by the afternoon.
+const BOARD_LANES: usize = 3;
+
+/// The board scenarios' dataset and where its board is.
+pub struct Board {
+    pub data: Dataset,
+    pub location_id: String,
+    pub date: Date,
+    /// The board's last row (visits are numbered in start order), which
+    /// shows the whole board was rendered.
+    pub last_visit_id: String,
+    pub description: String,
+}
+
+/// The board day: the first Monday after the synthetic data's reference
+/// date, so the dataset is the same whenever it is built, and in the past,
+/// so the domain lets every visit arrive (it refuses arrivals more than two
+/// hours early) and be marked a no-show.
+pub fn board_day() -> Result<Date> {
+    Ok(REFERENCE_DATE.nth_weekday(1, Weekday::Monday)?)
+}
+
+/// The board scenarios' dataset: the patients of [`prepare`] in the demo
+/// clinic's directory (under [`fixed_id`]s), its appointment types, its
+/// front desk account, and [`BOARD_VISITS`] booked appointments at its
+/// first location on [`board_day`], spread over the location's providers
+/// from 7 AM, each provider up to [`BOARD_LANES`] at once. A database of
+/// its own: `board-fanout` moves visits along.
+pub async fn prepare_board(args: &Args) -> Result<Board> {
+    if args.size < BOARD_VISITS as u64 {
+        bail!("the board scenarios need --size {BOARD_VISITS} or more: one patient per visit");
+    }
+    let clinic = demo_clinic(args.seed);
+    let name = format!("cf_bench_board_s{}_n{}", args.seed, args.size);
+    let data = prepare_named(args, &name, Some(&clinic)).await?;
+    let db = Db::connect(&data.url).await?;
+    let providers = if stored_appointments(&db, &data.org_id).await? == 0 {
+        store_board_day(&db, &data.org_id, &clinic, args).await?
+    } else {
+        board_roles(&clinic).len()
+    };
+    db.close().await;
+    let location = &clinic.locations[BOARD_LOCATION];
+    let date = board_day()?;
+    Ok(Board {
+        description: format!(
+            "{} ({}): {BOARD_VISITS} visits on {date} across its {providers} providers",
+            location.name, location.timezone
+        ),
+        data,
+        location_id: fixed_id(LOCATION, BOARD_LOCATION),
+        date,
+        last_visit_id: fixed_id(APPOINTMENT, BOARD_VISITS - 1),
+    })
+}
+
+/// The practitioner roles at the board's location.
+fn board_roles(clinic: &DemoClinic) -> Vec<&DemoPractitionerRole> {
+    clinic
+        .practitioner_roles
+        .iter()
+        .filter(|r| r.location == BOARD_LOCATION)
+        .collect()
+}
+
+/// Stores what [`prepare_board`] adds to the directory, in one transaction
+/// (so an interrupted build leaves nothing half done); returns how many
+/// providers the visits are spread over.
+async fn store_board_day(db: &Db, org_id: &str, clinic: &DemoClinic, args: &Args) -> Result<usize> {
+    let roles = board_roles(clinic);
+    let types = appointment_types(clinic);
+    let desk = clinic
+        .staff
+        .iter()
+        .find(|s| s.role == Role::FrontDesk)
+        .context("the demo clinic has no front desk account")?;
+    let tz = TimeZone::get(&clinic.locations[BOARD_LOCATION].timezone)?;
+    let day = board_day()?;
+    let opens = day.at(7, 0, 0, 0).to_zoned(tz)?.timestamp();
+    let booked_at = opens - SignedDuration::from_hours(7 * 24);
+    // When each provider's lanes are free next.
+    let mut lanes = vec![[opens; BOARD_LANES]; roles.len()];
+    let actor = Actor::system("bench");
+    let mut tx = db.begin(org_id).await?;
+    for t in &types {
+        tx.create_appointment_type(t.clone(), &actor).await?;
+    }
+    let user = NewUser {
+        username: desk.username.clone(),
+        display_name: desk.display_name.clone(),
+        role: desk.role,
+        password_hash: hash_password(&desk.password),
+    };
+    tx.create_user(&fixed_id(USER, 0), &user).await?;
+    for i in 0..BOARD_VISITS {
+        let role = roles[i % roles.len()];
+        let offered: Vec<&AppointmentType> = types
+            .iter()
+            .filter(|t| t.specialties.iter().any(|s| s == role.specialty))
+            .collect();
+        if offered.is_empty() {
+            bail!("no appointment type for specialty {}", role.specialty);
+        }
+        let kind = offered[(i / roles.len() + args.seed as usize) % offered.len()];
+        let lane = lanes[i % roles.len()]
+            .iter_mut()
+            .min()
+            .expect("BOARD_LANES is not zero");
+        let start = *lane;
+        *lane = start + SignedDuration::from_mins(kind.duration_minutes.into());
+        let patient = usize::try_from(i as u64 * args.size / BOARD_VISITS as u64)?;
+        let appointment = Appointment {
+            id: fixed_id(APPOINTMENT, i),
+            patient_id: fixed_id(PATIENT, patient),
+            practitioner_id: fixed_id(PRACTITIONER, role.practitioner),
+            location_id: fixed_id(LOCATION, BOARD_LOCATION),
+            appointment_type_id: kind.id.clone(),
+            resource_ids: vec![],
+            start,
+            end: *lane,
+            status: AppointmentStatus::Booked,
+            status_changed_at: booked_at,
+            max_seat: u8::try_from(BOARD_LANES - 1)?,
+            cancel_reason: None,
+            override_reason: None,
+            series_id: None,
+            rescheduled_from: None,
+            arrived_at: None,
+        };
+        tx.record_appointment(appointment, "bench").await?;
+    }
+    tx.audit(
+        AuditEntry::new("system", Action::Create, Outcome::Success)
+            .resource("Appointment", None)
+            .detail(format!(
+                "benchmark board: {BOARD_VISITS} appointments on {day}"
+            )),
+    )
+    .await?;
+    tx.commit().await?;
+    db.refresh_statistics::<AppointmentRecord>().await?;
+    Ok(roles.len())
 }

@@ -34,6 +34,13 @@ impl Latencies {
         self.latencies_us.extend(other.latencies_us);
     }
 
+    /// One answer that took `elapsed`; `ok` when it was what was asked for.
+    pub fn record(&mut self, elapsed: Duration, ok: bool) {
+        self.latencies_us.push(elapsed.as_micros() as u64);
+        self.requests += 1;
+        self.errors += u64::from(!ok);
+    }
+
     pub fn percentile_ms(&self, p: f64) -> f64 {
         if self.latencies_us.is_empty() {
             return 0.0;
@@ -70,6 +77,15 @@ pub struct Request {
     pub expect: Option<String>,
 }
 
+/// The value of a page's hidden `csrf` field: the sign-in form's token,
+/// or on a signed-in page the session's, which every form post needs.
+pub fn csrf_field(html: &str) -> Result<&str> {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).context("no csrf field")? + marker.len();
+    let len = html[start..].find('"').context("no csrf field")?;
+    Ok(&html[start..start + len])
+}
+
 /// Signs in through the form, as a browser does; returns the cookie header.
 async fn sign_in(
     client: &reqwest::Client,
@@ -88,9 +104,7 @@ async fn sign_in(
         .context("no sign-in cookie")?
         .to_string();
     let html = page.text().await?;
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).context("no csrf field")? + marker.len();
-    let csrf = &html[start..start + 64];
+    let csrf = csrf_field(&html)?;
     let body = form_urlencoded::Serializer::new(String::new())
         .append_pair("csrf", csrf)
         .append_pair("username", username)
@@ -113,6 +127,17 @@ async fn sign_in(
         .context("sign-in failed")?
         .to_string();
     Ok(session)
+}
+
+/// Signs in as the demo clinic's front desk user of `seed` (every dataset
+/// has that account); returns the cookie header.
+pub async fn sign_in_front_desk(client: &reqwest::Client, base: &str, seed: u64) -> Result<String> {
+    let staff = carefront_synth::demo_clinic(seed).staff;
+    let desk = staff
+        .iter()
+        .find(|s| s.role == carefront_domain::Role::FrontDesk)
+        .context("no front desk user in the demo clinic")?;
+    sign_in(client, base, &desk.username, &desk.password).await
 }
 
 /// How requests are authenticated.
@@ -153,7 +178,7 @@ async fn send(
 
 /// Runs `clients` loops for `seconds`, each sending the requests that
 /// `request_for(client, i)` describes.
-async fn drive(
+pub async fn drive(
     client: reqwest::Client,
     base: &str,
     auth: Auth,
@@ -184,9 +209,7 @@ async fn drive(
                 let t = Instant::now();
                 let (ok, found) = send(&client, &base, &auth, &r).await;
                 let f = by_label.entry(r.label).or_default();
-                f.latencies_us.push(t.elapsed().as_micros() as u64);
-                f.requests += 1;
-                f.errors += u64::from(!ok);
+                f.record(t.elapsed(), ok);
                 if let Some(found) = found {
                     f.checked += 1;
                     f.found += u64::from(found);
@@ -210,7 +233,7 @@ async fn drive(
     Ok(total)
 }
 
-fn http_client() -> Result<reqwest::Client> {
+pub fn http_client() -> Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .pool_max_idle_per_host(64)
@@ -294,12 +317,7 @@ pub fn search_query(p: &Patient, index: u64, form: usize) -> Option<String> {
 /// dataset patient picked deterministically.
 pub async fn patient_search(server: &Server, data: &Dataset, args: &Args) -> Result<Figures> {
     let client = http_client()?;
-    let staff = carefront_synth::demo_clinic(args.seed).staff;
-    let desk = staff
-        .iter()
-        .find(|s| s.role == carefront_domain::Role::FrontDesk)
-        .context("no front desk user in the demo clinic")?;
-    let cookie = sign_in(&client, &server.base, &desk.username, &desk.password).await?;
+    let cookie = sign_in_front_desk(&client, &server.base, args.seed).await?;
     let generator = PatientGenerator::new(args.seed);
     let size = args.size;
     let request_for = Arc::new(move |c: usize, i: u64| {
@@ -458,14 +476,10 @@ pub async fn duplicate_check_in_process(data: &Dataset, args: &Args) -> Result<F
                 let found = db
                     .match_candidates(&org_id, record, &Thresholds::DEFAULT)
                     .await;
-                f.latencies_us.push(t.elapsed().as_micros() as u64);
-                f.requests += 1;
-                match found {
-                    Ok(candidates) => {
-                        f.checked += 1;
-                        f.found += u64::from(candidates.iter().any(|(p, _)| &p.value.mrn == mrn));
-                    }
-                    Err(_) => f.errors += 1,
+                f.record(t.elapsed(), found.is_ok());
+                if let Ok(candidates) = found {
+                    f.checked += 1;
+                    f.found += u64::from(candidates.iter().any(|(p, _)| &p.value.mrn == mrn));
                 }
                 i += 1;
             }
@@ -738,10 +752,10 @@ pub async fn book_race(
                     409 => "conflict-409",
                     _ => "other",
                 };
-                let f = by_label.entry(label).or_default();
-                f.latencies_us.push(t.elapsed().as_micros() as u64);
-                f.requests += 1;
-                f.errors += u64::from(label == "other");
+                by_label
+                    .entry(label)
+                    .or_default()
+                    .record(t.elapsed(), label != "other");
             }
             by_label
         }));

@@ -5,6 +5,7 @@
 //! requests, runs the scenario, and prints a table followed by one JSON line
 //! with the figures.
 
+mod board;
 mod dataset;
 mod import;
 mod load;
@@ -41,13 +42,15 @@ pub struct Args {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [&str; 6] = [
+const SCENARIOS: [&str; 8] = [
     "patient-search",
     "duplicate-check",
     "import",
     "match-quality",
     "slot-search",
     "book-race",
+    "board-render",
+    "board-fanout",
 ];
 
 /// The seed the matcher's weights and thresholds were fitted on; quality is
@@ -73,6 +76,8 @@ enum Outcome {
         clients: usize,
         /// `book-race`'s counts and checks.
         booking: Option<Box<load::Booking>>,
+        /// `board-fanout`'s counts.
+        fanout: Option<Box<board::Fanout>>,
     },
     Import(import::Figures),
     Quality {
@@ -108,6 +113,14 @@ async fn run(args: Args) -> Result<()> {
     } else {
         None
     };
+    let board = if chosen
+        .iter()
+        .any(|s| matches!(*s, "board-render" | "board-fanout"))
+    {
+        Some(dataset::prepare_board(&args).await?)
+    } else {
+        None
+    };
     let mut results: Vec<(&str, Outcome)> = Vec::new();
     for scenario in chosen {
         let outcome = match scenario {
@@ -122,10 +135,13 @@ async fn run(args: Args) -> Result<()> {
                     note: None,
                     clients: args.clients,
                     booking: None,
+                    fanout: None,
                 }
             }
             "slot-search" => slot_search(schedule.as_ref().expect("prepared above"), &args).await?,
             "book-race" => book_race(schedule.as_ref().expect("prepared above"), &args).await?,
+            "board-render" => board_render(board.as_ref().expect("prepared above"), &args).await?,
+            "board-fanout" => board_fanout(board.as_ref().expect("prepared above"), &args).await?,
             "duplicate-check" => {
                 duplicate_check(data.as_ref().expect("prepared above"), &args).await?
             }
@@ -150,7 +166,13 @@ async fn run(args: Args) -> Result<()> {
         };
         results.push((scenario, outcome));
     }
-    print_table(&args, data.as_ref(), schedule.as_ref(), &results);
+    print_table(
+        &args,
+        data.as_ref(),
+        schedule.as_ref(),
+        board.as_ref(),
+        &results,
+    );
     let backend = match &args.database {
         Some(url) if url.starts_with("postgres") => "postgres",
         _ => "sqlite",
@@ -190,6 +212,7 @@ async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome
             note: None,
             clients: args.clients,
             booking: None,
+            fanout: None,
         }),
         Err(e) => {
             eprintln!(
@@ -207,6 +230,7 @@ async fn duplicate_check(data: &dataset::Dataset, args: &Args) -> Result<Outcome
                 ),
                 clients: args.clients,
                 booking: None,
+                fanout: None,
             })
         }
     }
@@ -226,6 +250,7 @@ async fn slot_search(schedule: &dataset::Schedule, args: &Args) -> Result<Outcom
         note: Some(format!("dataset: {}", schedule.description)),
         clients: args.clients,
         booking: None,
+        fanout: None,
     })
 }
 
@@ -246,6 +271,69 @@ async fn book_race(schedule: &dataset::Schedule, args: &Args) -> Result<Outcome>
         note: Some(format!("dataset: {}", schedule.description)),
         clients: load::RACE_CLIENTS,
         booking: Some(Box::new(booking)),
+        fanout: None,
+    })
+}
+
+/// `GET /today` of the board's location and day (300 visits).
+async fn board_render(board: &dataset::Board, args: &Args) -> Result<Outcome> {
+    let server = server::Server::start(&board.data.url).await?;
+    let figures = board::render(&server, board, args).await;
+    let server_rss = server.stop().await?;
+    Ok(Outcome::Load {
+        figures: figures?,
+        server_rss,
+        note: Some(format!(
+            "measured by the harness over a local connection (the server's time plus \
+             HTTP); dataset: {}",
+            board.description
+        )),
+        clients: args.clients,
+        booking: None,
+        fanout: None,
+    })
+}
+
+/// Servers `board-fanout` spreads its boards over: two on PostgreSQL, as
+/// the issue asks, so changes cross from one server to the other through
+/// the database; one on SQLite, a single-server deployment.
+fn fanout_servers(board: &dataset::Board) -> usize {
+    if board.data.backend == "postgres" {
+        2
+    } else {
+        1
+    }
+}
+
+/// A status change carried to [`board::BOARDS`] open boards.
+async fn board_fanout(board: &dataset::Board, args: &Args) -> Result<Outcome> {
+    let servers = server::Server::start_several(&board.data.url, fanout_servers(board)).await?;
+    let measured = board::fanout(&servers, board, args).await;
+    let mut server_rss = Vec::with_capacity(servers.len());
+    for s in servers {
+        server_rss.push(s.stop().await?);
+    }
+    let (figures, mut fanout) = measured?;
+    let note = match server_rss.len() {
+        1 => "one server".to_string(),
+        n => format!(
+            "{n} servers on one database, boards split between them, changes made on server 1"
+        ),
+    };
+    let peak = server_rss.iter().copied().max().unwrap_or(0);
+    fanout.server_rss = server_rss;
+    Ok(Outcome::Load {
+        figures,
+        server_rss: peak,
+        note: Some(format!(
+            "{note}; a delivery is the time from sending the step (POST \
+             /today/visits/{{id}}/step) until a board's long poll (GET /today/events) returned it, \
+             measured by the harness; dataset: {}",
+            board.description
+        )),
+        clients: board::BOARDS,
+        booking: None,
+        fanout: Some(Box::new(fanout)),
     })
 }
 
@@ -305,6 +393,7 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
             note,
             clients,
             booking,
+            fanout,
         } => {
             let by_form: serde_json::Map<String, Value> = f
                 .by_label
@@ -353,6 +442,22 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 v["created_equals_201"] = json!(b.counts_agree());
                 v["claim_inconsistencies"] = json!(b.claim_problems.len());
                 v["no_double_booking"] = json!(b.claim_problems.is_empty());
+            }
+            if let Some(b) = fanout {
+                v["seconds"] = json!(round(f.elapsed.as_secs_f64()));
+                v["boards"] = json!(b.boards);
+                v["changes"] = json!(b.changes);
+                v["servers"] = json!(b.servers);
+                v["missed"] = json!(b.missed);
+                v["poll_errors"] = json!(b.poll_errors);
+                v["step_p50_ms"] = json!(round(b.steps.percentile_ms(50.0)));
+                v["step_p99_ms"] = json!(round(b.steps.percentile_ms(99.0)));
+                v["server_peak_rss_mib_each"] = json!(
+                    b.server_rss
+                        .iter()
+                        .map(|r| round(mib(*r)))
+                        .collect::<Vec<_>>()
+                );
             }
             if f.all.checked > 0 {
                 v["found_rate"] = json!(round4(f.all.found as f64 / f.all.checked as f64));
@@ -404,6 +509,7 @@ fn print_table(
     args: &Args,
     data: Option<&dataset::Dataset>,
     schedule: Option<&dataset::Schedule>,
+    board: Option<&dataset::Board>,
     results: &[(&str, Outcome)],
 ) {
     println!();
@@ -428,6 +534,21 @@ fn print_table(
             args.seconds
         );
     }
+    if let Some(board) = board {
+        let data = &board.data;
+        println!(
+            "board dataset: {} patients + {}, seed {}, {} ({}); {} clients for board-render, \
+             {} boards and {} changes for board-fanout",
+            args.size,
+            board.description,
+            args.seed,
+            data.backend,
+            data.display,
+            args.clients,
+            board::BOARDS,
+            board::CHANGES
+        );
+    }
     let loads: Vec<_> = results
         .iter()
         .filter_map(|(name, o)| match o {
@@ -436,8 +557,9 @@ fn print_table(
                 server_rss,
                 note,
                 booking,
+                fanout,
                 ..
-            } => Some((name, figures, server_rss, note, booking)),
+            } => Some((name, figures, server_rss, note, booking, fanout)),
             _ => None,
         })
         .collect();
@@ -453,7 +575,7 @@ fn print_table(
             "max ms",
             "RSS MiB"
         );
-        for (name, f, rss, note, booking) in &loads {
+        for (name, f, rss, note, booking, fanout) in &loads {
             println!(
                 "{:<22} {:>9} {:>7} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>10.1}",
                 name,
@@ -489,7 +611,7 @@ fn print_table(
             }
             if f.all.checked > 0 {
                 println!(
-                    "  sought patient among the answers: {} of {} ({:.1}%)",
+                    "  sought record among the answers: {} of {} ({:.1}%)",
                     f.all.found,
                     f.all.checked,
                     100.0 * f.all.found as f64 / f.all.checked as f64
@@ -523,6 +645,28 @@ fn print_table(
                         )
                     }
                 );
+            }
+            if let Some(b) = fanout {
+                println!(
+                    "  {} boards x {} changes on {} server(s): {} deliveries missed (not shown \
+                     within {} s), {} failed long polls; the steps took p50 {:.2} ms, p99 {:.2} ms",
+                    b.boards,
+                    b.changes,
+                    b.servers,
+                    b.missed,
+                    board::MISSED_AFTER.as_secs(),
+                    b.poll_errors,
+                    b.steps.percentile_ms(50.0),
+                    b.steps.percentile_ms(99.0)
+                );
+                if b.server_rss.len() > 1 {
+                    let each: Vec<String> = b
+                        .server_rss
+                        .iter()
+                        .map(|r| format!("{:.1}", mib(*r)))
+                        .collect();
+                    println!("  peak RSS per server (MiB): {}", each.join(", "));
+                }
             }
             if let Some(note) = note {
                 println!("  note: {note}");

@@ -63,6 +63,24 @@ impl Server {
         Ok(Server { child, base })
     }
 
+    /// `n` servers on one database, as behind a load balancer; none is
+    /// left running when one fails to start.
+    pub async fn start_several(database_url: &str, n: usize) -> Result<Vec<Server>> {
+        let mut servers = Vec::with_capacity(n);
+        for _ in 0..n {
+            match Server::start(database_url).await {
+                Ok(s) => servers.push(s),
+                Err(e) => {
+                    for s in servers {
+                        let _ = s.stop().await;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(servers)
+    }
+
     /// Stops the server; returns its peak resident set size in bytes.
     pub async fn stop(mut self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
