@@ -609,18 +609,29 @@ impl Db {
         org_id: &str,
         ids: &[String],
     ) -> Result<Vec<Versioned<R>>> {
-        let mut found = Vec::with_capacity(ids.len());
-        for chunk in ids.chunks(GET_MANY_CHUNK) {
+        self.records_where_in::<R>(org_id, "id", ids).await
+    }
+
+    /// The current records whose `column` holds one of `values` (a column
+    /// the table indexes after `org_id`), in no particular order.
+    pub async fn records_where_in<R: Record>(
+        &self,
+        org_id: &str,
+        column: &'static str,
+        values: &[String],
+    ) -> Result<Vec<Versioned<R>>> {
+        let mut found = Vec::with_capacity(values.len());
+        for chunk in values.chunks(GET_MANY_CHUNK) {
             let placeholders: Vec<String> =
                 (0..GET_MANY_CHUNK).map(|i| format!("${}", i + 2)).collect();
             let mut q = sqlx::query(sql(format!(
-                "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN ({})",
+                "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND {column} IN ({})",
                 select_columns::<R>(),
                 R::TABLE,
                 placeholders.join(", ")
             )))
             .bind(org_id);
-            // Always GET_MANY_CHUNK ids (the last repeated): one statement
+            // Always GET_MANY_CHUNK values (the last repeated): one statement
             // shape, prepared once per connection and then reused.
             for i in 0..GET_MANY_CHUNK {
                 q = q.bind(chunk[i.min(chunk.len() - 1)].clone());

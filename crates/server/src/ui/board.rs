@@ -26,6 +26,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Json};
 use carefront_domain::audit::Action;
+use carefront_domain::coverage::Coverage;
 use carefront_domain::directory::{Location, Versioned};
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::Appointment;
@@ -485,16 +486,18 @@ async fn render(
             Ok(found) => found,
             Err(r) => return r,
         };
-    let mut covered = HashSet::new();
-    for id in patients.keys() {
-        match db.coverages_of(&p.org_id, id).await {
-            Ok(c) if c.iter().any(|c| c.value.in_force(date)) => {
-                covered.insert(id.clone());
-            }
-            Ok(_) => {}
-            Err(e) => return ops::internal_error(e),
-        }
-    }
+    let ids: Vec<String> = patients.keys().cloned().collect();
+    let covered: HashSet<String> = match db
+        .records_where_in::<Coverage>(&p.org_id, "patient_id", &ids)
+        .await
+    {
+        Ok(all) => all
+            .into_iter()
+            .filter(|c| c.value.in_force(date))
+            .map(|c| c.value.patient_id)
+            .collect(),
+        Err(e) => return ops::internal_error(e),
+    };
     let now = Timestamp::now();
     let steps = StepContext {
         can_act: p.role.may(Area::VisitFlow),
