@@ -261,6 +261,18 @@ fn table(state: AppState) -> Table {
         )
         .add(
             Method::GET,
+            "/admin/instructions",
+            Area::Admin,
+            get(ui::checkout::templates_page),
+        )
+        .add(
+            Method::POST,
+            "/admin/instructions",
+            Area::Admin,
+            post(ui::checkout::save_template),
+        )
+        .add(
+            Method::GET,
             "/admin/payers",
             Area::Admin,
             get(ui::coverage::payers_page),
@@ -426,6 +438,24 @@ fn table(state: AppState) -> Table {
             "/today/visits/{id}/checkin",
             Area::VisitFlow,
             post(ui::checkin::submit),
+        )
+        .add(
+            Method::GET,
+            "/today/visits/{id}/checkout",
+            Area::VisitFlow,
+            get(ui::checkout::page),
+        )
+        .add(
+            Method::POST,
+            "/today/visits/{id}/checkout",
+            Area::VisitFlow,
+            post(ui::checkout::complete),
+        )
+        .add(
+            Method::GET,
+            "/today/visits/{id}/instructions.pdf",
+            Area::VisitFlow,
+            get(ui::checkout::instructions),
         )
         .add(
             Method::GET,

@@ -3,6 +3,7 @@
 use crate::db::now_us;
 use crate::{Db, Result, StoreError, WriteTx};
 use carefront_domain::patient::RegistrationRules;
+use carefront_domain::visit::PostVisitInstructions;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -13,6 +14,10 @@ pub trait Setting: Serialize + DeserializeOwned + Default {
 
 impl Setting for RegistrationRules {
     const NAME: &'static str = "registration";
+}
+
+impl Setting for PostVisitInstructions {
+    const NAME: &'static str = "post_visit_instructions";
 }
 
 impl Db {

@@ -20,9 +20,14 @@
 //! room with it, and only a completed cleaning checklist of the room's kind
 //! ([`RoomChecklist`]) makes it ready again. Supply counts below par levels
 //! give a [`Shortfall`] to restock.
+//!
+//! At checkout the patient gets post-visit instructions: the appointment
+//! type's [`InstructionsTemplate`] (or the default) filled in with the
+//! visit's [`InstructionFacts`], and the follow-up interval it suggests.
 
 mod checkin;
 mod flow;
+mod instructions;
 mod room;
 mod status;
 
@@ -33,6 +38,10 @@ pub use checkin::{
 pub use flow::{
     ChangedBy, DEFAULT_WAIT_THRESHOLD_MINUTES, MAX_WAIT_THRESHOLD_MINUTES, Visit, VisitError,
     VisitEvent, VisitStep, WaitThresholds,
+};
+pub use instructions::{
+    FilledInstructions, FollowUp, InstructionFacts, InstructionsTemplate, IntervalUnit,
+    MAX_BODY_CHARS, MAX_FOLLOW_UP_DAYS, MAX_TITLE_CHARS, Placeholder, PostVisitInstructions,
 };
 pub use room::{
     MAX_CHECKLIST_ITEMS, MAX_PAR_LEVEL, RoomChange, RoomChecklist, RoomError, RoomState,

@@ -278,7 +278,8 @@ impl StepContext<'_> {
 
     /// The buttons of a visit's next steps; rooming picks a ready room.
     /// An arrived patient also gets the guided check-in (`ui::checkin`)
-    /// beside the quick step. Buttons are described by the row's patient
+    /// beside the quick step, and a patient at checkout the checkout page
+    /// (`ui::checkout`: follow-up, instructions). Buttons are described by the row's patient
     /// cell (`pt-{id}`), so the fragment itself names no patient.
     fn actions(&self, v: &Visit) -> Markup {
         if !self.can_act {
@@ -296,6 +297,9 @@ impl StepContext<'_> {
             div.steps {
                 @if v.status == VisitStatus::Arrived {
                     a.button id=(format!("checkin-{id}")) href=(format!("/today/visits/{id}/checkin")) aria-describedby=(patient) { "Check in…" }
+                }
+                @if v.status == VisitStatus::Checkout {
+                    a.button id=(format!("checkout-{id}")) href=(format!("/today/visits/{id}/checkout")) aria-describedby=(patient) { "Checkout…" }
                 }
                 @for to in next_steps(v.status) {
                     @let button_id = format!("step-{id}-{}", to.code());
