@@ -21,9 +21,10 @@
 //! transaction as the step to checked in, which is the board's store call.
 
 use super::board::{capitalized, since_text};
-use super::patient_summary::{alerts, load as load_patient};
+use super::patient_summary::alerts;
 use super::registration::{LANGUAGES, PatientForm, input_id, sentence as patient_sentence};
-use super::schedule::{Directory, actor, href, local, time_range, today_in};
+use super::schedule::{actor, time_range, today_in};
+use super::visit_page::OpenVisit;
 use super::{CsrfForm, error_page, shell};
 use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
@@ -34,90 +35,47 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::coverage::{Coverage, Payer};
-use carefront_domain::directory::Versioned;
-use carefront_domain::patient::{ContactMethod, Patient, PhoneKind, RegistrationRules};
+use carefront_domain::patient::{ContactMethod, PhoneKind, RegistrationRules};
 use carefront_domain::visit::{
-    CheckInFacts, CheckInStep, Checklist, Demographic, DemographicsReview, StepState, Visit,
-    VisitStatus, VisitStep, VisitTransitionError, confirm_identity,
+    CheckInFacts, CheckInStep, Checklist, Demographic, DemographicsReview, StepState, VisitStatus,
+    VisitStep, VisitTransitionError, confirm_identity,
 };
 use carefront_domain::{Area, ValidationErrors};
-use carefront_store::{AppointmentQuery, AppointmentRecord, FlowActor, Page, StoreError};
+use carefront_store::{FlowActor, StoreError};
 use jiff::Timestamp;
-use jiff::civil::Date;
 use maud::{Markup, html};
 use std::collections::HashMap;
 
 /// Everything the page is computed from.
 struct Loaded {
-    appointment: Versioned<AppointmentRecord>,
-    visit: Visit,
-    patient: Versioned<Patient>,
+    open: OpenVisit,
     coverages: Vec<Coverage>,
     payers: HashMap<String, Payer>,
-    dir: Directory,
     rules: RegistrationRules,
 }
 
-impl Loaded {
-    fn location_id(&self) -> &str {
-        &self.appointment.value.appointment.location_id
-    }
+impl std::ops::Deref for Loaded {
+    type Target = OpenVisit;
 
-    /// The visit's local day at its location.
-    fn day(&self) -> Date {
-        let a = &self.appointment.value.appointment;
-        local(&self.dir.tz(&a.location_id), a.start).date()
-    }
-
-    fn board(&self, extra: &[(&str, &str)]) -> String {
-        let day = self.day().to_string();
-        let mut pairs = vec![("location", self.location_id()), ("date", day.as_str())];
-        pairs.extend_from_slice(extra);
-        href("/today", &pairs)
+    fn deref(&self) -> &OpenVisit {
+        &self.open
     }
 }
 
 async fn load(state: &AppState, p: &Principal, id: &str) -> Result<Loaded, Response> {
+    let open = OpenVisit::load(state, p, id).await?;
     let org_id = p.org_id.as_str();
-    let one = Page {
-        offset: 0,
-        count: 1,
-    };
-    let found = state
-        .db
-        .visits(
-            org_id,
-            &AppointmentQuery::default(),
-            Some(id),
-            &[],
-            None,
-            one,
-        )
-        .await
-        .map_err(ops::internal_error)?;
-    let Some((appointment, visit, _)) = found.0.into_iter().next() else {
-        return Err(error_page(
-            StatusCode::NOT_FOUND,
-            "Visit not found",
-            "There is no visit on today's boards at this address. Go back to today's board.",
-        ));
-    };
-    let patient = load_patient(state, org_id, &appointment.value.appointment.patient_id).await?;
     let rest = async {
-        let coverages = state.db.coverages_of(org_id, &patient.id).await?;
+        let coverages = state.db.coverages_of(org_id, &open.patient.id).await?;
         let payers = state.db.payers(org_id).await?;
-        let dir = Directory::load(state, org_id).await?;
         let rules = state.db.setting::<RegistrationRules>(org_id).await?;
-        Ok::<_, StoreError>((coverages, payers, dir, rules))
+        Ok::<_, StoreError>((coverages, payers, rules))
     };
-    let (coverages, payers, dir, rules) = rest.await.map_err(ops::internal_error)?;
+    let (coverages, payers, rules) = rest.await.map_err(ops::internal_error)?;
     Ok(Loaded {
-        appointment,
-        visit,
-        patient,
+        open,
         coverages: coverages.into_iter().map(|c| c.value).collect(),
         payers: payers.into_iter().map(|v| (v.id, v.value)).collect(),
-        dir,
         rules,
     })
 }

@@ -23,13 +23,14 @@
 
 use super::board::{capitalized, refusal_text, since_text};
 use super::instructions_pdf::{self, InstructionsDoc};
-use super::patient_summary::{alerts, load as load_patient, us_date};
+use super::patient_summary::{alerts, us_date};
 use super::registration::input_id;
 use super::schedule::{
-    Directory, actor, href, labelled_error_summary, labelled_inline_error, local, long_day,
-    time_range, today_in,
+    Directory, actor, href, labelled_error_summary, labelled_inline_error, long_day, time_range,
+    today_in,
 };
 use super::slot_finder::FinderParams;
+use super::visit_page::OpenVisit;
 use super::{CsrfForm, csrf_field, error_page, shell};
 use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
@@ -39,27 +40,22 @@ use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use carefront_domain::audit::{Action, Outcome};
-use carefront_domain::directory::{Organization, Versioned};
-use carefront_domain::patient::Patient;
+use carefront_domain::directory::Organization;
 use carefront_domain::visit::{
     FollowUp, InstructionFacts, InstructionsTemplate, IntervalUnit, MAX_BODY_CHARS,
-    MAX_TITLE_CHARS, Placeholder, PostVisitInstructions, Visit, VisitStatus, VisitStep,
+    MAX_TITLE_CHARS, Placeholder, PostVisitInstructions, VisitStatus, VisitStep,
     VisitTransitionError,
 };
 use carefront_domain::{Area, ValidationErrors};
-use carefront_store::{AppointmentQuery, AppointmentRecord, FlowActor, Page, StoreError};
+use carefront_store::{FlowActor, StoreError};
 use jiff::Timestamp;
-use jiff::civil::Date;
 use maud::{Markup, html};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Everything the checkout of one visit shows.
 struct Loaded {
-    appointment: Versioned<AppointmentRecord>,
-    visit: Visit,
-    patient: Versioned<Patient>,
-    dir: Directory,
+    open: OpenVisit,
     /// The organization's name, for the printed header.
     clinic: String,
     /// The visit type's template, or the default.
@@ -68,24 +64,15 @@ struct Loaded {
     own_template: bool,
 }
 
+impl std::ops::Deref for Loaded {
+    type Target = OpenVisit;
+
+    fn deref(&self) -> &OpenVisit {
+        &self.open
+    }
+}
+
 impl Loaded {
-    fn location_id(&self) -> &str {
-        &self.appointment.value.appointment.location_id
-    }
-
-    /// The visit's local day at its location.
-    fn day(&self) -> Date {
-        let a = &self.appointment.value.appointment;
-        local(&self.dir.tz(&a.location_id), a.start).date()
-    }
-
-    fn board(&self, extra: &[(&str, &str)]) -> String {
-        let day = self.day().to_string();
-        let mut pairs = vec![("location", self.location_id()), ("date", day.as_str())];
-        pairs.extend_from_slice(extra);
-        href("/today", &pairs)
-    }
-
     fn facts(&self) -> InstructionFacts {
         let a = &self.appointment.value.appointment;
         let p = &self.patient.value;
@@ -133,52 +120,25 @@ impl Loaded {
 }
 
 async fn load(state: &AppState, p: &Principal, id: &str) -> Result<Loaded, Response> {
+    let open = OpenVisit::load(state, p, id).await?;
     let org_id = p.org_id.as_str();
-    let one = Page {
-        offset: 0,
-        count: 1,
-    };
-    let found = state
-        .db
-        .visits(
-            org_id,
-            &AppointmentQuery::default(),
-            Some(id),
-            &[],
-            None,
-            one,
-        )
-        .await
-        .map_err(ops::internal_error)?;
-    let Some((appointment, visit, _)) = found.0.into_iter().next() else {
-        return Err(error_page(
-            StatusCode::NOT_FOUND,
-            "Visit not found",
-            "There is no visit on today's boards at this address. Go back to today's board.",
-        ));
-    };
-    let patient = load_patient(state, org_id, &appointment.value.appointment.patient_id).await?;
     let rest = async {
-        let dir = Directory::load(state, org_id).await?;
         let templates: PostVisitInstructions = state.db.setting(org_id).await?;
         let clinic = match state.db.get::<Organization>(org_id, org_id).await {
             Ok(o) => Some(o.value.name),
             Err(StoreError::NotFound | StoreError::Gone) => None,
             Err(e) => return Err(e),
         };
-        Ok::<_, StoreError>((dir, templates, clinic))
+        Ok::<_, StoreError>((templates, clinic))
     };
-    let (dir, templates, clinic) = rest.await.map_err(ops::internal_error)?;
-    let type_id = &appointment.value.appointment.appointment_type_id;
-    let location = dir.location_name(&appointment.value.appointment.location_id);
+    let (templates, clinic) = rest.await.map_err(ops::internal_error)?;
+    let type_id = &open.appointment.value.appointment.appointment_type_id;
+    let location = open.dir.location_name(open.location_id());
     Ok(Loaded {
         own_template: templates.own(type_id).is_some(),
         template: templates.for_type(type_id),
         clinic: clinic.unwrap_or(location),
-        appointment,
-        visit,
-        patient,
-        dir,
+        open,
     })
 }
 

@@ -22,6 +22,7 @@ pub mod schedule;
 pub mod schedule_setup;
 pub mod settings;
 pub mod slot_finder;
+pub mod visit_page;
 
 use crate::AppState;
 use crate::auth::{Principal, secrets_match};
