@@ -13,46 +13,16 @@ use axum::http::{Request, StatusCode, header};
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
 use carefront_domain::directory::RoomKind;
-use carefront_domain::scheduling::{Appointment, AppointmentStatus};
+use carefront_domain::scheduling::AppointmentStatus;
 use carefront_domain::visit::{RoomChecklist, RoomStatus, VisitStatus, VisitStep};
 use carefront_server::{AppState, Config, router};
 use carefront_store::{Actor, AppointmentRecord, AuditFilter, Db, FlowActor, new_id};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-use schedule_setup::{Derm, TYPE_ID, TYPE_NAME, dermatology};
+use schedule_setup::{Derm, Desk, TYPE_NAME, dermatology, visit_starting_now};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
-
-struct Desk<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Desk<'a> {
-    async fn new(app: &'a TestApp, role: Role) -> Desk<'a> {
-        let cookie = app.sign_in(role).await;
-        let csrf = app.csrf(&cookie).await;
-        Desk { app, cookie, csrf }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let res = self.app.send(get(path, Some(&self.cookie))).await;
-        let status = res.status();
-        (status, body_text(res).await)
-    }
-
-    /// Posts a form with the session's token; (status, Location, body).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(fields);
-        let res = self.app.post_form(path, &self.cookie, &all).await;
-        let status = res.status();
-        let to = location(&res);
-        (status, to, body_text(res).await)
-    }
-}
 
 /// The board of the visit's day at the dermatologist's location.
 struct Day<'a> {
@@ -96,39 +66,12 @@ impl Day<'_> {
     }
 }
 
-/// An appointment of today with the dermatologist, booked an hour ago and
-/// starting at the last five-minute mark (so the patient may arrive and be
-/// marked a no-show), recorded as the demo schedule is; `max_seat` lets
-/// several share the time.
+/// [`visit_starting_now`], with its day as the board's query writes it.
 async fn today_visit(app: &TestApp, d: &Derm, patient: usize) -> (String, String) {
-    let now = Timestamp::now();
-    let start = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(300)).unwrap();
-    let a = Appointment {
-        id: new_id(),
-        patient_id: d.patients[patient].0.clone(),
-        practitioner_id: d.provider.clone(),
-        location_id: d.location.clone(),
-        appointment_type_id: TYPE_ID.into(),
-        resource_ids: vec![],
-        start,
-        end: start + SignedDuration::from_mins(20),
-        status: AppointmentStatus::Booked,
-        status_changed_at: now - SignedDuration::from_hours(1),
-        max_seat: 20,
-        cancel_reason: None,
-        override_reason: None,
-        series_id: None,
-        rescheduled_from: None,
-        arrived_at: None,
-    };
-    let id = a.id.clone();
-    let mut tx = app.db.begin(&app.org_id).await.unwrap();
-    tx.record_appointment(a, "test-setup").await.unwrap();
-    tx.commit().await.unwrap();
-    (id, start.to_zoned(d.tz.clone()).date().to_string())
+    let (id, day) = visit_starting_now(app, d, patient).await;
+    (id, day.to_string())
 }
 
-/// The location's exam rooms that are ready.
 async fn ready_rooms(app: &TestApp, d: &Derm) -> Vec<(String, String)> {
     let board = app.db.room_board(&app.org_id, &d.location).await.unwrap();
     board

@@ -12,71 +12,18 @@ use axum::http::StatusCode;
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
 use carefront_domain::patient::Patient;
-use carefront_domain::scheduling::{Appointment, AppointmentStatus};
+use carefront_domain::scheduling::AppointmentStatus;
 use carefront_domain::visit::{VisitStatus, VisitStep};
 use carefront_store::{Actor, AppointmentRecord, AuditFilter, FlowActor, new_id};
 use common::*;
-use jiff::{SignedDuration, Timestamp};
-use schedule_setup::{Derm, TYPE_ID, dermatology};
+use jiff::Timestamp;
+use schedule_setup::{Derm, Desk, dermatology, visit_starting_now};
 use std::collections::HashMap;
-
-struct Desk<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Desk<'a> {
-    async fn new(app: &'a TestApp, role: Role) -> Desk<'a> {
-        let cookie = app.sign_in(role).await;
-        let csrf = app.csrf(&cookie).await;
-        Desk { app, cookie, csrf }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let res = self.app.send(get(path, Some(&self.cookie))).await;
-        let status = res.status();
-        (status, body_text(res).await)
-    }
-
-    /// Posts a form with the session's token; (status, Location, body).
-    async fn post(&self, path: &str, fields: &[(String, String)]) -> (StatusCode, String, String) {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let res = self.app.post_form(path, &self.cookie, &all).await;
-        let status = res.status();
-        let to = location(&res);
-        (status, to, body_text(res).await)
-    }
-}
 
 /// A visit of today with the dermatologist, the patient arrived; returns
 /// the appointment's id and the patient's.
 async fn arrived_visit(app: &TestApp, d: &Derm, patient: usize) -> (String, String) {
-    let now = Timestamp::now();
-    let start = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(300)).unwrap();
-    let a = Appointment {
-        id: new_id(),
-        patient_id: d.patients[patient].0.clone(),
-        practitioner_id: d.provider.clone(),
-        location_id: d.location.clone(),
-        appointment_type_id: TYPE_ID.into(),
-        resource_ids: vec![],
-        start,
-        end: start + SignedDuration::from_mins(20),
-        status: AppointmentStatus::Booked,
-        status_changed_at: now - SignedDuration::from_hours(1),
-        max_seat: 20,
-        cancel_reason: None,
-        override_reason: None,
-        series_id: None,
-        rescheduled_from: None,
-        arrived_at: None,
-    };
-    let id = a.id.clone();
-    let mut tx = app.db.begin(&app.org_id).await.unwrap();
-    tx.record_appointment(a, "test-setup").await.unwrap();
-    tx.commit().await.unwrap();
+    let (id, _) = visit_starting_now(app, d, patient).await;
     let mut tx = app.db.begin(&app.org_id).await.unwrap();
     tx.visit_step(
         &id,

@@ -14,7 +14,7 @@ use axum::http::{StatusCode, header};
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
 use carefront_domain::directory::RoomKind;
-use carefront_domain::scheduling::{Appointment, AppointmentStatus};
+use carefront_domain::scheduling::AppointmentStatus;
 use carefront_domain::visit::{
     FollowUp, IntervalUnit, PostVisitInstructions, RoomStatus, VisitStatus, VisitStep,
 };
@@ -22,57 +22,8 @@ use carefront_store::{Actor, AppointmentRecord, AuditFilter, FlowActor, new_id};
 use common::*;
 use http_body_util::BodyExt;
 use jiff::civil::Date;
-use jiff::{SignedDuration, Timestamp, ToSpan};
-use schedule_setup::{Derm, TYPE_ID, TYPE_NAME, dermatology};
-
-struct Desk<'a> {
-    app: &'a TestApp,
-    cookie: String,
-    csrf: String,
-}
-
-impl<'a> Desk<'a> {
-    async fn new(app: &'a TestApp, role: Role) -> Desk<'a> {
-        let cookie = app.sign_in(role).await;
-        let csrf = app.csrf(&cookie).await;
-        Desk { app, cookie, csrf }
-    }
-
-    async fn get(&self, path: &str) -> (StatusCode, String) {
-        let res = self.app.send(get(path, Some(&self.cookie))).await;
-        let status = res.status();
-        (status, body_text(res).await)
-    }
-
-    /// (status, Content-Type, Content-Disposition, body bytes).
-    async fn download(&self, path: &str) -> (StatusCode, String, String, Vec<u8>) {
-        let res = self.app.send(get(path, Some(&self.cookie))).await;
-        let status = res.status();
-        let header = |name| {
-            res.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default()
-                .to_string()
-        };
-        let (kind, disposition) = (
-            header(header::CONTENT_TYPE),
-            header(header::CONTENT_DISPOSITION),
-        );
-        let bytes = res.into_body().collect().await.unwrap().to_bytes();
-        (status, kind, disposition, bytes.to_vec())
-    }
-
-    /// Posts a form with the session's token; (status, Location, body).
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String, String) {
-        let mut all = vec![("csrf", self.csrf.as_str())];
-        all.extend_from_slice(fields);
-        let res = self.app.post_form(path, &self.cookie, &all).await;
-        let status = res.status();
-        let to = location(&res);
-        (status, to, body_text(res).await)
-    }
-}
+use jiff::{Timestamp, ToSpan};
+use schedule_setup::{Derm, Desk, TYPE_ID, TYPE_NAME, dermatology, visit_starting_now};
 
 /// A patient of the demo whose name the PDF writes as plain text (no
 /// parentheses or letters outside ASCII, which PDF strings escape).
@@ -81,6 +32,29 @@ fn plain_patient(d: &Derm) -> usize {
         .iter()
         .position(|(_, name)| name.is_ascii() && !name.contains(['(', ')', '\\']))
         .expect("a demo patient with a plain ASCII name")
+}
+
+/// A form with nothing but the session's token.
+const NO_FIELDS: [(&str, &str); 0] = [];
+
+/// The desk's GET of a file: (status, Content-Type, Content-Disposition,
+/// body bytes).
+async fn download(desk: &Desk<'_>, path: &str) -> (StatusCode, String, String, Vec<u8>) {
+    let res = desk.app.send(get(path, Some(&desk.cookie))).await;
+    let status = res.status();
+    let header = |name| {
+        res.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let (kind, disposition) = (
+        header(header::CONTENT_TYPE),
+        header(header::CONTENT_DISPOSITION),
+    );
+    let bytes = res.into_body().collect().await.unwrap().to_bytes();
+    (status, kind, disposition, bytes.to_vec())
 }
 
 /// A visit of today with the dermatologist moved through the flow up to
@@ -92,30 +66,7 @@ async fn visit_at(
     patient: usize,
     to: VisitStatus,
 ) -> (String, Date, Option<String>) {
-    let now = Timestamp::now();
-    let start = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(300)).unwrap();
-    let a = Appointment {
-        id: new_id(),
-        patient_id: d.patients[patient].0.clone(),
-        practitioner_id: d.provider.clone(),
-        location_id: d.location.clone(),
-        appointment_type_id: TYPE_ID.into(),
-        resource_ids: vec![],
-        start,
-        end: start + SignedDuration::from_mins(20),
-        status: AppointmentStatus::Booked,
-        status_changed_at: now - SignedDuration::from_hours(1),
-        max_seat: 20,
-        cancel_reason: None,
-        override_reason: None,
-        series_id: None,
-        rescheduled_from: None,
-        arrived_at: None,
-    };
-    let id = a.id.clone();
-    let mut tx = app.db.begin(&app.org_id).await.unwrap();
-    tx.record_appointment(a, "test-setup").await.unwrap();
-    tx.commit().await.unwrap();
+    let (id, day) = visit_starting_now(app, d, patient).await;
     let mut roomed = None;
     for status in [
         VisitStatus::Arrived,
@@ -146,7 +97,7 @@ async fn visit_at(
             break;
         }
     }
-    (id, start.to_zoned(d.tz.clone()).date(), roomed)
+    (id, day, roomed)
 }
 
 async fn ready_exam_room(app: &TestApp, d: &Derm) -> String {
@@ -300,7 +251,7 @@ async fn the_instructions_pdf_names_the_patient_and_is_audited_as_an_export() {
     let desk = Desk::new(&app, Role::FrontDesk).await;
     let path = format!("/today/visits/{a}/instructions.pdf");
 
-    let (status, kind, disposition, bytes) = desk.download(&path).await;
+    let (status, kind, disposition, bytes) = download(&desk, &path).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(kind, "application/pdf");
     assert!(
@@ -336,7 +287,7 @@ async fn the_instructions_pdf_names_the_patient_and_is_audited_as_an_export() {
     );
 
     // Print: the same PDF, opened in the browser.
-    let (status, _, disposition, again) = desk.download(&format!("{path}?print=1")).await;
+    let (status, _, disposition, again) = download(&desk, &format!("{path}?print=1")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         disposition.starts_with("inline; filename="),
@@ -353,9 +304,8 @@ async fn the_instructions_pdf_names_the_patient_and_is_audited_as_an_export() {
 
     // Before the provider has seen the patient there is nothing to hand out.
     let (early, _, _) = visit_at(&app, &d, n, VisitStatus::CheckedIn).await;
-    let (status, _, _, _) = desk
-        .download(&format!("/today/visits/{early}/instructions.pdf"))
-        .await;
+    let (status, _, _, _) =
+        download(&desk, &format!("/today/visits/{early}/instructions.pdf")).await;
     assert_eq!(status, StatusCode::CONFLICT);
     let (status, html) = desk.get(&format!("/today/visits/{early}/checkout")).await;
     assert_eq!(status, StatusCode::CONFLICT);
@@ -383,7 +333,7 @@ async fn completing_moves_the_visit_to_completed_and_the_room_to_cleaning() {
     let (status, _) = desk.get(&path).await;
     assert_eq!(status, StatusCode::OK);
 
-    let (status, back, body) = desk.post(&path, &[]).await;
+    let (status, back, body) = desk.post(&path, &NO_FIELDS).await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     assert!(back.starts_with("/today?"), "{back}");
     assert!(back.contains(&format!("date={day}")), "{back}");
@@ -414,7 +364,7 @@ async fn completing_moves_the_visit_to_completed_and_the_room_to_cleaning() {
     assert_eq!(status, StatusCode::OK);
     assert!(html.contains("This visit is completed."));
     assert!(!html.contains("id=\"checkout-form\""));
-    let (status, _, html) = desk.post(&path, &[]).await;
+    let (status, _, html) = desk.post(&path, &NO_FIELDS).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(html.contains("The visit was not completed."), "{html}");
     assert!(html.contains("the visit is completed"), "{html}");
@@ -533,9 +483,8 @@ async fn an_unknown_placeholder_is_refused_and_a_valid_template_changes_the_pdf(
 
     // The desk's PDF now prints it.
     let desk = Desk::new(&app, Role::FrontDesk).await;
-    let (status, _, _, bytes) = desk
-        .download(&format!("/today/visits/{a}/instructions.pdf"))
-        .await;
+    let (status, _, _, bytes) =
+        download(&desk, &format!("/today/visits/{a}/instructions.pdf")).await;
     assert_eq!(status, StatusCode::OK);
     let text = String::from_utf8_lossy(&bytes);
     assert!(
@@ -564,7 +513,7 @@ async fn roles_without_access_are_refused() {
         let other = Desk::new(&app, role).await;
         assert_eq!(other.get(&page).await.0, StatusCode::FORBIDDEN, "{role}");
         assert_eq!(other.get(&pdf).await.0, StatusCode::FORBIDDEN, "{role}");
-        let (status, _, _) = other.post(&page, &[]).await;
+        let (status, _, _) = other.post(&page, &NO_FIELDS).await;
         assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
     }
     for role in [Role::FrontDesk, Role::Lead, Role::Clinician, Role::Auditor] {

@@ -11,14 +11,13 @@ use axum::http::{Method, StatusCode};
 use carefront_domain::Role;
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::directory::RoomKind;
-use carefront_domain::scheduling::{Appointment, AppointmentStatus};
 use carefront_domain::visit::{RoomChange, RoomStatus, VisitStatus, VisitStep};
-use carefront_store::new_id;
+
 use carefront_store::{Actor, AuditFilter, FlowActor};
 use common::TestApp;
 use common::fhir_api::*;
-use jiff::{SignedDuration, Timestamp};
-use schedule_setup::{Derm, TYPE_ID, TYPE_NAME, dermatology};
+use jiff::Timestamp;
+use schedule_setup::{Derm, TYPE_ID, TYPE_NAME, dermatology, visit_starting_now};
 use serde_json::{Value, json};
 
 const VISIT_STATUS: &str =
@@ -33,37 +32,6 @@ async fn step(app: &TestApp, id: &str, to: VisitStatus, room: Option<&str>, at: 
     let mut tx = app.db.begin(&app.org_id).await.unwrap();
     tx.visit_step(id, &step, &by, at).await.unwrap();
     tx.commit().await.unwrap();
-}
-
-/// An appointment with the dermatologist starting at the last five-minute
-/// mark, so that the patient may arrive now; recorded as the demo schedule
-/// is (past the template).
-async fn starting_now(app: &TestApp, d: &Derm, patient: usize) -> String {
-    let now = Timestamp::now();
-    let start = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(300)).unwrap();
-    let a = Appointment {
-        id: new_id(),
-        patient_id: d.patients[patient].0.clone(),
-        practitioner_id: d.provider.clone(),
-        location_id: d.location.clone(),
-        appointment_type_id: TYPE_ID.into(),
-        resource_ids: vec![],
-        start,
-        end: start + SignedDuration::from_mins(20),
-        status: AppointmentStatus::Booked,
-        status_changed_at: now - SignedDuration::from_hours(1),
-        max_seat: 0,
-        cancel_reason: None,
-        override_reason: None,
-        series_id: None,
-        rescheduled_from: None,
-        arrived_at: None,
-    };
-    let id = a.id.clone();
-    let mut tx = app.db.begin(&app.org_id).await.unwrap();
-    tx.record_appointment(a, "test-setup").await.unwrap();
-    tx.commit().await.unwrap();
-    id
 }
 
 /// The ready exam rooms at the dermatologist's location.
@@ -489,7 +457,7 @@ async fn appointment_changes_and_endings_show_in_the_encounter() {
     assert_eq!(e["location"][0]["status"], "completed");
 
     // Changed through the Appointment: an arrival, and a cancellation.
-    let arriving = starting_now(&app, &d, 2).await;
+    let arriving = visit_starting_now(&app, &d, 2).await.0;
     let cancelled = d.book(&app, 3, 13, 0).await;
     let path = format!("/Appointment/{arriving}");
     let mut body = get_as(&app, &desk, &path).await.body;

@@ -4,19 +4,21 @@
 //! on their calendar for the next two weeks.
 #![allow(dead_code)]
 
-use crate::common::TestApp;
+use crate::common::{TestApp, body_text, get, location};
+use axum::http::StatusCode;
+use carefront_domain::Role;
 use carefront_domain::directory::{Location, PractitionerRole};
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{
-    AppointmentStatus, AppointmentType, AvailabilityBlock, BookingRequest, CancelReason, Modality,
-    OpeningHours, PatientEligibility, Template,
+    Appointment, AppointmentStatus, AppointmentType, AvailabilityBlock, BookingRequest,
+    CancelReason, Modality, OpeningHours, PatientEligibility, Template,
 };
 use carefront_store::{
-    Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, Page,
+    Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, Page, new_id,
 };
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
-use jiff::{Timestamp, ToSpan};
+use jiff::{SignedDuration, Timestamp, ToSpan};
 
 pub const DERMATOLOGY: &str = "207N00000X";
 pub const TYPE_ID: &str = "derm-visit";
@@ -259,4 +261,72 @@ pub async fn dermatology(app: &TestApp) -> Derm {
         }
     }
     derm
+}
+
+/// A staff member signed in through the form, with the session's CSRF
+/// token, for the board's pages.
+pub struct Desk<'a> {
+    pub app: &'a TestApp,
+    pub cookie: String,
+    pub csrf: String,
+}
+
+impl<'a> Desk<'a> {
+    pub async fn new(app: &'a TestApp, role: Role) -> Desk<'a> {
+        let cookie = app.sign_in(role).await;
+        let csrf = app.csrf(&cookie).await;
+        Desk { app, cookie, csrf }
+    }
+
+    pub async fn get(&self, path: &str) -> (StatusCode, String) {
+        let res = self.app.send(get(path, Some(&self.cookie))).await;
+        let status = res.status();
+        (status, body_text(res).await)
+    }
+
+    /// Posts a form with the session's token; (status, Location, body).
+    pub async fn post<K: AsRef<str>, V: AsRef<str>>(
+        &self,
+        path: &str,
+        fields: &[(K, V)],
+    ) -> (StatusCode, String, String) {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend(fields.iter().map(|(k, v)| (k.as_ref(), v.as_ref())));
+        let res = self.app.post_form(path, &self.cookie, &all).await;
+        let status = res.status();
+        let to = location(&res);
+        (status, to, body_text(res).await)
+    }
+}
+
+/// An appointment of today with the dermatologist, booked an hour ago and
+/// starting at the last five-minute mark (so the patient may arrive and be
+/// marked a no-show), recorded as the demo schedule is; `max_seat` lets
+/// several share the time. Returns its id and local day.
+pub async fn visit_starting_now(app: &TestApp, d: &Derm, patient: usize) -> (String, Date) {
+    let now = Timestamp::now();
+    let start = Timestamp::from_second(now.as_second() - now.as_second().rem_euclid(300)).unwrap();
+    let a = Appointment {
+        id: new_id(),
+        patient_id: d.patients[patient].0.clone(),
+        practitioner_id: d.provider.clone(),
+        location_id: d.location.clone(),
+        appointment_type_id: TYPE_ID.into(),
+        resource_ids: vec![],
+        start,
+        end: start + SignedDuration::from_mins(20),
+        status: AppointmentStatus::Booked,
+        status_changed_at: now - SignedDuration::from_hours(1),
+        max_seat: 20,
+        cancel_reason: None,
+        override_reason: None,
+        series_id: None,
+        rescheduled_from: None,
+        arrived_at: None,
+    };
+    let id = a.id.clone();
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    tx.record_appointment(a, "test-setup").await.unwrap();
+    tx.commit().await.unwrap();
+    (id, start.to_zoned(d.tz.clone()).date())
 }
