@@ -22,7 +22,9 @@
 
 use super::board::{capitalized, since_text};
 use super::patient_summary::alerts;
-use super::registration::{LANGUAGES, PatientForm, input_id, sentence as patient_sentence};
+use super::registration::{
+    Fields, LANGUAGES, PatientForm, input_id, sentence as patient_sentence, spec,
+};
 use super::schedule::{actor, time_range, today_in};
 use super::visit_page::OpenVisit;
 use super::{CsrfForm, error_page, shell};
@@ -430,75 +432,6 @@ fn error_summary(errors: &ValidationErrors, patient_id: &str) -> Markup {
     }
 }
 
-/// Inputs with their label, inline error and ARIA links.
-struct Inputs<'a> {
-    errors: &'a ValidationErrors,
-}
-
-impl Inputs<'_> {
-    /// (aria-invalid, the message's id, the message) of the input `name`.
-    fn error(&self, name: &str) -> (Option<&'static str>, Option<String>, Markup) {
-        let messages: Vec<String> = self
-            .errors
-            .errors()
-            .iter()
-            .filter(|e| anchor(&e.field) == name)
-            .map(|e| sentence(&e.field, &e.message))
-            .collect();
-        if messages.is_empty() {
-            return (None, None, html! {});
-        }
-        let id = format!("{}-error", input_id(name));
-        let block = html! { p.field-error id=(id) { @for m in &messages { (m) " " } } };
-        (Some("true"), Some(id), block)
-    }
-
-    fn text(&self, name: &str, caption: &str, value: &str, kind: &str, size: &str) -> Markup {
-        let id = input_id(name);
-        let (invalid, error_id, block) = self.error(name);
-        html! {
-            div.field.(size).invalid[invalid.is_some()] {
-                label for=(id) { (caption) }
-                input id=(id) name=(name) type=(kind) value=(value) autocomplete="off"
-                    aria-invalid=[invalid] aria-describedby=[error_id];
-                (block)
-            }
-        }
-    }
-
-    fn select(
-        &self,
-        name: &str,
-        caption: &str,
-        value: &str,
-        options: &[(String, String)],
-        size: &str,
-    ) -> Markup {
-        let id = input_id(name);
-        let (invalid, error_id, block) = self.error(name);
-        html! {
-            div.field.(size).invalid[invalid.is_some()] {
-                label for=(id) { (caption) }
-                select id=(id) name=(name) aria-invalid=[invalid] aria-describedby=[error_id] {
-                    @for (v, l) in options { option value=(v) selected[v == value] { (l) } }
-                }
-                (block)
-            }
-        }
-    }
-
-    /// A checkbox; `context` completes its label for screen readers.
-    fn check(&self, name: &str, caption: &str, context: &str, on: bool) -> Markup {
-        let id = input_id(name);
-        html! {
-            div.tick {
-                input type="checkbox" id=(id) name=(name) value="on" checked[on];
-                label for=(id) { (caption) @if !context.is_empty() { span.visually-hidden { " " (context) } } }
-            }
-        }
-    }
-}
-
 // ---------------------------------------------------------------- page
 
 /// A step's state in words ("Not verified" for coverage on file).
@@ -554,7 +487,7 @@ fn options<'a>(
         .collect()
 }
 
-fn demographics(f: &Inputs, form: &PatientForm, changed: &[Demographic]) -> Markup {
+fn demographics(f: &Fields, form: &PatientForm, changed: &[Demographic]) -> Markup {
     let marked = |d: Demographic| changed.contains(&d);
     let kinds: Vec<(String, String)> = PhoneKind::ALL
         .iter()
@@ -574,34 +507,34 @@ fn demographics(f: &Inputs, form: &PatientForm, changed: &[Demographic]) -> Mark
     html! {
         (group(Demographic::Address, marked(Demographic::Address), html! {
             div.row {
-                (f.text("address.line1", "Street address", &form.line1, "text", "w-l"))
-                (f.text("address.line2", "Apartment, suite", &form.line2, "text", "w-s"))
+                (f.text("address.line1", "Street address", &form.line1, spec("text", "w-l")))
+                (f.text("address.line2", "Apartment, suite", &form.line2, spec("text", "w-s")))
             }
             div.row {
-                (f.text("address.city", "City", &form.city, "text", "w-m"))
-                (f.text("address.state", "State", &form.state, "text", "w-s"))
-                (f.text("address.postal_code", "ZIP code", &form.postal_code, "text", "w-s"))
+                (f.text("address.city", "City", &form.city, spec("text", "w-m")))
+                (f.text("address.state", "State", &form.state, spec("text", "w-s")))
+                (f.text("address.postal_code", "ZIP code", &form.postal_code, spec("text", "w-s")))
             }
         }))
         (group(Demographic::Phones, marked(Demographic::Phones), html! {
             @for (i, ph) in form.phones.iter().enumerate() {
                 div.row {
-                    (f.text(&format!("phones[{i}].number"), &format!("Phone {}", i + 1), &ph.number, "tel", "w-m"))
-                    (f.select(&format!("phones[{i}].kind"), &format!("Phone {} kind", i + 1), &ph.kind, &kinds, "w-kind"))
+                    (f.text(&format!("phones[{i}].number"), &format!("Phone {}", i + 1), &ph.number, spec("tel", "w-m")))
+                    (f.select(&format!("phones[{i}].kind"), &format!("Phone {} kind", i + 1), &ph.kind, &kinds, false, "w-kind"))
                     (f.check(&format!("phones[{i}].sms_consent"), "Texts OK", &format!("on phone {}", i + 1), ph.sms_consent))
                 }
             }
         }))
         (group(Demographic::Email, marked(Demographic::Email), html! {
-            div.row { (f.text("email", "Email address", &form.email, "email", "w-l")) }
+            div.row { (f.text("email", "Email address", &form.email, spec("email", "w-l"))) }
         }))
         (group(Demographic::PreferredContact, marked(Demographic::PreferredContact), html! {
-            div.row { (f.select("preferred_contact", "Contact the patient by", &form.preferred_contact, &methods, "w-m")) }
+            div.row { (f.select("preferred_contact", "Contact the patient by", &form.preferred_contact, &methods, false, "w-m")) }
         }))
         (group(Demographic::Language, marked(Demographic::Language), html! {
             div.row {
-                (f.select("language", "Preferred language", &form.language, &languages, "w-m"))
-                (f.text("language_other", "Other language tag", &form.language_other, "text", "w-s"))
+                (f.select("language", "Preferred language", &form.language, &languages, false, "w-m"))
+                (f.text("language_other", "Other language tag", &form.language_other, spec("text", "w-s")))
                 (f.check("interpreter_needed", "Interpreter needed", "", form.interpreter_needed))
             }
         }))
@@ -675,8 +608,11 @@ fn render(
     let list = &v.checklist;
     let changed = v.marked.as_slice();
     let confirmed = v.identity_confirmed;
-    let f = Inputs { errors: &v.errors };
-    let (dob_invalid, dob_error_id, dob_error) = f.error("birth_date");
+    let f = Fields {
+        errors: &v.errors,
+        sentence,
+    };
+    let (dob_invalid, dob_error_id, dob_error) = f.error_block("birth_date");
     let dob_described = [dob_error_id, Some("f-birth_date-hint".to_string())]
         .into_iter()
         .flatten()
@@ -685,8 +621,8 @@ fn render(
     let outstanding: Vec<_> = list.outstanding().collect();
     let key = list.acknowledgement();
     let ticked = input.and_then(|i| i.acknowledged.as_deref()) == Some(key.as_str());
-    let (ack_invalid, ack_error_id, ack_error) = f.error("acknowledge");
-    let (_, demo_error_id, demo_error) = f.error("demographics");
+    let (ack_invalid, ack_error_id, ack_error) = f.error_block("acknowledge");
+    let (_, demo_error_id, demo_error) = f.error_block("demographics");
     let title = format!("Check-in: {}", patient.value.display_name());
     let content = html! {
         p.patient-line {

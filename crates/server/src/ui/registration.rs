@@ -597,7 +597,7 @@ pub fn label(field: &str) -> String {
 /// What kind of text input, how wide (`w-xs` to `w-l`), whether required,
 /// and a hint shown under it.
 #[derive(Debug, Clone, Copy)]
-struct Spec<'a> {
+pub(super) struct Spec<'a> {
     kind: &'a str,
     size: &'a str,
     required: bool,
@@ -605,7 +605,7 @@ struct Spec<'a> {
     autofocus: bool,
 }
 
-fn spec<'a>(kind: &'a str, size: &'a str) -> Spec<'a> {
+pub(super) fn spec<'a>(kind: &'a str, size: &'a str) -> Spec<'a> {
     Spec {
         kind,
         size,
@@ -633,8 +633,15 @@ impl<'a> Spec<'a> {
 }
 
 /// Renders inputs with their label, inline errors and ARIA links.
-struct Fields<'a> {
-    errors: &'a ValidationErrors,
+pub(super) struct Fields<'a> {
+    pub(super) errors: &'a ValidationErrors,
+    /// An error as the sentence shown at its input.
+    pub(super) sentence: fn(&str, &str) -> String,
+}
+
+/// The registration form's sentences for its inputs.
+fn inline_sentence(field: &str, message: &str) -> String {
+    format!("{}.", sentence(field, message))
 }
 
 impl Fields<'_> {
@@ -643,11 +650,12 @@ impl Fields<'_> {
             .errors()
             .iter()
             .filter(|e| anchor(&e.field) == name)
-            .map(|e| format!("{}.", sentence(&e.field, &e.message)))
+            .map(|e| (self.sentence)(&e.field, &e.message))
             .collect()
     }
 
-    fn error_block(&self, name: &str) -> (Option<&'static str>, Option<String>, Markup) {
+    /// (aria-invalid, the message's id, the message) of the input `name`.
+    pub(super) fn error_block(&self, name: &str) -> (Option<&'static str>, Option<String>, Markup) {
         let messages = self.messages(name);
         if messages.is_empty() {
             return (None, None, html! {});
@@ -663,7 +671,7 @@ impl Fields<'_> {
     }
 
     /// A text input of the kind, width and requiredness of `spec`.
-    fn text(&self, name: &str, caption: &str, value: &str, spec: Spec) -> Markup {
+    pub(super) fn text(&self, name: &str, caption: &str, value: &str, spec: Spec) -> Markup {
         let Spec {
             kind,
             size,
@@ -685,7 +693,7 @@ impl Fields<'_> {
         }
     }
 
-    fn select(
+    pub(super) fn select(
         &self,
         name: &str,
         caption: &str,
@@ -709,7 +717,7 @@ impl Fields<'_> {
 
     /// A checkbox; `context` completes its label for screen readers
     /// ("Texts OK" on which phone).
-    fn check(&self, name: &str, caption: &str, context: &str, on: bool) -> Markup {
+    pub(super) fn check(&self, name: &str, caption: &str, context: &str, on: bool) -> Markup {
         let id = input_id(name);
         html! {
             div.tick {
@@ -905,7 +913,10 @@ struct View<'a> {
 fn render(state: &AppState, p: &Principal, v: View) -> Response {
     let today = today();
     let form = v.form;
-    let f = Fields { errors: v.errors };
+    let f = Fields {
+        errors: v.errors,
+        sentence: inline_sentence,
+    };
     let (title, action, submit) = match v.mode {
         Mode::Create => (
             "Register a patient".to_string(),
