@@ -15,7 +15,8 @@
 use super::patient_summary::us_date;
 use super::rooms::{room_state_text, today_nav};
 use super::schedule::{
-    Directory, actor, clock, href, local, long_day, parse_date, patients_by_id, today_in, zone_on,
+    Directory, actor, clock, date_field, href, local, location_field, long_day, parse_date,
+    patients_by_id, today_in, zone_on,
 };
 use super::{CsrfForm, error_page, shell};
 use crate::audit::{AuditNote, note};
@@ -555,20 +556,8 @@ async fn render(
     let content = html! {
         (today_nav("board", location_id))
         form.filters.toolbar method="get" action="/today" {
-            div.field {
-                label for="board-location" { "Location" }
-                select #board-location name="location" {
-                    @for l in dir.active_locations() {
-                        option value=(l.id) selected[l.id == location_id] { (l.value.name) }
-                    }
-                }
-            }
-            div.field.invalid[bad_date] {
-                label for="board-date" { "Date" }
-                input #board-date type="date" name="date" value=(date.to_string())
-                    aria-invalid=[bad_date.then_some("true")] aria-describedby=[bad_date.then_some("board-date-error")];
-                @if bad_date { p.field-error #board-date-error { "Date '" (q.date) "' is not a date; showing today." } }
-            }
+            (location_field("board", &dir, location_id))
+            (date_field("board", date, bad_date.then_some(q.date.as_str())))
             div.field {
                 label for="board-provider" { "Provider" }
                 select #board-provider name="provider" {

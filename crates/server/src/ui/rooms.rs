@@ -8,7 +8,7 @@
 use super::board::{
     board_location, capitalized, elapsed, no_location, patient_name, refusal_text, since_text,
 };
-use super::schedule::{Directory, actor, href, patients_by_id};
+use super::schedule::{Directory, actor, href, location_field, patients_by_id};
 use super::{CsrfForm, error_page, shell};
 use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
@@ -143,14 +143,7 @@ async fn render(
     let content = html! {
         (today_nav("rooms", location_id))
         form.filters.toolbar method="get" action="/today/rooms" {
-            div.field {
-                label for="rooms-location" { "Location" }
-                select #rooms-location name="location" {
-                    @for l in dir.active_locations() {
-                        option value=(l.id) selected[l.id == location_id] { (l.value.name) }
-                    }
-                }
-            }
+            (location_field("rooms", &dir, location_id))
             button type="submit" { "Show" }
         }
         h2 #rooms-title { "Rooms at " (location.value.name) }

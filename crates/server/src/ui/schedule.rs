@@ -1053,20 +1053,8 @@ pub async fn day(
     let content = html! {
         (subnav("day", &day_link(date), &week))
         form.filters.toolbar method="get" action="/schedule" {
-            div.field {
-                label for="day-location" { "Location" }
-                select #day-location name="location" {
-                    @for l in dir.active_locations() {
-                        option value=(l.id) selected[l.id == location_id] { (l.value.name) }
-                    }
-                }
-            }
-            div.field.invalid[bad_date] {
-                label for="day-date" { "Date" }
-                input #day-date type="date" name="date" value=(date.to_string())
-                    aria-invalid=[bad_date.then_some("true")] aria-describedby=[bad_date.then_some("day-date-error")];
-                @if bad_date { p.field-error #day-date-error { "Date '" (q.date) "' is not a date; showing today." } }
-            }
+            (location_field("day", &dir, location_id))
+            (date_field("day", date, bad_date.then_some(q.date.as_str())))
             div.field {
                 label for="day-type" { "Free slots for" }
                 select #day-type name="type" {
@@ -1563,6 +1551,38 @@ pub fn schedule_problem(
         ),
     )
         .into_response()
+}
+
+/// A filter toolbar's choice of active location (`{prefix}-location`).
+pub fn location_field(prefix: &str, dir: &Directory, location_id: &str) -> Markup {
+    let id = format!("{prefix}-location");
+    html! {
+        div.field {
+            label for=(id) { "Location" }
+            select id=(id) name="location" {
+                @for l in dir.active_locations() {
+                    option value=(l.id) selected[l.id == location_id] { (l.value.name) }
+                }
+            }
+        }
+    }
+}
+
+/// A filter toolbar's day (`{prefix}-date`); `not_a_date` is what was typed
+/// when it was not a date, and the page shows `date` instead.
+pub fn date_field(prefix: &str, date: Date, not_a_date: Option<&str>) -> Markup {
+    let id = format!("{prefix}-date");
+    let error_id = format!("{prefix}-date-error");
+    html! {
+        div.field.invalid[not_a_date.is_some()] {
+            label for=(id) { "Date" }
+            input id=(id) type="date" name="date" value=(date.to_string())
+                aria-invalid=[not_a_date.map(|_| "true")] aria-describedby=[not_a_date.map(|_| &error_id)];
+            @if let Some(typed) = not_a_date {
+                p.field-error id=(error_id) { "Date '" (typed) "' is not a date; showing today." }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
