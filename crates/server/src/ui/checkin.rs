@@ -27,14 +27,14 @@ use super::registration::{
 };
 use super::schedule::{actor, time_range, today_in};
 use super::visit_page::OpenVisit;
-use super::{CsrfForm, error_page, shell};
-use crate::audit::{AuditNote, note};
+use super::{CsrfForm, error_page};
 use crate::auth::Principal;
 use crate::{AppState, ops};
 use axum::Extension;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
+use carefront_domain::ValidationErrors;
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::coverage::{Coverage, Payer};
 use carefront_domain::patient::{ContactMethod, PhoneKind, RegistrationRules};
@@ -42,7 +42,6 @@ use carefront_domain::visit::{
     CheckInFacts, CheckInStep, Checklist, Demographic, DemographicsReview, StepState, VisitStatus,
     VisitStep, VisitTransitionError, confirm_identity,
 };
-use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{FlowActor, StoreError};
 use jiff::Timestamp;
 use maud::{Markup, html};
@@ -358,27 +357,14 @@ fn cannot_check_in(
         }
         p { a href=(l.board(&[])) { "Back to the board" } }
     };
-    let mut response = (
+    l.respond(
+        state,
+        p,
         StatusCode::CONFLICT,
-        shell(
-            p,
-            state.config.idle_timeout_secs,
-            Area::Today,
-            &format!("Check-in: {}", patient.value.display_name()),
-            content,
-        ),
+        &format!("Check-in: {}", patient.value.display_name()),
+        content,
+        format!("check-in of Appointment/{} refused", l.appointment.id),
     )
-        .into_response();
-    note(
-        &mut response,
-        AuditNote::new(Action::Read, "Patient", Some(&patient.id))
-            .patient(&patient.id)
-            .detail(format!(
-                "check-in of Appointment/{} refused",
-                l.appointment.id
-            )),
-    );
-    response
 }
 
 // ---------------------------------------------------------------- errors
@@ -708,26 +694,16 @@ fn render(
             }
         }
     };
-    let mut response = (
-        status,
-        shell(
-            p,
-            state.config.idle_timeout_secs,
-            Area::Today,
-            &title,
-            content,
-        ),
-    )
-        .into_response();
     let detail = match (input, confirmed) {
         (Some(_), false) => "check-in: the date of birth was not confirmed",
         _ => "check-in",
     };
-    note(
-        &mut response,
-        AuditNote::new(Action::Read, "Patient", Some(&patient.id))
-            .patient(&patient.id)
-            .detail(format!("{detail} (Appointment/{})", l.appointment.id)),
-    );
-    response
+    l.respond(
+        state,
+        p,
+        status,
+        &title,
+        content,
+        format!("{detail} (Appointment/{})", l.appointment.id),
+    )
 }

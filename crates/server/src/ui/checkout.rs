@@ -166,27 +166,14 @@ fn cannot_check_out(
         p { a href=(l.board(&[])) { "Back to the board" } }
     };
     let title = format!("Checkout: {}", l.patient.value.display_name());
-    let mut response = (
+    l.respond(
+        state,
+        p,
         StatusCode::CONFLICT,
-        shell(
-            p,
-            state.config.idle_timeout_secs,
-            Area::Today,
-            &title,
-            content,
-        ),
+        &title,
+        content,
+        format!("checkout of Appointment/{} refused", l.appointment.id),
     )
-        .into_response();
-    note(
-        &mut response,
-        AuditNote::new(Action::Read, "Patient", Some(&l.patient.id))
-            .patient(&l.patient.id)
-            .detail(format!(
-                "checkout of Appointment/{} refused",
-                l.appointment.id
-            )),
-    );
-    response
 }
 
 /// `GET /today/visits/{id}/checkout`.
@@ -332,24 +319,14 @@ fn render(
             p { a href=(l.board(&[])) { "Back to the board" } }
         }
     };
-    let mut response = (
+    l.respond(
+        state,
+        p,
         status,
-        shell(
-            p,
-            state.config.idle_timeout_secs,
-            Area::Today,
-            &title,
-            content,
-        ),
+        &title,
+        content,
+        format!("checkout (Appointment/{id})"),
     )
-        .into_response();
-    note(
-        &mut response,
-        AuditNote::new(Action::Read, "Patient", Some(&patient.id))
-            .patient(&patient.id)
-            .detail(format!("checkout (Appointment/{id})")),
-    );
-    response
 }
 
 #[derive(Debug, Default, Deserialize)]

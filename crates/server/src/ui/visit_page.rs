@@ -1,18 +1,22 @@
 //! What the pages of one visit (check-in, checkout) open with: the visit,
 //! its appointment and patient, and the way back to its board.
 
-use super::error_page;
 use super::patient_summary::load as load_patient;
 use super::schedule::{Directory, href, local};
+use super::{error_page, shell};
+use crate::audit::{AuditNote, note};
 use crate::auth::Principal;
 use crate::{AppState, ops};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+use carefront_domain::Area;
+use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::patient::Patient;
 use carefront_domain::visit::Visit;
 use carefront_store::{AppointmentQuery, AppointmentRecord, Page};
 use jiff::civil::Date;
+use maud::Markup;
 
 pub struct OpenVisit {
     pub appointment: Versioned<AppointmentRecord>,
@@ -70,6 +74,37 @@ impl OpenVisit {
     pub fn day(&self) -> Date {
         let a = &self.appointment.value.appointment;
         local(&self.dir.tz(&a.location_id), a.start).date()
+    }
+
+    /// A page of the visit: `content` in the shell under Today, showing the
+    /// patient audited with `detail`.
+    pub fn respond(
+        &self,
+        state: &AppState,
+        p: &Principal,
+        status: StatusCode,
+        title: &str,
+        content: Markup,
+        detail: String,
+    ) -> Response {
+        let mut response = (
+            status,
+            shell(
+                p,
+                state.config.idle_timeout_secs,
+                Area::Today,
+                title,
+                content,
+            ),
+        )
+            .into_response();
+        note(
+            &mut response,
+            AuditNote::new(Action::Read, "Patient", Some(&self.patient.id))
+                .patient(&self.patient.id)
+                .detail(detail),
+        );
+        response
     }
 
     /// The visit's board, with `extra` query pairs.
