@@ -19,7 +19,7 @@ use carefront_server::{AppState, Config, router};
 use carefront_store::{Actor, AppointmentRecord, AuditFilter, Db, FlowActor, new_id};
 use common::*;
 use jiff::{SignedDuration, Timestamp};
-use schedule_setup::{Derm, Desk, TYPE_NAME, dermatology, visit_starting_now};
+use schedule_setup::{Derm, Desk, TYPE_NAME, dermatology, room_status, visit_starting_now};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use tower::ServiceExt;
@@ -80,17 +80,6 @@ async fn ready_rooms(app: &TestApp, d: &Derm) -> Vec<(String, String)> {
         .filter(|r| r.kind == RoomKind::Exam && r.state.status == RoomStatus::Ready)
         .map(|r| (r.room_id, r.name))
         .collect()
-}
-
-async fn room_status(app: &TestApp, d: &Derm, room: &str) -> RoomStatus {
-    let board = app.db.room_board(&app.org_id, &d.location).await.unwrap();
-    board
-        .rooms
-        .into_iter()
-        .find(|r| r.room_id == room)
-        .unwrap()
-        .state
-        .status
 }
 
 async fn board_seq(app: &TestApp, d: &Derm) -> i64 {

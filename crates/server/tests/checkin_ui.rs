@@ -17,7 +17,7 @@ use carefront_domain::visit::{VisitStatus, VisitStep};
 use carefront_store::{Actor, AppointmentRecord, AuditFilter, FlowActor, new_id};
 use common::*;
 use jiff::Timestamp;
-use schedule_setup::{Derm, Desk, dermatology, visit_starting_now};
+use schedule_setup::{Derm, Desk, audit_details, dermatology, visit_starting_now};
 use std::collections::HashMap;
 
 /// A visit of today with the dermatologist, the patient arrived; returns
@@ -147,18 +147,6 @@ async fn confirmed(desk: &Desk<'_>, path: &str, p: &Patient) -> String {
     assert_eq!(status, StatusCode::OK, "{html}");
     assert!(html.contains("Date of birth confirmed."), "{html}");
     html
-}
-
-async fn audit_details(app: &TestApp, filter: AuditFilter) -> Vec<String> {
-    let (events, _) = app
-        .db
-        .audit_events(&app.org_id, &filter, 0, 50)
-        .await
-        .unwrap();
-    events
-        .into_iter()
-        .map(|e| e.entry.detail.unwrap_or_default())
-        .collect()
 }
 
 #[tokio::test]

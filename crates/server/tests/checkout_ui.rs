@@ -23,7 +23,9 @@ use common::*;
 use http_body_util::BodyExt;
 use jiff::civil::Date;
 use jiff::{Timestamp, ToSpan};
-use schedule_setup::{Derm, Desk, TYPE_ID, TYPE_NAME, dermatology, visit_starting_now};
+use schedule_setup::{
+    Derm, Desk, TYPE_ID, TYPE_NAME, audit_details, dermatology, room_status, visit_starting_now,
+};
 
 /// A patient of the demo whose name the PDF writes as plain text (no
 /// parentheses or letters outside ASCII, which PDF strings escape).
@@ -135,24 +137,6 @@ async fn templates(app: &TestApp) -> PostVisitInstructions {
 async fn visit_path(app: &TestApp, a: &str) -> Vec<VisitStatus> {
     let history = app.db.visit_history(&app.org_id, a).await.unwrap();
     history.iter().map(|e| e.to).collect()
-}
-
-async fn room_status(app: &TestApp, d: &Derm, room: &str) -> RoomStatus {
-    let board = app.db.room_board(&app.org_id, &d.location).await.unwrap();
-    let found = board.rooms.into_iter().find(|r| r.room_id == room);
-    found.unwrap().state.status
-}
-
-async fn audit_details(app: &TestApp, filter: AuditFilter) -> Vec<String> {
-    let (events, _) = app
-        .db
-        .audit_events(&app.org_id, &filter, 0, 50)
-        .await
-        .unwrap();
-    events
-        .into_iter()
-        .map(|e| e.entry.detail.unwrap_or_default())
-        .collect()
 }
 
 fn setting_updates() -> AuditFilter {

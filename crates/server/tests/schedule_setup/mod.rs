@@ -13,8 +13,10 @@ use carefront_domain::scheduling::{
     Appointment, AppointmentStatus, AppointmentType, AvailabilityBlock, BookingRequest,
     CancelReason, Modality, OpeningHours, PatientEligibility, Template,
 };
+use carefront_domain::visit::RoomStatus;
 use carefront_store::{
-    Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, Page, new_id,
+    Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, AuditFilter, BookAppointment,
+    Page, new_id,
 };
 use jiff::civil::{Date, Time};
 use jiff::tz::TimeZone;
@@ -329,4 +331,20 @@ pub async fn visit_starting_now(app: &TestApp, d: &Derm, patient: usize) -> (Str
     tx.record_appointment(a, "test-setup").await.unwrap();
     tx.commit().await.unwrap();
     (id, start.to_zoned(d.tz.clone()).date())
+}
+
+/// The room's state on the dermatologist's rooms board.
+pub async fn room_status(app: &TestApp, d: &Derm, room: &str) -> RoomStatus {
+    let board = app.db.room_board(&app.org_id, &d.location).await.unwrap();
+    let found = board.rooms.into_iter().find(|r| r.room_id == room);
+    found.unwrap().state.status
+}
+
+/// The details of the audit events matching `filter`, newest first.
+pub async fn audit_details(app: &TestApp, filter: AuditFilter) -> Vec<String> {
+    crate::common::fhir_api::audit_events(app, filter)
+        .await
+        .into_iter()
+        .map(|e| e.entry.detail.unwrap_or_default())
+        .collect()
 }
