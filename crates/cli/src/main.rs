@@ -74,6 +74,10 @@ enum Command {
         /// Mark cookies Secure (set when users reach Carefront over HTTPS).
         #[arg(long, env = "CAREFRONT_SECURE_COOKIES")]
         secure_cookies: bool,
+        /// Seconds without a touch after which a self check-in kiosk goes
+        /// back to its start screen, forgetting what was entered.
+        #[arg(long, env = "CAREFRONT_KIOSK_IDLE_SECS", default_value_t = carefront_domain::visit::DEFAULT_KIOSK_IDLE_SECONDS)]
+        kiosk_idle_secs: i64,
     },
     /// Apply database migrations.
     Migrate {
@@ -362,9 +366,13 @@ async fn run(command: Command) -> Result<ExitCode> {
             lockout_failures,
             lockout_secs,
             secure_cookies,
+            kiosk_idle_secs,
         } => {
             if idle_timeout_secs < 1 {
                 bail!("--idle-timeout-secs must be at least 1");
+            }
+            if kiosk_idle_secs < 10 {
+                bail!("--kiosk-idle-secs must be at least 10");
             }
             let conn = open(&db).await?;
             if with_demo {
@@ -394,6 +402,7 @@ async fn run(command: Command) -> Result<ExitCode> {
                     lock_seconds: lockout_secs,
                 },
                 secure_cookies,
+                kiosk_idle_secs,
             };
             carefront_server::serve(listener, AppState::new(conn, config)).await?;
             Ok(ExitCode::SUCCESS)

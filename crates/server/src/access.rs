@@ -242,6 +242,24 @@ fn table(state: AppState) -> Table {
         )
         .add(Method::GET, "/admin", Area::Admin, get(ui::admin::page))
         .add(
+            Method::GET,
+            "/admin/kiosks",
+            Area::Admin,
+            get(ui::kiosk_admin::page),
+        )
+        .add(
+            Method::POST,
+            "/admin/kiosks",
+            Area::Admin,
+            post(ui::kiosk_admin::create),
+        )
+        .add(
+            Method::POST,
+            "/admin/kiosks/{id}/revoke",
+            Area::Admin,
+            post(ui::kiosk_admin::revoke),
+        )
+        .add(
             Method::POST,
             "/admin/users",
             Area::Admin,

@@ -106,7 +106,7 @@ pub fn secrets_match(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn split_credential(value: &str) -> Option<(&str, &str)> {
+pub(crate) fn split_credential(value: &str) -> Option<(&str, &str)> {
     let (org, secret) = value.split_once('.')?;
     (!org.is_empty() && secret.len() == 64).then_some((org, secret))
 }

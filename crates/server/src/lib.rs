@@ -36,6 +36,9 @@ pub struct Config {
     /// Mark cookies `Secure`; on when Carefront is served over TLS (directly
     /// or behind a TLS-terminating proxy).
     pub secure_cookies: bool,
+    /// Seconds without a touch after which a self check-in kiosk returns to
+    /// its start screen and forgets what was entered.
+    pub kiosk_idle_secs: i64,
 }
 
 impl Default for Config {
@@ -44,6 +47,7 @@ impl Default for Config {
             idle_timeout_secs: 15 * 60,
             lockout: LockoutPolicy::default(),
             secure_cookies: false,
+            kiosk_idle_secs: carefront_domain::visit::DEFAULT_KIOSK_IDLE_SECONDS,
         }
     }
 }
@@ -73,6 +77,7 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let app = access::routes(state.clone())
         .merge(ui::public_routes())
+        .merge(ui::kiosk::routes(state.clone()))
         .merge(fhir::routes(state.clone()))
         .merge(ops::routes());
     app.fallback(ui::not_found)

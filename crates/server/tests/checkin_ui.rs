@@ -198,7 +198,7 @@ async fn a_wrong_date_of_birth_refuses_and_changes_nothing() {
     .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
     assert!(html.contains("Not confirmed"));
-    assert!(html.contains("none set up yet"));
+    assert!(html.contains("consent to treatment not signed"));
     assert!(html.contains("shown when billing arrives"));
 
     let wrong = before
@@ -432,7 +432,7 @@ async fn checking_in_with_outstanding_items_needs_them_acknowledged_and_records_
     );
     for item in [
         "Coverage (",
-        "Forms and consents (none set up yet",
+        "Forms and consents (consent to treatment not signed",
         "Amount due (shown when billing arrives",
     ] {
         assert!(recorded.contains(item), "{item} in {recorded}");
@@ -493,7 +493,7 @@ async fn a_check_in_needs_the_sessions_csrf_token() {
         ("action", "complete"),
         (
             "acknowledge",
-            "coverage:attention,forms:later,payment:later",
+            "coverage:attention,forms:attention,payment:later",
         ),
     ];
     let res = app.post_form(&path, &desk.cookie, &fields).await;

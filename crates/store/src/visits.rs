@@ -66,7 +66,7 @@ impl FlowActor {
         }
     }
 
-    fn actor(&self) -> Actor {
+    pub(crate) fn actor(&self) -> Actor {
         match self {
             Self::Staff(a) => a.clone(),
             Self::Kiosk {

@@ -255,6 +255,8 @@ pub struct CheckInFacts<'a> {
     pub intake_form: Option<&'a str>,
     /// The date of birth stated matched ([`confirm_identity`]).
     pub identity_confirmed: bool,
+    /// The patient signed the consent to treatment for this visit (at the kiosk).
+    pub consent_signed: bool,
 }
 
 /// The check-in checklist of one visit, its steps in order.
@@ -400,14 +402,25 @@ fn state_of(step: CheckInStep, facts: &CheckInFacts) -> StepState {
                 ])
             }
         }
-        CheckInStep::FormsAndConsents => StepState::NotAvailableYet(match facts.intake_form {
-            Some(form) => format!(
-                "the visit asks for intake form “{form}”, but forms and consents are not tracked yet"
-            ),
-            None => {
-                "none set up yet: intake forms and consents arrive with the patient portal".into()
+        CheckInStep::FormsAndConsents => {
+            let form = facts.intake_form.map(|form| {
+                format!(
+                    "the visit asks for intake form “{form}”, but intake forms are not tracked yet"
+                )
+            });
+            match (facts.consent_signed, form) {
+                (true, None) => StepState::Done,
+                (true, Some(form)) => StepState::NotAvailableYet(form),
+                (false, form) => StepState::NeedsAttention(
+                    std::iter::once(
+                        "consent to treatment not signed: the kiosk asks for it, or sign it on paper"
+                            .to_string(),
+                    )
+                    .chain(form)
+                    .collect(),
+                ),
             }
-        }),
+        }
         CheckInStep::PaymentDue => StepState::NotAvailableYet(
             "shown when billing arrives: copays and balances are not recorded yet".into(),
         ),
@@ -492,6 +505,7 @@ mod tests {
             day: today(),
             intake_form: None,
             identity_confirmed: true,
+            consent_signed: false,
         }
     }
 
@@ -567,7 +581,7 @@ mod tests {
         ));
         assert!(matches!(
             list.state(CheckInStep::FormsAndConsents),
-            StepState::NotAvailableYet(r) if r.contains("none set up yet")
+            StepState::NeedsAttention(r) if r[0].contains("consent to treatment not signed")
         ));
         assert!(matches!(
             list.state(CheckInStep::PaymentDue),
@@ -575,7 +589,7 @@ mod tests {
         ));
         assert_eq!(
             list.acknowledgement(),
-            "coverage:attention,forms:later,payment:later"
+            "coverage:attention,forms:attention,payment:later"
         );
 
         // In force on the day: on file but not verified.
@@ -595,7 +609,23 @@ mod tests {
             list.state(CheckInStep::Demographics).reasons(),
             ["no phone number on file", "no home address on file"]
         );
-        assert!(list.state(CheckInStep::FormsAndConsents).reasons()[0].contains("“Skin history”"));
+        assert!(list.state(CheckInStep::FormsAndConsents).reasons()[1].contains("“Skin history”"));
+        // Signed at the kiosk: only the intake form is left, and it cannot be checked yet.
+        let signed = CheckInFacts {
+            consent_signed: true,
+            ..f
+        };
+        let list = Checklist::new(&arrived(), &signed).unwrap();
+        assert!(matches!(
+            list.state(CheckInStep::FormsAndConsents),
+            StepState::NotAvailableYet(r) if r.contains("“Skin history”")
+        ));
+        let without_form = CheckInFacts {
+            intake_form: None,
+            ..signed
+        };
+        let list = Checklist::new(&arrived(), &without_form).unwrap();
+        assert_eq!(*list.state(CheckInStep::FormsAndConsents), StepState::Done);
         let text = list.outstanding_text();
         assert!(
             text.starts_with("Demographics (no phone number on file; no home address"),
@@ -639,7 +669,7 @@ mod tests {
         let reviewed = DemographicsReview::new(&p, &p, &[]);
         let list = Checklist::new(&arrived(), &facts(&p, &coverages)).unwrap();
         let ack = list.acknowledgement();
-        assert_eq!(ack, "coverage:later,forms:later,payment:later");
+        assert_eq!(ack, "coverage:later,forms:attention,payment:later");
         assert_eq!(list.complete(&reviewed, Some(&ack)), Ok(()));
 
         let err = list.complete(&reviewed, None).unwrap_err();

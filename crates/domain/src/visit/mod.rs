@@ -21,6 +21,12 @@
 //! ([`RoomChecklist`]) makes it ready again. Supply counts below par levels
 //! give a [`Shortfall`] to restock.
 //!
+//! A kiosk at the entrance lets patients check themselves in: they find
+//! their appointment by name and date of birth ([`KioskLookup`]), see their
+//! contact details masked, propose changes ([`ContactUpdate`], reviewed by
+//! the desk) and sign the consent ([`Signature`]); the visit is then
+//! arrived, by the kiosk.
+//!
 //! At checkout the patient gets post-visit instructions: the appointment
 //! type's [`InstructionsTemplate`] (or the default) filled in with the
 //! visit's [`InstructionFacts`], and the follow-up interval it suggests.
@@ -28,6 +34,7 @@
 mod checkin;
 mod flow;
 mod instructions;
+mod kiosk;
 mod room;
 mod status;
 
@@ -42,6 +49,10 @@ pub use flow::{
 pub use instructions::{
     FilledInstructions, FollowUp, InstructionFacts, InstructionsTemplate, IntervalUnit,
     MAX_BODY_CHARS, MAX_FOLLOW_UP_DAYS, MAX_TITLE_CHARS, Placeholder, PostVisitInstructions,
+};
+pub use kiosk::{
+    CONSENT_TO_TREAT, Consent, ContactInput, ContactUpdate, DEFAULT_KIOSK_IDLE_SECONDS,
+    KioskLookup, MAX_SIGNATURE_CHARS, Signature, mask_email, mask_phone,
 };
 pub use room::{
     MAX_CHECKLIST_ITEMS, MAX_PAR_LEVEL, RoomChange, RoomChecklist, RoomError, RoomState,

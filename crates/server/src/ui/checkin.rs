@@ -25,7 +25,7 @@ use super::patient_summary::alerts;
 use super::registration::{
     Fields, LANGUAGES, PatientForm, input_id, sentence as patient_sentence, spec,
 };
-use super::schedule::{actor, time_range, today_in};
+use super::schedule::{actor, clock, time_range, today_in};
 use super::visit_page::OpenVisit;
 use super::{CsrfForm, error_page};
 use crate::auth::Principal;
@@ -37,13 +37,16 @@ use axum::response::{IntoResponse, Redirect, Response};
 use carefront_domain::ValidationErrors;
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::coverage::{Coverage, Payer};
+use carefront_domain::patient::Patient;
 use carefront_domain::patient::{ContactMethod, PhoneKind, RegistrationRules};
+use carefront_domain::visit::Signature;
 use carefront_domain::visit::{
     CheckInFacts, CheckInStep, Checklist, Demographic, DemographicsReview, StepState, VisitStatus,
     VisitStep, VisitTransitionError, confirm_identity,
 };
-use carefront_store::{FlowActor, StoreError};
+use carefront_store::{FlowActor, KioskCheckIn, StoreError};
 use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use maud::{Markup, html};
 use std::collections::HashMap;
 
@@ -53,6 +56,8 @@ struct Loaded {
     coverages: Vec<Coverage>,
     payers: HashMap<String, Payer>,
     rules: RegistrationRules,
+    /// What the patient did at a self check-in kiosk for this visit.
+    kiosk: Option<KioskCheckIn>,
 }
 
 impl std::ops::Deref for Loaded {
@@ -70,14 +75,16 @@ async fn load(state: &AppState, p: &Principal, id: &str) -> Result<Loaded, Respo
         let coverages = state.db.coverages_of(org_id, &open.patient.id).await?;
         let payers = state.db.payers(org_id).await?;
         let rules = state.db.setting::<RegistrationRules>(org_id).await?;
-        Ok::<_, StoreError>((coverages, payers, rules))
+        let kiosk = state.db.kiosk_check_in_of(org_id, id).await?;
+        Ok::<_, StoreError>((coverages, payers, rules, kiosk))
     };
-    let (coverages, payers, rules) = rest.await.map_err(ops::internal_error)?;
+    let (coverages, payers, rules, kiosk) = rest.await.map_err(ops::internal_error)?;
     Ok(Loaded {
         open,
         coverages: coverages.into_iter().map(|c| c.value).collect(),
         payers: payers.into_iter().map(|v| (v.id, v.value)).collect(),
         rules,
+        kiosk,
     })
 }
 
@@ -200,6 +207,7 @@ async fn prepare(
             .kind(&a.appointment_type_id)
             .and_then(|t| t.intake_form.as_deref()),
         identity_confirmed,
+        consent_signed: l.kiosk.is_some(),
     };
     let checklist = match Checklist::new(&l.visit, &facts) {
         Ok(c) => c,
@@ -580,6 +588,23 @@ fn pending_section(list: &Checklist, step: CheckInStep) -> Markup {
     }
 }
 
+/// What the patient did at the kiosk, for the desk to go over with them.
+fn kiosk_notice(k: &KioskCheckIn, patient: &Patient, tz: &TimeZone) -> Markup {
+    let changes = k.contact.describe(patient);
+    let how = match k.signature {
+        Signature::Drawn(_) => "signed on the screen",
+        Signature::Typed(_) => "signed by typing their name",
+    };
+    html! {
+        div.notice #kiosk-checkin {
+            p { "Arrived at the kiosk " (Timestamp::from_microsecond(k.at_us).map(|t| clock(t.to_zoned(tz.clone()).datetime())).unwrap_or_default()) ": consent to treatment " (how) "." }
+            @if !changes.is_empty() {
+                p { "At the kiosk the patient asked to change their " (changes.join("; ")) ". Confirm with the patient and enter it under Demographics." }
+            }
+        }
+    }
+}
+
 fn render(
     state: &AppState,
     p: &Principal,
@@ -618,6 +643,9 @@ fn render(
             span { (capitalized(l.visit.status.label())) " " (since_text(&tz, l.visit.since, Timestamp::now())) }
         }
         (alerts(&patient.value))
+        @if let Some(k) = &l.kiosk {
+            (kiosk_notice(k, &patient.value, &tz))
+        }
         @if !v.errors.is_empty() {
             (error_summary(&v.errors, &patient.id))
         } @else if input.is_some() {

@@ -11,6 +11,8 @@ pub mod checkin;
 pub mod checkout;
 pub mod coverage;
 pub mod instructions_pdf;
+pub mod kiosk;
+pub mod kiosk_admin;
 pub mod login;
 pub mod merge;
 pub mod pages;
@@ -33,6 +35,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use carefront_domain::Area;
+use carefront_store::KioskSession;
 use maud::{DOCTYPE, Markup, html};
 use serde::de::DeserializeOwned;
 
@@ -45,6 +48,10 @@ pub fn public_routes() -> Router<AppState> {
         .route("/login", get(login::page).post(login::submit))
         .route("/assets/app.css", get(|| asset("text/css", APP_CSS)))
         .route("/assets/app.js", get(|| asset("text/javascript", APP_JS)))
+        .route(
+            "/assets/kiosk.js",
+            get(|| asset("text/javascript", kiosk::KIOSK_JS)),
+        )
         .route(
             "/assets/favicon.svg",
             get(|| asset("image/svg+xml", FAVICON)),
@@ -240,8 +247,8 @@ pub fn same_origin(headers: &HeaderMap) -> bool {
     }
 }
 
-/// A form body from a signed-in page, accepted only with the session's CSRF
-/// token and from our own origin.
+/// A form body from a signed-in page (staff, or a kiosk device), accepted
+/// only with the session's CSRF token and from our own origin.
 pub struct CsrfForm<T>(pub T);
 
 impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
@@ -256,8 +263,13 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
                 "This form could not be accepted (it is from another site or an earlier session). Go back, reload the page and try again.",
             )
         };
-        let Some(principal) = parts.extensions.get::<Principal>().cloned() else {
-            return Err(rejected());
+        let expected = match (
+            parts.extensions.get::<Principal>(),
+            parts.extensions.get::<KioskSession>(),
+        ) {
+            (Some(p), _) => p.csrf().to_string(),
+            (None, Some(k)) => k.csrf_token.clone(),
+            (None, None) => return Err(rejected()),
         };
         if !same_origin(&parts.headers) {
             return Err(rejected());
@@ -269,7 +281,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .find(|(k, _)| k == "csrf")
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default();
-        if !secrets_match(&token, principal.csrf()) {
+        if !secrets_match(&token, &expected) {
             return Err(rejected());
         }
         let axum::Form(value) =

@@ -616,15 +616,15 @@ pub(super) fn spec<'a>(kind: &'a str, size: &'a str) -> Spec<'a> {
 }
 
 impl<'a> Spec<'a> {
-    fn req(self, required: bool) -> Self {
+    pub(super) fn req(self, required: bool) -> Self {
         Spec { required, ..self }
     }
 
-    fn focus(self, autofocus: bool) -> Self {
+    pub(super) fn focus(self, autofocus: bool) -> Self {
         Spec { autofocus, ..self }
     }
 
-    fn hint(self, hint: &'a str) -> Self {
+    pub(super) fn hint(self, hint: &'a str) -> Self {
         Spec {
             hint: Some(hint),
             ..self

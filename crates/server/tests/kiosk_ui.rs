@@ -1,0 +1,363 @@
+//! The self check-in kiosk over HTTP, in-process, on SQLite and (with
+//! CAREFRONT_TEST_POSTGRES) on PostgreSQL: an administrator turns a device
+//! into a kiosk (and is signed out there); a patient finds today's visit
+//! with name and date of birth, sees only masked contact details, proposes
+//! a change, signs, and the board shows "Arrived (kiosk)" while the desk's
+//! check-in shows the consent and the change; wrong or forged input finds
+//! nothing and writes nothing; a revoked kiosk is refused.
+
+mod common;
+mod schedule_setup;
+
+use axum::http::StatusCode;
+use carefront_domain::Role;
+use carefront_domain::audit::Action;
+use carefront_domain::patient::Patient;
+use carefront_domain::visit::{ChangedBy, VisitStatus};
+use carefront_store::AuditFilter;
+use common::*;
+use schedule_setup::{Derm, Desk, audit_details, dermatology, visit_starting_now};
+
+/// A kiosk device: its credential cookie and its form token.
+struct Kiosk<'a> {
+    app: &'a TestApp,
+    cookie: String,
+    csrf: String,
+    id: String,
+}
+
+impl<'a> Kiosk<'a> {
+    /// Started by an administrator on the device, at the dermatologist's
+    /// location.
+    async fn start(app: &'a TestApp, d: &Derm) -> Kiosk<'a> {
+        let admin = Desk::new(app, Role::Admin).await;
+        let res = app
+            .post_form(
+                "/admin/kiosks",
+                &admin.cookie,
+                &[
+                    ("csrf", &admin.csrf),
+                    ("name", "Front entrance"),
+                    ("location_id", &d.location),
+                ],
+            )
+            .await;
+        assert_eq!(res.status(), StatusCode::SEE_OTHER);
+        assert_eq!(location(&res), "/kiosk");
+        let cookie = set_cookie(&res, "cf_kiosk").unwrap();
+        // The administrator is signed out on the device, cookie and session.
+        let cleared = res
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .any(|v| v.to_str().unwrap().starts_with("cf_session=;"));
+        assert!(cleared);
+        let res = app.send(get("/", Some(&admin.cookie))).await;
+        assert!(location(&res).starts_with("/login"));
+        let kiosks = app.db.kiosks(&app.org_id).await.unwrap();
+        let id = kiosks
+            .iter()
+            .find(|k| k.name == "Front entrance")
+            .unwrap()
+            .id
+            .clone();
+        let html = body_text(app.send(get("/kiosk", Some(&cookie))).await).await;
+        Kiosk {
+            app,
+            csrf: hidden_value(&html, "csrf").unwrap(),
+            cookie,
+            id,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, String) {
+        let res = self.app.send(get(path, Some(&self.cookie))).await;
+        (res.status(), body_text(res).await)
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (StatusCode, String) {
+        let mut all = vec![("csrf", self.csrf.as_str())];
+        all.extend_from_slice(fields);
+        let res = self.app.post_form(path, &self.cookie, &all).await;
+        (res.status(), body_text(res).await)
+    }
+}
+
+/// What a patient types: first name, last name, date of birth as M/D/YYYY.
+async fn typed(app: &TestApp, patient_id: &str) -> (String, String, String) {
+    let p = app
+        .db
+        .get::<Patient>(&app.org_id, patient_id)
+        .await
+        .unwrap();
+    let dob = p.value.birth_date;
+    (
+        p.value.given.to_lowercase(),
+        p.value.family.to_uppercase(),
+        format!("{}/{}/{}", dob.month(), dob.day(), dob.year()),
+    )
+}
+
+async fn visit_status(app: &TestApp, d: &Derm, id: &str) -> (VisitStatus, Option<ChangedBy>) {
+    let date = jiff::Timestamp::now().to_zoned(d.tz.clone()).date();
+    let board = app.db.day_board(&app.org_id, &d.location, date).await;
+    let v = board
+        .unwrap()
+        .visits
+        .into_iter()
+        .find(|v| v.visit.appointment_id == id);
+    let v = v.unwrap().visit;
+    (v.status, v.by)
+}
+
+#[tokio::test]
+async fn a_patient_checks_in_at_the_kiosk_and_the_desk_sees_it() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (id, date) = visit_starting_now(&app, &d, 0).await;
+    let patient_id = d.patients[0].0.clone();
+    let record = app
+        .db
+        .get::<Patient>(&app.org_id, &patient_id)
+        .await
+        .unwrap();
+    let kiosk = Kiosk::start(&app, &d).await;
+
+    let (status, start) = kiosk.get("/kiosk").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(start.contains(&d.location_name));
+    // No staff shell: no navigation, search or sign-out.
+    assert!(!start.contains("Find patient") && !start.contains("Sign out"));
+
+    let (given, family, dob) = typed(&app, &patient_id).await;
+    let who = [
+        ("given", given.as_str()),
+        ("family", family.as_str()),
+        ("birth_date", dob.as_str()),
+    ];
+    let (status, contact) = kiosk.post("/kiosk/find", &who).await;
+    assert_eq!(status, StatusCode::OK, "{contact}");
+    assert!(contact.contains("Are your contact details still right?"));
+    // Masked: the last four digits only, never the number or the address.
+    let phone = &record.value.phones[0].number;
+    assert!(contact.contains(&format!("ending in {}", &phone[phone.len() - 4..])));
+    assert!(!contact.contains(&phone[2..]));
+    if let Some(a) = &record.value.address {
+        assert!(!contact.contains(&a.line1));
+    }
+    assert!(!contact.contains(&record.value.mrn));
+    let appointment_id = hidden_value(&contact, "appointment_id").unwrap();
+    assert_eq!(appointment_id, id);
+
+    let mut step = who.to_vec();
+    step.extend([("appointment_id", id.as_str()), ("phone", "(512) 555-0199")]);
+    let (status, consent) = kiosk.post("/kiosk/contact", &step).await;
+    assert_eq!(status, StatusCode::OK, "{consent}");
+    assert!(consent.contains("Consent to treatment"));
+    assert_eq!(hidden_value(&consent, "phone").unwrap(), "(512) 555-0199");
+
+    step.push(("signature", "M10 10 L40 30 L80 12 L120 40"));
+    let (status, done) = kiosk.post("/kiosk/check-in", &step).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("You are checked in"));
+
+    let (status, by) = visit_status(&app, &d, &id).await;
+    assert_eq!(status, VisitStatus::Arrived);
+    assert_eq!(
+        by,
+        Some(ChangedBy::Kiosk {
+            device_id: kiosk.id.clone()
+        })
+    );
+    // The record is not changed at the kiosk: the desk confirms it.
+    let after = app
+        .db
+        .get::<Patient>(&app.org_id, &patient_id)
+        .await
+        .unwrap();
+    assert_eq!(after.version, record.version);
+
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    let (_, board) = desk
+        .get(&format!("/today?location={}&date={date}", d.location))
+        .await;
+    assert!(board.contains("Arrived (kiosk)"), "{board}");
+    let (_, checkin) = desk.get(&format!("/today/visits/{id}/checkin")).await;
+    assert!(checkin.contains("Arrived at the kiosk"));
+    assert!(checkin.contains("consent to treatment signed on the screen"));
+    assert!(checkin.contains("asked to change their phone (512) 555-0199"));
+    // The consent counts: forms and consents are no longer outstanding.
+    assert!(!checkin.contains("consent to treatment not signed"));
+
+    let consent = audit_details(
+        &app,
+        AuditFilter {
+            resource_type: Some("Consent".into()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(
+        consent,
+        ["consent-to-treat-v1 signed at the kiosk; contact changes proposed for the desk"]
+    );
+    let found = app
+        .db
+        .audit_events(
+            &app.org_id,
+            &AuditFilter {
+                patient_id: Some(patient_id.clone()),
+                action: Some(Action::Read),
+                ..Default::default()
+            },
+            0,
+            10,
+        )
+        .await
+        .unwrap()
+        .0;
+    assert!(
+        found
+            .iter()
+            .any(|e| e.entry.actor_name == format!("kiosk {}", kiosk.id))
+    );
+
+    // A second go finds the patient already here.
+    let (_, again) = kiosk.post("/kiosk/find", &who).await;
+    assert!(again.contains("You are already checked in"));
+}
+
+#[tokio::test]
+async fn wrong_or_forged_input_finds_nothing_and_writes_nothing() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (id, _) = visit_starting_now(&app, &d, 0).await;
+    let (other, _) = visit_starting_now(&app, &d, 1).await;
+    let kiosk = Kiosk::start(&app, &d).await;
+    let (given, family, dob) = typed(&app, &d.patients[0].0).await;
+    let before = app.audit_count().await;
+
+    // A near miss is not a match, and says nothing of whose record was near.
+    let wrong_year = format!("{}1", &dob[..dob.len() - 1]);
+    let (status, page) = kiosk
+        .post(
+            "/kiosk/find",
+            &[
+                ("given", &given),
+                ("family", &family),
+                ("birth_date", &wrong_year),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("could not find an appointment"));
+    assert!(!page.contains("appointment_id\" value=\"0"));
+    // Only the failed lookup is recorded.
+    assert_eq!(app.audit_count().await, before + 1);
+
+    let (status, page) = kiosk
+        .post(
+            "/kiosk/find",
+            &[
+                ("given", ""),
+                ("family", &family),
+                ("birth_date", "31/31/1990"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("First name is required."));
+    assert!(page.contains("Date of birth must be a date"));
+
+    let who = [
+        ("given", given.as_str()),
+        ("family", family.as_str()),
+        ("birth_date", dob.as_str()),
+    ];
+    let mut step = who.to_vec();
+    step.extend([("appointment_id", id.as_str()), ("phone", "555")]);
+    let (status, page) = kiosk.post("/kiosk/contact", &step).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Phone "), "{page}");
+
+    let mut step = who.to_vec();
+    step.push(("appointment_id", id.as_str()));
+    let (status, page) = kiosk.post("/kiosk/check-in", &step).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Signature is required"));
+
+    // Someone else's visit, named with this patient's details.
+    let mut forged = who.to_vec();
+    forged.extend([("appointment_id", other.as_str()), ("signature_typed", "x")]);
+    let (_, page) = kiosk.post("/kiosk/check-in", &forged).await;
+    assert!(page.contains("could not find an appointment"));
+
+    // Without the kiosk's form token.
+    let res = app.post_form("/kiosk/find", &kiosk.cookie, &who).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+
+    for visit in [&id, &other] {
+        assert_eq!(
+            visit_status(&app, &d, visit).await.0,
+            VisitStatus::Scheduled
+        );
+        assert!(
+            app.db
+                .kiosk_check_in_of(&app.org_id, visit)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+#[tokio::test]
+async fn kiosks_are_set_up_by_admins_and_revoked_kiosks_are_refused() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+
+    // Not a kiosk: no cookie, or a staff session.
+    let res = app.send(get("/kiosk", None)).await;
+    assert_eq!(res.status(), StatusCode::FORBIDDEN);
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    let (status, page) = desk.get("/kiosk").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("not signed in as a self check-in kiosk"));
+    let (status, _) = desk.get("/admin/kiosks").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    // Bad input starts nothing.
+    let admin = Desk::new(&app, Role::Admin).await;
+    let (status, _, page) = admin
+        .post(
+            "/admin/kiosks",
+            &[("name", " "), ("location_id", "nowhere")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.contains("Name is required."));
+    assert!(page.contains("Location must be one of the organization"));
+    assert!(app.db.kiosks(&app.org_id).await.unwrap().is_empty());
+
+    // A kiosk cannot reach staff pages with its credential.
+    let kiosk = Kiosk::start(&app, &d).await;
+    let res = app.send(get("/today", Some(&kiosk.cookie))).await;
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    assert!(location(&res).starts_with("/login"));
+
+    let admin = Desk::new(&app, Role::Admin).await;
+    let (_, list) = admin.get("/admin/kiosks").await;
+    assert!(list.contains("Front entrance"));
+    let (status, to, _) = admin
+        .post(&format!("/admin/kiosks/{}/revoke", kiosk.id), &[("x", "")])
+        .await;
+    assert_eq!(
+        (status, to.as_str()),
+        (StatusCode::SEE_OTHER, "/admin/kiosks")
+    );
+    let (status, page) = kiosk.get("/kiosk").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(page.contains("Not a kiosk"));
+    let (_, list) = admin.get("/admin/kiosks").await;
+    assert!(!list.contains("Front entrance"));
+}
