@@ -291,6 +291,24 @@ fn table(state: AppState) -> Table {
         )
         .add(
             Method::GET,
+            "/admin/rooms",
+            Area::Admin,
+            get(ui::room_setup::page),
+        )
+        .add(
+            Method::POST,
+            "/admin/rooms",
+            Area::Admin,
+            post(ui::room_setup::save_checklist),
+        )
+        .add(
+            Method::POST,
+            "/admin/rooms/wait",
+            Area::Admin,
+            post(ui::room_setup::save_wait),
+        )
+        .add(
+            Method::GET,
             "/admin/payers",
             Area::Admin,
             get(ui::coverage::payers_page),
@@ -486,6 +504,12 @@ fn table(state: AppState) -> Table {
             "/today/rooms/{id}",
             Area::VisitFlow,
             post(ui::rooms::change),
+        )
+        .add(
+            Method::POST,
+            "/today/restock/{id}",
+            Area::VisitFlow,
+            post(ui::rooms::close_restock),
         )
         .add(Method::GET, "/audit", Area::Audit, get(ui::audit::page))
         .add(

@@ -15,6 +15,16 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+/// What a patient hands in at the kiosk to check in.
+#[derive(Debug, Clone)]
+pub struct KioskArrival<'a> {
+    pub appointment_id: &'a str,
+    /// The consent they were shown and signed.
+    pub consent: &'a Consent,
+    pub signature: &'a Signature,
+    pub contact: &'a ContactUpdate,
+}
+
 /// A kiosk device as the admin page lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KioskDevice {
@@ -66,7 +76,7 @@ fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| corrupt("kiosk check-in", e))
 }
 
-fn arrival() -> VisitStep {
+fn arrival_step() -> VisitStep {
     VisitStep::new(VisitStatus::Arrived, None).expect("an arrival names no room")
 }
 
@@ -177,13 +187,16 @@ impl WriteTx {
     pub async fn kiosk_check_in(
         &mut self,
         kiosk: &KioskSession,
-        appointment_id: &str,
-        consent: &Consent,
-        signature: &Signature,
-        contact: &ContactUpdate,
+        arrival: &KioskArrival<'_>,
         client_addr: Option<String>,
         now: Timestamp,
     ) -> Result<VisitChange> {
+        let KioskArrival {
+            appointment_id,
+            consent,
+            signature,
+            contact,
+        } = *arrival;
         let by = FlowActor::Kiosk {
             device_id: kiosk.device.id.clone(),
             client_addr,
@@ -191,7 +204,7 @@ impl WriteTx {
         // The step locks the appointment first: a second kiosk racing for
         // the same visit waits here and is then refused as already arrived.
         let change = self
-            .visit_step(appointment_id, &arrival(), &by, now)
+            .visit_step(appointment_id, &arrival_step(), &by, now)
             .await?;
         sqlx::query(
             "INSERT INTO kiosk_checkins (org_id, appointment_id, device_id, at_us, consent_id, \

@@ -27,7 +27,7 @@ pub use audit_writer::AuditWriter;
 pub use coverage::CardImage;
 pub use db::{Backend, Db, WriteTx, new_id, now_us};
 pub use identity::{ApiToken, NewUser, Session, User};
-pub use kiosk::{KioskCheckIn, KioskDevice, KioskSession};
+pub use kiosk::{KioskArrival, KioskCheckIn, KioskDevice, KioskSession};
 pub use merge::{MergeSnapshot, MovedRecord, PatientMerge, PatientOwned};
 pub use patients::{PatientHits, format_mrn};
 pub use records::{Filter, HistoryEntry, Page, Record, Val};

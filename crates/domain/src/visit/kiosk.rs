@@ -205,6 +205,7 @@ impl ContactUpdate {
 }
 
 /// The consent the kiosk asks for, with the version its text is known by.
+#[derive(Debug)]
 pub struct Consent {
     pub id: &'static str,
     pub title: &'static str,

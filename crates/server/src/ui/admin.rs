@@ -113,6 +113,7 @@ async fn render(
             p { a href="/admin/registration" { "Registration rules" } ": what the front desk must enter to register a patient." }
             p { a href="/admin/kiosks" { "Kiosks" } ": self check-in tablets at each location's entrance." }
             p { a href="/admin/instructions" { "Post-visit instructions" } ": what patients take home after each appointment type, and the follow-up it suggests." }
+            p { a href="/admin/rooms" { "Rooms and supplies" } ": cleaning checklists and supply par levels for each kind of room, and how long patients may wait before the board flags them." }
             p { a href="/admin/schedule" { "Scheduling setup" } ": providers' weekly templates, time off, holidays, blocked time, extra sessions and appointment types." }
             h2 { "Staff users" }
             table {

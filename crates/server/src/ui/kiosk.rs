@@ -31,7 +31,9 @@ use carefront_domain::visit::{
     CONSENT_TO_TREAT, ContactInput, ContactUpdate, KioskLookup, Signature, VisitStatus, mask_email,
     mask_phone,
 };
-use carefront_store::{AppointmentQuery, AppointmentRecord, KioskSession, Page, StoreError};
+use carefront_store::{
+    AppointmentQuery, AppointmentRecord, KioskArrival, KioskSession, Page, StoreError,
+};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
 use maud::{DOCTYPE, Markup, html};
@@ -41,6 +43,11 @@ pub const KIOSK_COOKIE: &str = "cf_kiosk";
 
 /// Seconds the "you are checked in" screen stays before the next patient.
 const DONE_SECONDS: i64 = 10;
+
+/// How long a closing screen stays: never longer than the idle timeout.
+fn done_seconds(state: &AppState) -> i64 {
+    DONE_SECONDS.min(state.config.kiosk_idle_secs)
+}
 
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
@@ -365,7 +372,7 @@ async fn not_found(
         Lookup::AlreadyHere => {
             return screen(
                 site,
-                state.config.kiosk_idle_secs.min(DONE_SECONDS * 3),
+                done_seconds(state),
                 "You are already checked in",
                 html! { p.kiosk-lead { "Please have a seat. We will call you shortly." } },
             )
@@ -606,16 +613,14 @@ async fn check_in(
     };
     let saved = async {
         let mut tx = state.db.begin(&k.session.org_id).await?;
-        tx.kiosk_check_in(
-            &k.session,
-            &found.appointment.id,
-            &CONSENT_TO_TREAT,
-            &signature,
-            &contact,
-            k.addr.clone(),
-            Timestamp::now(),
-        )
-        .await?;
+        let arrival = KioskArrival {
+            appointment_id: &found.appointment.id,
+            consent: &CONSENT_TO_TREAT,
+            signature: &signature,
+            contact: &contact,
+        };
+        tx.kiosk_check_in(&k.session, &arrival, k.addr.clone(), Timestamp::now())
+            .await?;
         tx.commit().await
     }
     .await;
@@ -629,7 +634,7 @@ async fn check_in(
     }
     screen(
         &site,
-        DONE_SECONDS,
+        done_seconds(&state),
         "You are checked in",
         html! {
             p.kiosk-lead { "Thank you. Please have a seat; we will call you shortly." }

@@ -19,6 +19,7 @@ pub mod pages;
 pub mod patient_summary;
 pub mod patients;
 pub mod registration;
+pub mod room_setup;
 pub mod rooms;
 pub mod schedule;
 pub mod schedule_setup;
