@@ -17,7 +17,9 @@ use carefront_domain::patient::Patient;
 use carefront_server::Config;
 use carefront_store::Page;
 use common::TestApp;
-use fantoccini::actions::{InputSource, KeyAction, KeyActions};
+use fantoccini::actions::{
+    InputSource, KeyAction, KeyActions, MOUSE_BUTTON_LEFT, MouseActions, PointerAction,
+};
 use fantoccini::elements::Element;
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -769,6 +771,289 @@ async fn front_desk_finds_books_reschedules_and_cancels_a_dermatology_visit() ->
     b.close().await
 }
 
+/// One patient's whole visit, driven from the front desk's window while a
+/// second window (the lead's, on the same board) sees every step arrive
+/// without reloading: arrival, the guided check-in, rooming, with the
+/// provider, checkout with the instructions PDF, completed.
+#[tokio::test]
+async fn a_visit_from_arrival_to_completed_seen_live_in_a_second_window() -> Result<()> {
+    let Some(desk) = Browser::start().await? else {
+        return Ok(());
+    };
+    let Some(lead) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::new().await;
+    let d = schedule_setup::dermatology(&app).await;
+    let (id, date) = schedule_setup::visit_starting_now(&app, &d, 0).await;
+    let patient = app.db.get::<Patient>(&app.org_id, &d.patients[0].0).await?;
+    let base = app.spawn().await;
+    let board = format!("{base}/today?location={}&date={date}", d.location);
+    let row = format!("tr#visit-{id}");
+    for (b, role) in [(&desk, Role::FrontDesk), (&lead, Role::Lead)] {
+        let s = app.staff(role).clone();
+        b.sign_in(&base, &s.username, &s.password).await?;
+        b.client.goto(&board).await?;
+        b.wait(Locator::Css(&row)).await?;
+    }
+    // Anything that reloads the lead's page loses this mark.
+    lead.client.execute("window.stayed = true;", vec![]).await?;
+    desk.full_step("50-board-scheduled").await?;
+
+    let status = format!("{row} td.c-status");
+    desk.find(&format!("#step-{id}-arrived"))
+        .await?
+        .click()
+        .await?;
+    desk.wait_text(&status, "Arrived").await?;
+    lead.wait_text(&status, "Arrived").await?;
+    lead.step("51-second-window-arrived").await?;
+
+    // The guided check-in: the date of birth opens it, the outstanding
+    // items are acknowledged.
+    desk.find(&format!("#checkin-{id}")).await?.click().await?;
+    let dob = patient.value.birth_date;
+    desk.wait(Locator::Css("input#f-birth_date"))
+        .await?
+        .send_keys(&format!(
+            "{:02}/{:02}/{}",
+            dob.month(),
+            dob.day(),
+            dob.year()
+        ))
+        .await?;
+    desk.find("button[name=action][value=review]")
+        .await?
+        .click()
+        .await?;
+    desk.wait(Locator::Css("#checkin-notice")).await?;
+    desk.find("#f-acknowledge").await?.click().await?;
+    desk.full_step("52-check-in").await?;
+    desk.find("button[name=action][value=complete]")
+        .await?
+        .click()
+        .await?;
+    desk.wait_text(&status, "Checked in").await?;
+    lead.wait_text(&status, "Checked in").await?;
+
+    // Rooming takes the first ready room; the lead sees the room too.
+    desk.find(&format!("#step-{id}-roomed"))
+        .await?
+        .click()
+        .await?;
+    desk.wait_text(&status, "Roomed").await?;
+    lead.wait_text(&status, "Roomed").await?;
+    let room = lead.texts(&format!("{row} td.c-room")).await?;
+    ensure!(!room[0].trim().is_empty(), "the room shows: {room:?}");
+    lead.step("53-second-window-roomed").await?;
+
+    desk.find(&format!("#step-{id}-with-provider"))
+        .await?
+        .click()
+        .await?;
+    lead.wait_text(&status, "With provider").await?;
+    desk.wait(Locator::Css(&format!("#step-{id}-checkout")))
+        .await?
+        .click()
+        .await?;
+    lead.wait_text(&status, "At checkout").await?;
+
+    // Checkout: the follow-up and the instructions as a PDF.
+    desk.wait(Locator::Css(&format!("#checkout-{id}")))
+        .await?
+        .click()
+        .await?;
+    let pdf = desk
+        .wait(Locator::Css("a#instructions-download"))
+        .await?
+        .attr("href")
+        .await?
+        .context("the download link")?;
+    let fetched = desk
+        .client
+        .execute_async(
+            "const done = arguments[arguments.length - 1];
+             fetch(arguments[0]).then(r => r.arrayBuffer().then(b =>
+               done([r.headers.get('content-type'),
+                     String.fromCharCode(...new Uint8Array(b).slice(0, 5)), b.byteLength])));",
+            vec![serde_json::json!(pdf)],
+        )
+        .await?;
+    ensure!(
+        fetched[0] == "application/pdf" && fetched[1] == "%PDF-",
+        "instructions PDF: {fetched}"
+    );
+    desk.find("a#book-followup").await?;
+    desk.full_step("54-checkout").await?;
+    desk.find("form#checkout-form button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    desk.wait_text(&status, "Completed").await?;
+    lead.wait_text(&status, "Completed").await?;
+    lead.step("55-second-window-completed").await?;
+    let stayed = lead
+        .client
+        .execute("return window.stayed === true;", vec![])
+        .await?;
+    ensure!(stayed == true, "the second window never reloaded");
+
+    desk.close().await?;
+    lead.close().await
+}
+
+/// Self check-in at the entrance: an administrator turns the browser into
+/// the location's kiosk; a patient finds their visit, keeps their contact
+/// details, signs with a finger on the screen, and the desk's board (open
+/// in another window) shows "Arrived (kiosk)". Left alone, the kiosk goes
+/// back to its start screen with nothing of what was typed.
+#[tokio::test]
+async fn a_patient_checks_in_at_the_kiosk_and_the_board_shows_it() -> Result<()> {
+    let Some(kiosk) = Browser::start().await? else {
+        return Ok(());
+    };
+    let Some(desk) = Browser::start().await? else {
+        return Ok(());
+    };
+    let app = TestApp::with_config(Config {
+        kiosk_idle_secs: 4,
+        ..Config::default()
+    })
+    .await;
+    let d = schedule_setup::dermatology(&app).await;
+    let (id, date) = schedule_setup::visit_starting_now(&app, &d, 1).await;
+    let patient = app
+        .db
+        .get::<Patient>(&app.org_id, &d.patients[1].0)
+        .await?
+        .value;
+    let base = app.spawn().await;
+    let front = app.staff(Role::FrontDesk).clone();
+    desk.sign_in(&base, &front.username, &front.password)
+        .await?;
+    desk.client
+        .goto(&format!("{base}/today?location={}&date={date}", d.location))
+        .await?;
+    let status = format!("tr#visit-{id} td.c-status");
+    desk.wait(Locator::Css(&status)).await?;
+
+    let admin = app.staff(Role::Admin).clone();
+    kiosk
+        .sign_in(&base, &admin.username, &admin.password)
+        .await?;
+    kiosk.client.goto(&format!("{base}/admin/kiosks")).await?;
+    kiosk
+        .wait(Locator::Css("input#kiosk-name"))
+        .await?
+        .send_keys("Front entrance")
+        .await?;
+    kiosk
+        .find("select#kiosk-location")
+        .await?
+        .select_by_value(&d.location)
+        .await?;
+    kiosk.step("60-kiosk-setup").await?;
+    kiosk
+        .find("form[action='/admin/kiosks'] button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    kiosk.wait(Locator::Css("body.kiosk input#f-given")).await?;
+    ensure!(
+        kiosk.client.find(Locator::Css("nav")).await.is_err(),
+        "the kiosk shows no staff navigation"
+    );
+    kiosk.step("61-kiosk-start").await?;
+
+    // Left alone half-way, the kiosk starts over and forgets.
+    kiosk.fill("input#f-given", &patient.given).await?;
+    kiosk.fill("input#f-family", &patient.family).await?;
+    let dob = patient.birth_date;
+    let typed_dob = format!("{}/{}/{}", dob.month(), dob.day(), dob.year());
+    kiosk.fill("input#f-birth_date", &typed_dob).await?;
+    kiosk
+        .find("form[action='/kiosk/find'] button")
+        .await?
+        .click()
+        .await?;
+    kiosk.wait(Locator::Css("input#f-phone")).await?;
+    kiosk.step("62-kiosk-contact").await?;
+    let started = Instant::now();
+    kiosk
+        .wait(Locator::Css("form[action='/kiosk/find']"))
+        .await?;
+    ensure!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the start screen came back by the timeout, not at once"
+    );
+    let given = kiosk.find("input#f-given").await?.prop("value").await?;
+    ensure!(
+        given.as_deref() == Some(""),
+        "nothing typed stays: {given:?}"
+    );
+    kiosk.step("63-kiosk-timed-out").await?;
+
+    kiosk.fill("input#f-given", &patient.given).await?;
+    kiosk.fill("input#f-family", &patient.family).await?;
+    kiosk.fill("input#f-birth_date", &typed_dob).await?;
+    kiosk
+        .find("form[action='/kiosk/find'] button")
+        .await?
+        .click()
+        .await?;
+    kiosk.wait(Locator::Css("input#f-phone")).await?;
+    kiosk
+        .find("form[action='/kiosk/contact'] button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    let canvas = kiosk.wait(Locator::Css("canvas#signature-canvas")).await?;
+    let mut pen = MouseActions::new("pen".to_string()).then(PointerAction::MoveToElement {
+        element: canvas,
+        duration: None,
+        x: -150.0,
+        y: 10.0,
+    });
+    pen = pen.then(PointerAction::Down {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    for (x, y) in [(40.0, -25.0), (40.0, 30.0), (50.0, -20.0), (60.0, 15.0)] {
+        pen = pen.then(PointerAction::MoveBy {
+            duration: Some(Duration::from_millis(50)),
+            x,
+            y,
+        });
+    }
+    pen = pen.then(PointerAction::Up {
+        button: MOUSE_BUTTON_LEFT,
+    });
+    kiosk.client.perform_actions(pen).await?;
+    let path = kiosk.find("input#signature").await?.prop("value").await?;
+    ensure!(
+        path.as_deref()
+            .is_some_and(|p| p.starts_with('M') && p.contains('L')),
+        "the drawn signature is recorded: {path:?}"
+    );
+    kiosk.full_step("64-kiosk-consent-signed").await?;
+    kiosk
+        .find("form[action='/kiosk/check-in'] button[type=submit]")
+        .await?
+        .click()
+        .await?;
+    kiosk.wait_text("main h1", "You are checked in").await?;
+    kiosk.step("65-kiosk-checked-in").await?;
+
+    desk.wait_text(&status, "Arrived (kiosk)").await?;
+    desk.step("66-board-arrived-kiosk").await?;
+    // The done screen hands the kiosk to the next patient by itself.
+    kiosk
+        .wait(Locator::Css("form[action='/kiosk/find']"))
+        .await?;
+
+    kiosk.close().await?;
+    desk.close().await
+}
+
 async fn patient_count(app: &TestApp) -> i64 {
     app.db
         .search::<Patient>(
@@ -886,13 +1171,33 @@ impl Browser {
             .with_context(|| format!("finding {css} on {url}"))
     }
 
-    /// The visible text of every element matching `css`.
+    /// The visible text of every element matching `css`, read in one go:
+    /// live updates may swap elements between two WebDriver calls.
     async fn texts(&self, css: &str) -> Result<Vec<String>> {
-        let mut texts = Vec::new();
-        for e in self.client.find_all(Locator::Css(css)).await? {
-            texts.push(e.text().await?);
+        let texts = self
+            .client
+            .execute(
+                "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText);",
+                vec![serde_json::json!(css)],
+            )
+            .await?;
+        Ok(serde_json::from_value(texts)?)
+    }
+
+    /// Waits until an element matching `css` shows `text`.
+    async fn wait_text(&self, css: &str, text: &str) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let texts = self.texts(css).await?;
+            if texts.iter().any(|t| t.contains(text)) {
+                return Ok(());
+            }
+            if started.elapsed() > PAGE_WAIT {
+                let _ = self.screenshot(&failure_name()).await;
+                bail!("{css} never showed {text:?}: {texts:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        Ok(texts)
     }
 
     /// The id of the element that has the keyboard focus.
