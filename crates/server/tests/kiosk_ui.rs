@@ -182,6 +182,7 @@ async fn a_patient_checks_in_at_the_kiosk_and_the_desk_sees_it() {
         .get(&format!("/today?location={}&date={date}", d.location))
         .await;
     assert!(board.contains("Arrived (kiosk)"), "{board}");
+    assert!(board.contains("<td class=\"c-forms\">Consent signed</td>"));
     let (_, checkin) = desk.get(&format!("/today/visits/{id}/checkin")).await;
     assert!(checkin.contains("Arrived at the kiosk"));
     assert!(checkin.contains("consent to treatment signed on the screen"));

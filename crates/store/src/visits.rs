@@ -138,6 +138,8 @@ pub struct BoardVisit {
     /// The visit (named by the appointment's id): status, since when, who
     /// set it (a kiosk: "arrived (kiosk)") and the room.
     pub visit: Visit,
+    /// The patient signed the consent for this visit (at the kiosk).
+    pub consent_signed: bool,
 }
 
 /// A location's appointments of one local day, by start time. Board events
@@ -1018,11 +1020,13 @@ impl Db {
             .timestamp();
         let rows = sqlx::query(sql(format!(
             "SELECT a.id, a.practitioner_id, a.appointment_type_id, a.start_us, a.end_us, \
-             a.status, a.status_changed_at_us, {PATIENT_COLUMNS}, {VISIT_COLUMNS} \
+             a.status, a.status_changed_at_us, {PATIENT_COLUMNS}, {VISIT_COLUMNS}, \
+             CASE WHEN k.appointment_id IS NULL THEN 0 ELSE 1 END AS consent_signed \
              FROM appointments a \
              JOIN patients p ON p.org_id = a.org_id AND p.id = a.patient_id \
              LEFT JOIN visits v ON v.org_id = a.org_id AND v.appointment_id = a.id \
              LEFT JOIN room_states s ON s.org_id = a.org_id AND s.appointment_id = a.id \
+             LEFT JOIN kiosk_checkins k ON k.org_id = a.org_id AND k.appointment_id = a.id \
              WHERE a.org_id = $1 AND a.location_id = $2 AND a.deleted = 0 \
              AND a.start_us >= $3 AND a.start_us < $4 AND a.status IN ({}) \
              ORDER BY a.start_us, a.id",
@@ -1053,6 +1057,7 @@ impl Db {
                     end: ts_col(row, "end_us")?,
                     appointment_status: status,
                     visit,
+                    consent_signed: row.try_get::<i64, _>("consent_signed")? == 1,
                 })
             })
             .collect::<Result<_>>()?;

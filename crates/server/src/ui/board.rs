@@ -412,7 +412,11 @@ fn row(ctx: &RowContext, r: &BoardVisit) -> Markup {
                     }
                 }
             }
-            td.muted { "—" span.visually-hidden { "not tracked yet" } }
+            @if r.consent_signed {
+                td.c-forms { "Consent signed" }
+            } @else {
+                td.c-forms.muted { "—" span.visually-hidden { "no consent signed yet" } }
+            }
             td.muted { "—" span.visually-hidden { "not tracked yet" } }
             @if ctx.steps.can_act { td.c-actions { (ctx.steps.actions(v)) } }
         }
@@ -632,7 +636,7 @@ async fn render(
             }
         }
         p.muted #board-later {
-            "Forms and consents arrive with the patient portal; balances with payments. "
+            "Consents signed at the kiosk show under Forms; intake forms arrive with the patient portal, balances with payments. "
             "Coverage is not verified until eligibility checks (X12 270/271) arrive."
         }
     };
