@@ -581,3 +581,37 @@ async fn settings_default_until_set_and_belong_to_one_organization() {
         RegistrationRules::default()
     );
 }
+
+/// A setting counting its own changes: each change reads it and adds one.
+#[derive(Debug, Default, serde::Serialize, serde::Deserialize)]
+struct ChangeCount {
+    changes: i64,
+}
+
+impl carefront_store::Setting for ChangeCount {
+    const NAME: &'static str = "test_change_count";
+}
+
+#[tokio::test]
+async fn two_servers_changing_one_setting_take_turns() {
+    let (db, url) = fresh_database().await.unwrap();
+    let org_id = org(&db, "Settings Clinic").await;
+    let other = Db::connect(&url).await.unwrap();
+    let change = |db: Db, org_id: String| async move {
+        for _ in 0..10 {
+            let mut tx = db.begin(&org_id).await.unwrap();
+            let mut count: ChangeCount = tx.setting_for_update().await.unwrap();
+            // Give the other server every chance to read the same value.
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            count.changes += 1;
+            tx.set_setting(&count, "test").await.unwrap();
+            tx.commit().await.unwrap();
+        }
+    };
+    tokio::join!(
+        change(db.clone(), org_id.clone()),
+        change(other, org_id.clone())
+    );
+    let count: ChangeCount = db.setting(&org_id).await.unwrap();
+    assert_eq!(count.changes, 20, "no change was lost");
+}

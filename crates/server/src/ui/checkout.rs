@@ -585,12 +585,10 @@ pub async fn save_template(
     }
     let saved = async {
         let mut tx = state.db.begin(&p.org_id).await?;
-        // Read again once the write has begun, so the other types'
-        // templates are kept as they are now, not as they were when the
-        // form was shown. On SQLite `begin` holds the write lock, so no
-        // other save comes between; on PostgreSQL one could only within
-        // this read (the setting store has no locking read).
-        let mut current: PostVisitInstructions = state.db.setting(&p.org_id).await?;
+        // Read again, locked, once the write has begun, so the other
+        // types' templates are kept as they are now, not as they were when
+        // the form was shown, and no other save comes between.
+        let mut current: PostVisitInstructions = tx.setting_for_update().await?;
         let now = version_of(current.own(&kind));
         if now != form.version {
             return Ok(Some(now));
