@@ -12,15 +12,18 @@
 //! and nothing is stored for them. FHIR resources are read and validated by
 //! the FHIR API's own reading (`carefront_server::fhir::patient_from_fhir`).
 //!
-//! Work is split in two: a reader thread parses and validates rows (the CPU
-//! work), the writer looks the batch's patients up and stores the batch
-//! through the store's bulk path (multi-row statements, one block of MRNs).
-//! The whole file is one transaction unless `--commit-every` asks for
-//! parts. Each transaction ends with one audit event naming the file, the
-//! lines and the counts; every patient created or changed also gets its own
-//! history row (author `import`). One audit event per patient would add a
-//! million events to a million-row import without saying more than the
-//! history rows and the import's event already do.
+//! Work is split in three, in batches: a reader thread parses and validates
+//! rows (the CPU work); a preparer task looks each batch's patients up and
+//! decides what each row does; the writer stores the batch through the
+//! store's bulk path (multi-row statements, one block of MRNs). The
+//! preparer works one batch ahead of the writer, so that the database is
+//! not left waiting while a batch is looked up. The whole file is one
+//! transaction unless `--commit-every` asks for parts. Each transaction
+//! ends with one audit event naming the file, the lines and the counts;
+//! every patient created or changed also gets its own history row (author
+//! `import`). One audit event per patient would add a million events to a
+//! million-row import without saying more than the history rows and the
+//! import's event already do.
 
 use crate::{DbArgs, OrgArg, open, org_id, redact};
 use anyhow::{Context, Result, bail};
@@ -1055,183 +1058,264 @@ impl Rejects {
     }
 }
 
-/// Stores one batch in the import's transaction; returns its counts.
-#[allow(clippy::too_many_arguments)]
-async fn store_batch(
-    db: &Db,
-    tx: &mut WriteTx,
-    coverage: &Coverage,
-    rules: &RegistrationRules,
+/// A batch worked out against the database, ready to be written.
+struct Prepared {
+    /// Rejected rows and their reasons, in the order they are reported.
+    rejected: Vec<(u64, Raw, String)>,
+    creates: Vec<(String, Patient)>,
+    updates: Vec<(Versioned<Patient>, Patient)>,
+    counts: Counts,
+    first_line: u64,
+    last_line: u64,
+    /// Bytes of the input read so far, for the progress bar.
+    bytes: u64,
+    /// The transaction commits after this batch (`--commit-every`).
+    ends_part: bool,
+}
+
+/// Decides, batch after batch, what each row does: rejected, created,
+/// updated or unchanged. Rows are looked up in committed data, so this
+/// runs a batch ahead of the writer (see [`prepare_batches`]).
+struct Preparer {
+    db: Db,
+    org_id: String,
+    coverage: Coverage,
+    rules: RegistrationRules,
     today: Date,
-    items: Vec<Item>,
-    seen: &mut HashMap<Box<str>, u64>,
-    systems: &mut HashMap<String, bool>,
-    rejects: &mut Rejects,
-) -> Result<Counts> {
-    let mut counts = Counts::default();
-    let mut ready = Vec::with_capacity(items.len());
-    let unit = rejects.unit;
-    let mut reject = |line: u64, raw: &Raw, reason: &str, counts: &mut Counts| -> Result<()> {
-        counts.rejected += 1;
-        rejects.write(line, raw, reason)
-    };
-    for item in items {
-        match item {
-            Item::Rejected { line, raw, reason } => reject(line, &raw, &reason, &mut counts)?,
-            Item::Ready {
-                line,
-                raw,
-                keys,
-                patient,
-            } => {
-                // The same patient twice in one file: the first row wins.
-                let again = keys.iter().find_map(|k| seen.get(k.as_str()).copied());
-                if let Some(first) = again {
-                    let reason = format!(
-                        "{}: the same patient is {} of this file",
-                        coverage.key_field(&keys[0]),
-                        unit.at(first)
-                    );
-                    reject(line, &raw, &reason, &mut counts)?;
-                    continue;
+    unit: Unit,
+    /// Keys (and `id:` of patients found) of the rows taken so far, with
+    /// their line: the same patient twice in one file is one change.
+    seen: HashMap<Box<str>, u64>,
+    /// Identifier systems, and whether the organization has patients with them.
+    systems: HashMap<String, bool>,
+}
+
+impl Preparer {
+    async fn batch(&mut self, batch: Batch) -> Result<Prepared> {
+        let Preparer {
+            db,
+            org_id,
+            coverage,
+            rules,
+            today,
+            unit,
+            seen,
+            systems,
+        } = self;
+        let (unit, today) = (*unit, *today);
+        let mut counts = Counts::default();
+        let mut rejected = Vec::new();
+        let mut reject = |line: u64, raw: Raw, reason: String, counts: &mut Counts| {
+            counts.rejected += 1;
+            rejected.push((line, raw, reason));
+        };
+        let lines = batch.items.iter().map(|i| match i {
+            Item::Ready { line, .. } | Item::Rejected { line, .. } => *line,
+        });
+        let (first_line, last_line) = lines.fold((u64::MAX, 0), |(a, b), l| (a.min(l), b.max(l)));
+        let mut ready = Vec::with_capacity(batch.items.len());
+        for item in batch.items {
+            match item {
+                Item::Rejected { line, raw, reason } => reject(line, raw, reason, &mut counts),
+                Item::Ready {
+                    line,
+                    raw,
+                    keys,
+                    patient,
+                } => {
+                    // The same patient twice in one file: the first row wins.
+                    let again = keys.iter().find_map(|k| seen.get(k.as_str()).copied());
+                    if let Some(first) = again {
+                        let reason = format!(
+                            "{}: the same patient is {} of this file",
+                            coverage.key_field(&keys[0]),
+                            unit.at(first)
+                        );
+                        reject(line, raw, reason, &mut counts);
+                        continue;
+                    }
+                    for k in &keys {
+                        seen.insert(k.as_str().into(), line);
+                    }
+                    ready.push((line, raw, keys, patient));
                 }
-                for k in &keys {
-                    seen.insert(k.as_str().into(), line);
+            }
+        }
+        // Only identifiers of systems the organization already has can name
+        // existing patients: a first import of a source looks nothing up.
+        for (_, _, row_keys, _) in &ready {
+            for k in row_keys {
+                if let Some(system) = identifier_system(k)
+                    && !systems.contains_key(system)
+                {
+                    let prefix = format!("i:{system}|");
+                    let found = db.ids_by_key_prefix::<Patient>(org_id, &prefix, 1).await?;
+                    systems.insert(system.to_string(), !found.is_empty());
                 }
-                ready.push((line, raw, keys, patient));
             }
         }
-    }
-    // Only identifiers of systems the organization already has can name
-    // existing patients: a first import of a source looks nothing up.
-    for (_, _, row_keys, _) in &ready {
-        for k in row_keys {
-            if let Some(system) = identifier_system(k)
-                && !systems.contains_key(system)
-            {
-                let prefix = format!("i:{system}|");
-                let found = db
-                    .ids_by_key_prefix::<Patient>(tx.org_id(), &prefix, 1)
-                    .await?;
-                systems.insert(system.to_string(), !found.is_empty());
-            }
-        }
-    }
-    let keys: Vec<String> = ready
-        .iter()
-        .flat_map(|(_, _, k, _)| k.iter())
-        .filter(|k| identifier_system(k).is_none_or(|s| systems.get(s) == Some(&true)))
-        .cloned()
-        .collect();
-    // Looked up in committed data: rows of this run cannot name patients it
-    // created (MRNs are new, identifiers were checked against `seen`), and
-    // PostgreSQL plans lookups in a table growing inside this transaction
-    // without statistics, as scans.
-    let org_id = tx.org_id().to_string();
-    let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
-    for (key, id) in db.ids_with_keys::<Patient>(&org_id, &keys).await? {
-        by_key.entry(key).or_default().push(id);
-    }
-    let mut stored: HashMap<String, Versioned<Patient>> = HashMap::new();
-    if !by_key.is_empty() {
-        let mut wanted: Vec<String> = by_key.values().flatten().cloned().collect();
-        // A merged patient's rows update the patient it was merged into.
-        for _hop in 0..3 {
-            wanted.retain(|id| !stored.contains_key(id));
-            wanted.sort();
-            wanted.dedup();
-            if wanted.is_empty() {
-                break;
-            }
-            let found = db.get_many::<Patient>(&org_id, &wanted).await?;
-            wanted = found
-                .iter()
-                .filter_map(|p| p.value.replaced_by.clone())
-                .collect();
-            stored.extend(found.into_iter().map(|p| (p.id.clone(), p)));
-        }
-    }
-    let survivor = |id: &str| -> Option<&Versioned<Patient>> {
-        let mut p = stored.get(id)?;
-        for _ in 0..3 {
-            match &p.value.replaced_by {
-                Some(next) => p = stored.get(next)?,
-                None => return Some(p),
-            }
-        }
-        None
-    };
-    let missing_for_create = coverage.missing_for_create(rules);
-    let mut creates: Vec<(String, Patient)> = Vec::new();
-    let mut updates: Vec<(Versioned<Patient>, Patient)> = Vec::new();
-    for (line, raw, keys, patient) in ready {
-        let mut targets: Vec<&Versioned<Patient>> = keys
+        let keys: Vec<String> = ready
             .iter()
-            .filter_map(|k| by_key.get(k))
-            .flatten()
-            .filter_map(|id| survivor(id))
+            .flat_map(|(_, _, k, _)| k.iter())
+            .filter(|k| identifier_system(k).is_none_or(|s| systems.get(s) == Some(&true)))
+            .cloned()
             .collect();
-        targets.sort_by(|a, b| a.id.cmp(&b.id));
-        targets.dedup_by(|a, b| a.id == b.id);
-        match targets.as_slice() {
-            [] if keys.iter().all(|k| k.starts_with("m:")) => {
-                reject(line, &raw, coverage.unknown_mrn(), &mut counts)?;
+        // Looked up in committed data: rows of this run cannot name patients
+        // it created and has not committed (their MRNs are new, identifiers
+        // were checked against `seen`), so the batches still being written
+        // do not matter; and PostgreSQL
+        // plans lookups in a table growing inside this transaction without
+        // statistics, as scans.
+        let mut by_key: HashMap<String, Vec<String>> = HashMap::new();
+        for (key, id) in db.ids_with_keys::<Patient>(org_id, &keys).await? {
+            by_key.entry(key).or_default().push(id);
+        }
+        let mut stored: HashMap<String, Versioned<Patient>> = HashMap::new();
+        if !by_key.is_empty() {
+            let mut wanted: Vec<String> = by_key.values().flatten().cloned().collect();
+            // A merged patient's rows update the patient it was merged into.
+            for _hop in 0..3 {
+                wanted.retain(|id| !stored.contains_key(id));
+                wanted.sort();
+                wanted.dedup();
+                if wanted.is_empty() {
+                    break;
+                }
+                let found = db.get_many::<Patient>(org_id, &wanted).await?;
+                wanted = found
+                    .iter()
+                    .filter_map(|p| p.value.replaced_by.clone())
+                    .collect();
+                stored.extend(found.into_iter().map(|p| (p.id.clone(), p)));
             }
-            [] => match &missing_for_create {
-                Some(why) => reject(line, &raw, why, &mut counts)?,
-                None => creates.push((new_id(), patient)),
-            },
-            [current] => {
-                // Reached again through another identifier or the MRN.
-                let id_key = format!("id:{}", current.id);
-                if let Some(first) = seen.get(id_key.as_str()) {
-                    let reason = format!(
-                        "{}: the same patient is {} of this file",
-                        coverage.key_field("m:"),
-                        unit.at(*first)
-                    );
-                    reject(line, &raw, &reason, &mut counts)?;
-                    continue;
+        }
+        let survivor = |id: &str| -> Option<&Versioned<Patient>> {
+            let mut p = stored.get(id)?;
+            for _ in 0..3 {
+                match &p.value.replaced_by {
+                    Some(next) => p = stored.get(next)?,
+                    None => return Some(p),
                 }
-                seen.insert(id_key.into(), line);
-                let merged = coverage.merge(&current.value, &patient);
-                if merged == current.value {
-                    counts.unchanged += 1;
-                    continue;
+            }
+            None
+        };
+        let missing_for_create = coverage.missing_for_create(rules);
+        let mut creates: Vec<(String, Patient)> = Vec::new();
+        let mut updates: Vec<(Versioned<Patient>, Patient)> = Vec::new();
+        for (line, raw, keys, patient) in ready {
+            let mut targets: Vec<&Versioned<Patient>> = keys
+                .iter()
+                .filter_map(|k| by_key.get(k))
+                .flatten()
+                .filter_map(|id| survivor(id))
+                .collect();
+            targets.sort_by(|a, b| a.id.cmp(&b.id));
+            targets.dedup_by(|a, b| a.id == b.id);
+            match targets.as_slice() {
+                [] if keys.iter().all(|k| k.starts_with("m:")) => {
+                    reject(line, raw, coverage.unknown_mrn().into(), &mut counts);
                 }
-                match merged.validate(rules, today) {
-                    Ok(merged) if merged == current.value => counts.unchanged += 1,
-                    Ok(merged) => updates.push(((*current).clone(), merged)),
-                    Err(errors) => {
-                        let reason: Vec<String> = errors
-                            .errors()
-                            .iter()
-                            .map(|e| format!("{}: {}", coverage.field(&e.field), e.message))
-                            .collect();
-                        reject(line, &raw, &reason.join("; "), &mut counts)?;
+                [] => match &missing_for_create {
+                    Some(why) => reject(line, raw, why.clone(), &mut counts),
+                    None => creates.push((new_id(), patient)),
+                },
+                [current] => {
+                    // Reached again through another identifier or the MRN.
+                    let id_key = format!("id:{}", current.id);
+                    if let Some(first) = seen.get(id_key.as_str()) {
+                        let reason = format!(
+                            "{}: the same patient is {} of this file",
+                            coverage.key_field("m:"),
+                            unit.at(*first)
+                        );
+                        reject(line, raw, reason, &mut counts);
+                        continue;
+                    }
+                    seen.insert(id_key.into(), line);
+                    let merged = coverage.merge(&current.value, &patient);
+                    if merged == current.value {
+                        counts.unchanged += 1;
+                        continue;
+                    }
+                    match merged.validate(rules, today) {
+                        Ok(merged) if merged == current.value => counts.unchanged += 1,
+                        Ok(merged) => updates.push(((*current).clone(), merged)),
+                        Err(errors) => {
+                            let reason: Vec<String> = errors
+                                .errors()
+                                .iter()
+                                .map(|e| format!("{}: {}", coverage.field(&e.field), e.message))
+                                .collect();
+                            reject(line, raw, reason.join("; "), &mut counts);
+                        }
                     }
                 }
+                several => {
+                    let reason = format!(
+                        "{}: {} patients have this identifier or MRN (MRNs {}); merge them first",
+                        coverage.key_field("i:"),
+                        several.len(),
+                        several
+                            .iter()
+                            .map(|p| p.value.mrn.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    );
+                    reject(line, raw, reason, &mut counts);
+                }
             }
-            several => {
-                let reason = format!(
-                    "{}: {} patients have this identifier or MRN (MRNs {}); merge them first",
-                    coverage.key_field("i:"),
-                    several.len(),
-                    several
-                        .iter()
-                        .map(|p| p.value.mrn.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                );
-                reject(line, &raw, &reason, &mut counts)?;
+        }
+        counts.created = creates.len() as u64;
+        counts.updated = updates.len() as u64;
+        Ok(Prepared {
+            rejected,
+            creates,
+            updates,
+            counts,
+            first_line,
+            last_line,
+            bytes: batch.bytes,
+            ends_part: false,
+        })
+    }
+}
+
+/// Prepares the reader's batches while the writer stores the previous one,
+/// so that lookups and row building overlap the database's work. Batches
+/// are prepared in file order, one at a time: `seen` and `systems` carry
+/// every earlier row. After a batch that ends a transaction, waits for the
+/// writer to commit it and begin the next (`begun`), so that lookups see
+/// the committed part and, on SQLite, no other writer between lookup and
+/// write, as when preparing and writing took turns.
+async fn prepare_batches(
+    mut preparer: Preparer,
+    mut batches: mpsc::Receiver<Result<Batch>>,
+    prepared: mpsc::Sender<Result<Prepared>>,
+    mut begun: mpsc::Receiver<()>,
+    commit_every: u64,
+) {
+    let mut part_rows = 0;
+    while let Some(batch) = batches.recv().await {
+        let next = match batch {
+            Ok(batch) => preparer.batch(batch).await.map(|mut p| {
+                part_rows += p.counts.rows();
+                p.ends_part = commit_every > 0 && part_rows >= commit_every;
+                p
+            }),
+            Err(e) => Err(e),
+        };
+        let ends_part = next.as_ref().is_ok_and(|p| p.ends_part);
+        let failed = next.is_err();
+        if prepared.send(next).await.is_err() || failed {
+            return;
+        }
+        if ends_part {
+            part_rows = 0;
+            if begun.recv().await.is_none() {
+                return;
             }
         }
     }
-    counts.created = creates.len() as u64;
-    counts.updated = updates.len() as u64;
-    tx.create_patients(creates, CHANGED_BY).await?;
-    tx.update_many(updates, CHANGED_BY).await?;
-    Ok(counts)
 }
 
 /// The identifier system of an `i:system|value` key.
@@ -1341,7 +1425,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
 
     let rules: RegistrationRules = db.setting(&org_id).await?;
     db.use_bulk_memory(BULK_MEMORY_MIB).await?;
-    let (sender, mut receiver) = mpsc::channel::<Result<Batch>>(2);
+    let (sender, batches) = mpsc::channel::<Result<Batch>>(2);
     let reader = {
         let (path, coverage, system, batch, rules) = (
             path.clone(),
@@ -1376,16 +1460,32 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let today = jiff::Zoned::now().date();
-    let mut seen: HashMap<Box<str>, u64> = HashMap::new();
-    // Identifier systems, and whether the organization has patients with them.
-    let mut systems: HashMap<String, bool> = HashMap::new();
     let mut total = Counts::default();
     let mut saved = Counts::default();
     let mut part = Part::default();
     // One transaction at a time: on SQLite the next can only begin once the
-    // last has committed (one writer).
-    let mut tx = Some(db.begin(&org_id).await?);
+    // last has committed (one writer). Begun before anything is looked up.
+    let mut tx = db.begin(&org_id).await?;
+    // One batch prepared ahead of the one being written: two batches more
+    // in memory than the reader's, no more.
+    let (prepared_tx, mut prepared) = mpsc::channel::<Result<Prepared>>(1);
+    let (begun, begun_rx) = mpsc::channel::<()>(1);
+    let preparer = tokio::spawn(prepare_batches(
+        Preparer {
+            db: db.clone(),
+            org_id: org_id.clone(),
+            coverage,
+            rules,
+            today: jiff::Zoned::now().date(),
+            unit: format.unit(),
+            seen: HashMap::new(),
+            systems: HashMap::new(),
+        },
+        batches,
+        prepared_tx,
+        begun_rx,
+        args.commit_every,
+    ));
     let stopped = |saved: &Counts| {
         if saved.rows() == 0 {
             "the import stopped and nothing was saved".to_string()
@@ -1399,54 +1499,46 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
             )
         }
     };
-    while let Some(batch) = receiver.recv().await {
+    while let Some(batch) = prepared.recv().await {
         let batch = batch.with_context(|| stopped(&saved))?;
-        let lines = batch.items.iter().map(|i| match i {
-            Item::Ready { line, .. } | Item::Rejected { line, .. } => *line,
-        });
-        let (first, last) = lines.fold((u64::MAX, 0), |(a, b), l| (a.min(l), b.max(l)));
-        let current = match tx.as_mut() {
-            Some(t) => t,
-            None => tx.insert(db.begin(&org_id).await?),
-        };
-        let counts = store_batch(
-            &db,
-            current,
-            &coverage,
-            &rules,
-            today,
-            batch.items,
-            &mut seen,
-            &mut systems,
-            &mut rejects,
-        )
-        .await
-        .with_context(|| stopped(&saved))?;
-        total.add(counts);
-        part.counts.add(counts);
-        part.first_line.get_or_insert(first);
-        part.last_line = last;
-        if args.commit_every > 0 && part.counts.rows() >= args.commit_every {
+        for (line, raw, reason) in &batch.rejected {
+            rejects
+                .write(*line, raw, reason)
+                .with_context(|| stopped(&saved))?;
+        }
+        tx.create_patients(batch.creates, CHANGED_BY)
+            .await
+            .with_context(|| stopped(&saved))?;
+        tx.update_many(batch.updates, CHANGED_BY)
+            .await
+            .with_context(|| stopped(&saved))?;
+        total.add(batch.counts);
+        part.counts.add(batch.counts);
+        part.first_line.get_or_insert(batch.first_line);
+        part.last_line = batch.last_line;
+        if batch.ends_part {
             bar.set_message(format!("{} rows, saving", total.rows()));
-            let done = tx.take().expect("a transaction is open");
-            commit_part(done, &file_name, format.unit(), &part, None)
+            commit_part(tx, &file_name, format.unit(), &part, None)
                 .await
                 .with_context(|| stopped(&saved))?;
             saved = total;
             part = Part::default();
+            tx = db.begin(&org_id).await.with_context(|| stopped(&saved))?;
+            // The preparer waits for this before looking the next batch up.
+            let _ = begun.send(()).await;
         }
         bar.set_position(batch.bytes);
         let rate = total.rows() as f64 / started.elapsed().as_secs_f64().max(1e-3);
         bar.set_message(format!("{} rows, {:.0} rows/s", total.rows(), rate));
     }
-    let _ = reader.join();
+    // A reader or preparer that died without a word must not pass for the
+    // end of the file.
+    if reader.join().is_err() || preparer.await.is_err() {
+        bail!("{}: reading the file failed unexpectedly", stopped(&saved));
+    }
     bar.set_message(format!("{} rows, saving", total.rows()));
     let saving = Instant::now();
-    let last = match tx.take() {
-        Some(t) => t,
-        None => db.begin(&org_id).await?,
-    };
-    commit_part(last, &file_name, format.unit(), &part, Some(&total))
+    commit_part(tx, &file_name, format.unit(), &part, Some(&total))
         .await
         .with_context(|| stopped(&saved))?;
     tracing::debug!(seconds = saving.elapsed().as_secs_f64(), "import committed");

@@ -609,3 +609,118 @@ async fn one_patient_named_twice_in_a_file_is_changed_once() {
     let rejected = std::fs::read_to_string(dir.join("second.rejected.csv")).unwrap();
     assert!(rejected.contains("on line 2"), "{rejected}");
 }
+
+/// The batches of one file are looked up ahead of the writer (`--batch` is
+/// hidden, for tests like this one): each must still see every row before
+/// it, and a part committed by `--commit-every` before its own lookups.
+#[tokio::test]
+async fn later_batches_see_the_rows_and_parts_before_them() {
+    const COLUMNS: &str = "source_system,source_id,mrn,given,family,birth_date,sex,phone_mobile,email,line1,city,state,postal_code";
+    for commit_every in ["0", "2"] {
+        let (url, db, org_id, dir) = setup().await;
+        let first = write(
+            &dir,
+            "first.csv",
+            &format!(
+                "{COLUMNS}\nurn:legacy,Z1,,Zoe,Park,1975-05-05,F,(512) 555-0100,zoe@example.com,1 Elm St,Austin,TX,78701\n"
+            ),
+        );
+        assert!(import(&url, &first).status.success());
+        let zoe_mrn = patients(&db, &org_id).await[0].mrn.clone();
+        // Ana, created on line 2, gets the next MRN.
+        let ana_mrn = format!(
+            "{:0width$}",
+            zoe_mrn.parse::<u64>().unwrap() + 1,
+            width = zoe_mrn.len()
+        );
+        let rows = [
+            // Batch 1: a new patient and an update of Zoe.
+            "urn:legacy,E1,,Ana,Reyes,1962-03-14,F,(512) 555-0142,ana@example.com,12 Oak St,Austin,TX,78701",
+            "urn:legacy,Z1,,Zoe,Park,1975-05-05,F,(512) 555-0100,zoe.park@example.com,1 Elm St,Austin,TX,78701",
+            // Batch 2: Ana again by identifier, Zoe again by MRN.
+            "urn:legacy,E1,,Ana,Again,1962-03-14,F,(512) 555-0142,,12 Oak St,Austin,TX,78701",
+            &format!(",,{zoe_mrn},Zoe,Again,1975-05-05,F,(512) 555-0100,,1 Elm St,Austin,TX,78701"),
+            // Batch 3: Ana by the MRN this run gave her, and a new patient.
+            &format!(
+                ",,{ana_mrn},Ana,Reyes,1962-03-14,F,(512) 555-0142,ana.new@example.com,12 Oak St,Austin,TX,78701"
+            ),
+            "urn:legacy,E3,,Mei,Chen,2001-12-01,F,(415) 555-0199,,1 Bay St,San Francisco,CA,94105",
+        ];
+        let file = write(
+            &dir,
+            "batches.csv",
+            &format!("{COLUMNS}\n{}\n", rows.join("\n")),
+        );
+        let run = || {
+            carefront(
+                &[
+                    "import",
+                    "patients",
+                    file.to_str().unwrap(),
+                    "--batch",
+                    "2",
+                    "--commit-every",
+                    commit_every,
+                ],
+                &url,
+            )
+        };
+        let out = run();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let rejected = std::fs::read_to_string(dir.join("batches.rejected.csv")).unwrap();
+        let reason = |line: &str| {
+            rejected
+                .lines()
+                .find(|l| l.contains(&format!(",{line},")))
+                .unwrap_or_else(|| panic!("line {line} not rejected: {rejected}"))
+                .to_string()
+        };
+        assert!(reason("4").contains("on line 2"), "{rejected}");
+        assert!(reason("5").contains("on line 3"), "{rejected}");
+        let ana_email = if commit_every == "0" {
+            // One transaction: Ana is not committed when line 6 is looked up.
+            assert!(
+                summary(&out).contains("2 created, 1 updated, 0 unchanged, 3 rejected"),
+                "{}",
+                summary(&out)
+            );
+            assert!(
+                reason("6").contains("no patient has this MRN"),
+                "{rejected}"
+            );
+            "ana@example.com"
+        } else {
+            // The part with line 2 was committed before line 6 was looked up.
+            assert!(
+                summary(&out).contains("2 created, 2 updated, 0 unchanged, 2 rejected"),
+                "{}",
+                summary(&out)
+            );
+            "ana.new@example.com"
+        };
+        let stored = patients(&db, &org_id).await;
+        assert_eq!(stored.len(), 3);
+        let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
+        assert_eq!(ana.mrn, ana_mrn);
+        assert_eq!(ana.family, "Reyes");
+        assert_eq!(ana.email.as_deref(), Some(ana_email));
+        let zoe = stored.iter().find(|p| p.given == "Zoe").unwrap();
+        assert_eq!(zoe.family, "Park");
+        assert_eq!(zoe.email.as_deref(), Some("zoe.park@example.com"));
+
+        // The same file again creates nothing; line 6 now finds Ana, already
+        // reached on line 2 (which takes her email back when line 6 had
+        // changed it).
+        let out = run();
+        assert!(out.status.success(), "{}", stderr(&out));
+        let again = if commit_every == "0" {
+            "0 created, 0 updated, 3 unchanged, 3 rejected"
+        } else {
+            "0 created, 1 updated, 2 unchanged, 3 rejected"
+        };
+        assert!(summary(&out).contains(again), "{}", summary(&out));
+        assert_eq!(patients(&db, &org_id).await.len(), 3);
+        let out = carefront(&["audit", "verify"], &url);
+        assert!(out.status.success(), "{}", stdout(&out));
+    }
+}

@@ -23,68 +23,129 @@ use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use tokio::sync::mpsc;
 
-/// Numbered parameters per statement. Both databases allow far more (SQLite
-/// 32,766, PostgreSQL 65,535); a few hundred keeps statements few while
-/// each stays one of a handful of prepared shapes.
-const MAX_PARAMS: usize = 256;
 /// Key rows removed per `DELETE`: an `OR` of exact primary keys, which both
 /// databases answer with one index seek per term.
 const KEY_DELETES_PER_STATEMENT: usize = 64;
-/// Statements built ahead of the one executing.
-const PIPELINE_DEPTH: usize = 32;
-
-/// Bytes of bound values per statement. sqlx 0.9.0 no longer sets
-/// TCP_NODELAY: on PostgreSQL over TLS, a message larger than one TLS record
-/// (16 KiB) leaves in several writes, and the last one waits about 40 ms for
-/// the server's delayed acknowledgement (launchbadge/sqlx#4335). Statements
-/// below one record avoid that stall.
-const MAX_BYTES: usize = 12 * 1024;
 /// Framing per bound value in a PostgreSQL Bind message (length, format).
 const PER_VALUE: usize = 6;
 
-/// How many rows each statement carries: as many as fit in [`MAX_PARAMS`]
-/// and [`MAX_BYTES`] (`size` is a row's bytes), taken as they are when a
-/// full statement's worth fits, else rounded down to a power of two.
-/// Statement texts thus take a few shapes, each prepared once per
-/// connection and then reused from the statement cache.
-fn chunk_lengths<T>(
-    rows: &[T],
+/// How wide statements are, and how many are built ahead of the one
+/// executing.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    /// Numbered parameters per statement. Both databases allow far more
+    /// (SQLite 32,766, PostgreSQL 65,535); a few hundred or thousand keep
+    /// statements few while each stays one of a handful of prepared shapes.
+    params: usize,
+    /// Bytes of bound values per statement.
+    bytes: usize,
+    /// Statements built ahead of the one executing.
+    ahead: usize,
+}
+
+/// PostgreSQL: sqlx 0.9.0 no longer sets TCP_NODELAY: over TLS, a message
+/// larger than one TLS record (16 KiB) leaves in several writes, and the
+/// last one waits about 40 ms for the server's delayed acknowledgement
+/// (launchbadge/sqlx#4335). Statements below one record avoid that stall.
+const NARROW: Limits = Limits {
+    params: 256,
+    bytes: 12 * 1024,
+    ahead: 32,
+};
+
+/// SQLite runs in this process, on its connection's own thread: every
+/// statement is handed to that thread and its answer waited for. With
+/// PostgreSQL's narrow statements an import of 200,000 rows made 50,000
+/// such hand-offs, about four context switches each, and the thread sat
+/// idle in between; wide statements make a few thousand. Building ahead
+/// lets a batch's records execute while its search keys are computed
+/// (they are sorted before the first is sent).
+const WIDE: Limits = Limits {
+    params: 2048,
+    bytes: 128 * 1024,
+    ahead: 64,
+};
+
+impl Limits {
+    fn of(backend: Backend) -> Limits {
+        match backend {
+            Backend::Sqlite => WIDE,
+            Backend::Postgres => NARROW,
+        }
+    }
+}
+
+/// Hands `rows` to `each` in statement-sized chunks: as many rows as fit in
+/// `limits` (`size` is a row's bytes), taken as they are when a full
+/// statement's worth fits, else rounded down to a power of two. Statement
+/// texts thus take a few shapes, each prepared once per connection and then
+/// reused from the statement cache. Rows are drawn from the iterator only
+/// as their statement comes up, so encoding them (values, JSON) goes on
+/// while the first statements already execute. Stops early, returning
+/// false, when `each` does.
+fn for_each_chunk<T>(
+    rows: impl IntoIterator<Item = T>,
+    limits: Limits,
     fixed: usize,
     per_row: usize,
     size: impl Fn(&T) -> usize,
-) -> Vec<usize> {
-    let max = (MAX_PARAMS.saturating_sub(fixed) / per_row).max(1);
-    let mut out = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
+    mut each: impl FnMut(std::vec::Drain<'_, T>) -> bool,
+) -> bool {
+    let max = (limits.params.saturating_sub(fixed) / per_row).max(1);
+    let mut rows = rows.into_iter();
+    let mut pending: Vec<T> = Vec::with_capacity(max);
+    let mut bytes: Vec<usize> = Vec::with_capacity(max);
+    loop {
+        pending.extend(rows.by_ref().take(max - pending.len()));
+        if pending.is_empty() {
+            return true;
+        }
+        bytes.extend(
+            pending[bytes.len()..]
+                .iter()
+                .map(|r| size(r) + PER_VALUE * per_row),
+        );
         let mut n = 0;
-        let mut bytes = 0;
-        while start + n < rows.len() && n < max {
-            let b = size(&rows[start + n]) + PER_VALUE * per_row;
-            if n > 0 && bytes + b > MAX_BYTES {
+        let mut total = 0;
+        while n < pending.len() && n < max {
+            if n > 0 && total + bytes[n] > limits.bytes {
                 break;
             }
-            bytes += b;
+            total += bytes[n];
             n += 1;
         }
         if n < max {
             n = 1usize << (usize::BITS - 1 - n.leading_zeros());
         }
-        out.push(n);
-        start += n;
+        bytes.drain(..n);
+        if !each(pending.drain(..n)) {
+            return false;
+        }
     }
-    out
 }
 
-/// `rows` split as [`chunk_lengths`] says.
+/// `rows` split as [`for_each_chunk`] splits them.
 fn statement_chunks<T>(
     rows: &[T],
+    limits: Limits,
     fixed: usize,
     per_row: usize,
     size: impl Fn(&T) -> usize,
 ) -> Vec<&[T]> {
+    let mut lengths = Vec::new();
+    for_each_chunk(
+        rows,
+        limits,
+        fixed,
+        per_row,
+        |r| size(r),
+        |chunk| {
+            lengths.push(chunk.len());
+            true
+        },
+    );
     let mut rest = rows;
-    chunk_lengths(rows, fixed, per_row, size)
+    lengths
         .into_iter()
         .map(|n| {
             let (chunk, tail) = rest.split_at(n);
@@ -232,6 +293,7 @@ struct Emit {
     out: mpsc::Sender<(Query, Step)>,
     org_id: String,
     texts: Texts,
+    limits: Limits,
 }
 
 impl Emit {
@@ -242,25 +304,27 @@ impl Emit {
 
     fn keys<R: Record>(&mut self, mut keys: Vec<(String, &str)>) -> bool {
         keys.sort_unstable();
-        let lengths = chunk_lengths(&keys, 2, 2, |(k, id)| k.len() + id.len());
-        let mut keys = keys.into_iter();
-        for n in lengths {
-            let shape = self.texts.get(1, n, insert_keys_sql);
-            let mut values = vec![Val::from(self.org_id.as_str()), Val::from(R::KIND)];
-            for (key, id) in keys.by_ref().take(n) {
-                values.push(Val::from(key));
-                values.push(Val::from(id));
-            }
-            if !self.send(shape.bind(values), Step::Other) {
-                return false;
-            }
-        }
-        true
+        for_each_chunk(
+            keys,
+            self.limits,
+            2,
+            2,
+            |(k, id)| k.len() + id.len(),
+            |chunk| {
+                let shape = self.texts.get(1, chunk.len(), insert_keys_sql);
+                let mut values = vec![Val::from(self.org_id.as_str()), Val::from(R::KIND)];
+                for (key, id) in chunk {
+                    values.push(Val::from(key));
+                    values.push(Val::from(id));
+                }
+                self.send(shape.bind(values), Step::Other)
+            },
+        )
     }
 
     fn deleted_keys<R: Record>(&mut self, keys: &[(String, &str)]) -> bool {
         for chunk in keys.chunks(KEY_DELETES_PER_STATEMENT) {
-            // 64 pairs of a key and an id stay far below MAX_BYTES.
+            // 64 pairs of a key and an id stay far below either byte limit.
             let shape = self.texts.get(2, chunk.len(), delete_keys_sql);
             let mut values = vec![Val::from(self.org_id.as_str()), Val::from(R::KIND)];
             for (key, id) in chunk {
@@ -281,35 +345,45 @@ impl Emit {
         at: i64,
         changed_by: &str,
     ) -> Result<bool> {
-        let rows = rows
-            .iter()
-            .map(|(id, version, value)| {
-                let data = serde_json::to_string(value).map_err(|e| {
-                    StoreError::Corrupt(format!("cannot serialize {}: {e}", R::KIND))
-                })?;
-                Ok((*id, *version, data))
-            })
-            .collect::<Result<Vec<_>>>()?;
-        let lengths = chunk_lengths(&rows, 4, 3, |(id, _, data)| id.len() + 8 + data.len());
-        let mut rows = rows.into_iter();
-        for n in lengths {
-            let shape = self.texts.get(3, n, insert_history_sql);
-            let mut values = vec![
-                Val::from(self.org_id.as_str()),
-                Val::from(R::KIND),
-                Val::Int(Some(at)),
-                Val::from(changed_by),
-            ];
-            for (id, version, data) in rows.by_ref().take(n) {
-                values.push(Val::from(id));
-                values.push(Val::Int(Some(version)));
-                values.push(Val::from(data));
-            }
-            if !self.send(shape.bind(values), Step::Other) {
-                return Ok(false);
-            }
+        let mut failed = None;
+        let rows =
+            rows.iter()
+                .map_while(|(id, version, value)| match serde_json::to_string(value) {
+                    Ok(data) => Some((*id, *version, data)),
+                    Err(e) => {
+                        failed = Some(StoreError::Corrupt(format!(
+                            "cannot serialize {}: {e}",
+                            R::KIND
+                        )));
+                        None
+                    }
+                });
+        let sent = for_each_chunk(
+            rows,
+            self.limits,
+            4,
+            3,
+            |(id, _, data)| id.len() + 8 + data.len(),
+            |chunk| {
+                let shape = self.texts.get(3, chunk.len(), insert_history_sql);
+                let mut values = vec![
+                    Val::from(self.org_id.as_str()),
+                    Val::from(R::KIND),
+                    Val::Int(Some(at)),
+                    Val::from(changed_by),
+                ];
+                for (id, version, data) in chunk {
+                    values.push(Val::from(id));
+                    values.push(Val::Int(Some(version)));
+                    values.push(Val::from(data));
+                }
+                self.send(shape.bind(values), Step::Other)
+            },
+        );
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(sent),
         }
-        Ok(true)
     }
 }
 
@@ -326,24 +400,25 @@ fn create_statements<R: Record>(
     at: i64,
     changed_by: &str,
 ) -> Result<()> {
-    let values: Vec<(&str, Vec<Val>)> = rows
-        .iter()
-        .map(|(id, r)| (id.as_str(), r.values()))
-        .collect();
-    let lengths = chunk_lengths(&values, 2, 1 + R::COLUMNS.len(), |(id, vals)| {
-        id.len() + vals.iter().map(val_len).sum::<usize>()
-    });
-    let mut values = values.into_iter();
-    for n in lengths {
-        let shape = emit.texts.get(0, n, insert_records_sql::<R>);
-        let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
-        for (id, vals) in values.by_ref().take(n) {
-            bound.push(Val::from(id));
-            bound.extend(vals);
-        }
-        if !emit.send(shape.bind(bound), Step::Records(R::KIND)) {
-            return Ok(());
-        }
+    let values = rows.iter().map(|(id, r)| (id.as_str(), r.values()));
+    let sent = for_each_chunk(
+        values,
+        emit.limits,
+        2,
+        1 + R::COLUMNS.len(),
+        |(id, vals)| id.len() + vals.iter().map(val_len).sum::<usize>(),
+        |chunk| {
+            let shape = emit.texts.get(0, chunk.len(), insert_records_sql::<R>);
+            let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
+            for (id, vals) in chunk {
+                bound.push(Val::from(id));
+                bound.extend(vals);
+            }
+            emit.send(shape.bind(bound), Step::Records(R::KIND))
+        },
+    );
+    if !sent {
+        return Ok(());
     }
     if R::KEYED && !emit.keys::<R>(keys_of(rows)) {
         return Ok(());
@@ -359,23 +434,27 @@ fn update_statements<R: Record>(
     at: i64,
     changed_by: &str,
 ) -> Result<()> {
-    let values: Vec<(&Versioned<R>, Vec<Val>)> =
-        rows.iter().map(|(c, v)| (c, v.values())).collect();
-    let lengths = chunk_lengths(&values, 2, 2 + R::COLUMNS.len(), |(c, vals)| {
-        c.id.len() + 8 + vals.iter().map(val_len).sum::<usize>()
-    });
-    let mut values = values.into_iter();
-    for n in lengths {
-        let shape = emit.texts.get(4, n, update_records_sql::<R>);
-        let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
-        for (current, vals) in values.by_ref().take(n) {
-            bound.push(Val::from(current.id.as_str()));
-            bound.push(Val::Int(Some(current.version)));
-            bound.extend(vals);
-        }
-        if !emit.send(shape.bind(bound), Step::Update(R::KIND, n as u64)) {
-            return Ok(());
-        }
+    let values = rows.iter().map(|(c, v)| (c, v.values()));
+    let sent = for_each_chunk(
+        values,
+        emit.limits,
+        2,
+        2 + R::COLUMNS.len(),
+        |(c, vals)| c.id.len() + 8 + vals.iter().map(val_len).sum::<usize>(),
+        |chunk| {
+            let n = chunk.len();
+            let shape = emit.texts.get(4, n, update_records_sql::<R>);
+            let mut bound = vec![Val::from(emit.org_id.as_str()), Val::Int(Some(at))];
+            for (current, vals) in chunk {
+                bound.push(Val::from(current.id.as_str()));
+                bound.push(Val::Int(Some(current.version)));
+                bound.extend(vals);
+            }
+            emit.send(shape.bind(bound), Step::Update(R::KIND, n as u64))
+        },
+    );
+    if !sent {
+        return Ok(());
     }
     if R::KEYED {
         let mut gone: Vec<(String, &str)> = Vec::new();
@@ -409,7 +488,7 @@ impl crate::Db {
     ) -> Result<Vec<(String, String)>> {
         let mut found = Vec::new();
         let mut texts = Texts::new(self.backend());
-        for chunk in statement_chunks(keys, 2, 1, String::len) {
+        for chunk in statement_chunks(keys, Limits::of(self.backend()), 2, 1, String::len) {
             let text = texts.get(0, chunk.len(), |n| {
                 let mut text = String::from(
                     "SELECT key, record_id FROM search_keys \
@@ -440,11 +519,13 @@ impl WriteTx {
         F: FnOnce(&mut Emit) -> Result<T> + Send + 'static,
         T: Send + 'static,
     {
-        let (out, mut statements) = mpsc::channel(PIPELINE_DEPTH);
+        let limits = Limits::of(self.backend);
+        let (out, mut statements) = mpsc::channel(limits.ahead);
         let mut emit = Emit {
             out,
             org_id: self.org_id.clone(),
             texts: Texts::new(self.backend),
+            limits,
         };
         let builder = tokio::task::spawn_blocking(move || build(&mut emit));
         let mut failure = None;
@@ -599,7 +680,7 @@ impl WriteTx {
     pub async fn get_many<R: Record>(&mut self, ids: &[String]) -> Result<Vec<Versioned<R>>> {
         let mut found = Vec::with_capacity(ids.len());
         let mut texts = Texts::new(self.backend);
-        for chunk in statement_chunks(ids, 1, 1, String::len) {
+        for chunk in statement_chunks(ids, Limits::of(self.backend), 1, 1, String::len) {
             let text = texts.get(0, chunk.len(), |n| {
                 let mut text = format!(
                     "SELECT {} FROM {} WHERE org_id = $1 AND deleted = 0 AND id IN (",
@@ -630,31 +711,63 @@ mod tests {
     #[test]
     fn chunks_take_few_shapes_and_cover_every_row() {
         let rows: Vec<u32> = (0..1000).collect();
-        let chunks = statement_chunks(&rows, 2, 2, |_| 10);
+        let chunks = statement_chunks(&rows, NARROW, 2, 2, |_| 10);
         assert_eq!(chunks.iter().map(|c| c.len()).sum::<usize>(), 1000);
         assert!(chunks[..7].iter().all(|c| c.len() == 127));
         assert!(chunks[7..].iter().all(|c| c.len().is_power_of_two()));
-        assert!(chunks.iter().all(|c| 2 + 2 * c.len() <= MAX_PARAMS));
+        assert!(chunks.iter().all(|c| 2 + 2 * c.len() <= NARROW.params));
         assert_eq!(chunks.concat(), rows);
         // Wider rows than the limit still go one per statement.
-        assert_eq!(statement_chunks(&rows[..3], 2, 1000, |_| 1).len(), 3);
-        assert!(statement_chunks::<u32>(&[], 2, 2, |_| 1).is_empty());
+        assert_eq!(
+            statement_chunks(&rows[..3], NARROW, 2, 1000, |_| 1).len(),
+            3
+        );
+        assert!(statement_chunks::<u32>(&[], NARROW, 2, 2, |_| 1).is_empty());
+        // SQLite's wide statements take the same few shapes.
+        let wide = statement_chunks(&rows, WIDE, 2, 2, |_| 10);
+        assert_eq!(wide.concat(), rows);
+        assert!(wide.iter().all(|c| 2 + 2 * c.len() <= WIDE.params));
+        assert!(wide.iter().all(|c| c.len().is_power_of_two()));
+    }
+
+    fn lengths<T>(chunks: Vec<&[T]>) -> Vec<usize> {
+        chunks.iter().map(|c| c.len()).collect()
+    }
+
+    #[test]
+    fn rows_are_drawn_only_as_their_statement_comes_up() {
+        let drawn = std::cell::Cell::new(0);
+        let rows = (0..1000u32).inspect(|_| drawn.set(drawn.get() + 1));
+        let mut first = None;
+        for_each_chunk(
+            rows,
+            NARROW,
+            2,
+            2,
+            |_| 10,
+            |chunk| {
+                first.get_or_insert((chunk.len(), drawn.get()));
+                false
+            },
+        );
+        // One statement's worth (127 rows) was read before it went out.
+        assert_eq!(first, Some((127, 127)));
     }
 
     #[test]
     fn big_rows_make_smaller_statements() {
         let rows: Vec<u32> = (0..100).collect();
-        let lengths = chunk_lengths(&rows, 4, 3, |_| 1000);
-        assert_eq!(lengths.iter().sum::<usize>(), 100);
-        assert!(lengths.iter().all(|n| n.is_power_of_two()));
+        let chunks = lengths(statement_chunks(&rows, NARROW, 4, 3, |_| 1000));
+        assert_eq!(chunks.iter().sum::<usize>(), 100);
+        assert!(chunks.iter().all(|n| n.is_power_of_two()));
         assert!(
-            lengths
+            chunks
                 .iter()
-                .all(|n| n * (1000 + 3 * PER_VALUE) <= MAX_BYTES)
+                .all(|n| n * (1000 + 3 * PER_VALUE) <= NARROW.bytes)
         );
         // A single row larger than the budget still goes, alone.
         assert_eq!(
-            chunk_lengths(&rows[..2], 4, 3, |_| MAX_BYTES * 2),
+            lengths(statement_chunks(&rows[..2], NARROW, 4, 3, |_| NARROW.bytes * 2)),
             vec![1, 1]
         );
     }
