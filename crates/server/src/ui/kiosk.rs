@@ -465,16 +465,9 @@ async fn find(
     Extension(k): Extension<KioskClient>,
     CsrfForm(input): CsrfForm<KioskInput>,
 ) -> Response {
-    let site = match site(&state, &k).await {
-        Ok(s) => s,
+    let (site, found) = match found_visit(&state, &k, &input).await {
+        Ok(f) => f,
         Err(r) => return r,
-    };
-    let lookup = match look_up(&state, &k, &site, &input).await {
-        Ok(l) => l,
-        Err(e) => return ops::internal_error(e),
-    };
-    let Lookup::Found(found) = lookup else {
-        return not_found(&state, &k, &site, &input, lookup).await;
     };
     if let Err(r) = audit_shown(&state, &k, &found).await {
         return r;
@@ -488,13 +481,39 @@ async fn find(
     contact_screen(&state, &k, &site, &found, &fresh, &ValidationErrors::new()).into_response()
 }
 
-async fn phone_region(state: &AppState, k: &KioskClient) -> Result<String, Response> {
-    state
+/// The visit a step's posted identity names, or the page answering that
+/// there is none to check in.
+async fn found_visit(
+    state: &AppState,
+    k: &KioskClient,
+    input: &KioskInput,
+) -> Result<(Site, Box<Found>), Response> {
+    let site = site(state, k).await?;
+    match look_up(state, k, &site, input).await {
+        Ok(Lookup::Found(found)) => Ok((site, found)),
+        Ok(lookup) => Err(not_found(state, k, &site, input, lookup).await),
+        Err(e) => Err(ops::internal_error(e)),
+    }
+}
+
+/// The contact changes posted, or the contact screen again naming the
+/// fields that are wrong.
+async fn contact_update(
+    state: &AppState,
+    k: &KioskClient,
+    site: &Site,
+    found: &Found,
+    input: &KioskInput,
+) -> Result<ContactUpdate, Response> {
+    let rules = state
         .db
         .setting::<RegistrationRules>(&k.session.org_id)
         .await
-        .map(|r| r.phone_region)
-        .map_err(ops::internal_error)
+        .map_err(ops::internal_error)?;
+    ContactUpdate::parse(&input.contact(), &rules.phone_region).map_err(|errors| {
+        let page = contact_screen(state, k, site, found, input, &errors);
+        (StatusCode::UNPROCESSABLE_ENTITY, page).into_response()
+    })
 }
 
 fn consent_screen(
@@ -550,24 +569,12 @@ async fn contact(
     Extension(k): Extension<KioskClient>,
     CsrfForm(input): CsrfForm<KioskInput>,
 ) -> Response {
-    let site = match site(&state, &k).await {
-        Ok(s) => s,
+    let (site, found) = match found_visit(&state, &k, &input).await {
+        Ok(f) => f,
         Err(r) => return r,
     };
-    let lookup = match look_up(&state, &k, &site, &input).await {
-        Ok(l) => l,
-        Err(e) => return ops::internal_error(e),
-    };
-    let Lookup::Found(found) = lookup else {
-        return not_found(&state, &k, &site, &input, lookup).await;
-    };
-    let region = match phone_region(&state, &k).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    if let Err(errors) = ContactUpdate::parse(&input.contact(), &region) {
-        let page = contact_screen(&state, &k, &site, &found, &input, &errors);
-        return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
+    if let Err(r) = contact_update(&state, &k, &site, &found, &input).await {
+        return r;
     }
     consent_screen(&state, &k, &site, &found, &input, &ValidationErrors::new()).into_response()
 }
@@ -578,27 +585,13 @@ async fn check_in(
     Extension(k): Extension<KioskClient>,
     CsrfForm(input): CsrfForm<KioskInput>,
 ) -> Response {
-    let site = match site(&state, &k).await {
-        Ok(s) => s,
+    let (site, found) = match found_visit(&state, &k, &input).await {
+        Ok(f) => f,
         Err(r) => return r,
     };
-    let lookup = match look_up(&state, &k, &site, &input).await {
-        Ok(l) => l,
-        Err(e) => return ops::internal_error(e),
-    };
-    let Lookup::Found(found) = lookup else {
-        return not_found(&state, &k, &site, &input, lookup).await;
-    };
-    let region = match phone_region(&state, &k).await {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
-    let contact = match ContactUpdate::parse(&input.contact(), &region) {
+    let contact = match contact_update(&state, &k, &site, &found, &input).await {
         Ok(c) => c,
-        Err(errors) => {
-            let page = contact_screen(&state, &k, &site, &found, &input, &errors);
-            return (StatusCode::UNPROCESSABLE_ENTITY, page).into_response();
-        }
+        Err(r) => return r,
     };
     let signature = match Signature::parse(
         &input.signature,
