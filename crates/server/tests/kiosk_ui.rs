@@ -4,7 +4,9 @@
 //! with name and date of birth, sees only masked contact details, proposes
 //! a change, signs, and the board shows "Arrived (kiosk)" while the desk's
 //! check-in shows the consent and the change; wrong or forged input finds
-//! nothing and writes nothing; a revoked kiosk is refused.
+//! nothing and writes nothing; after five lookups in a row that find
+//! nothing the kiosk refuses lookups (a check-in at the kiosk starts the
+//! count again); a revoked kiosk is refused.
 
 mod common;
 mod schedule_setup;
@@ -14,7 +16,7 @@ use carefront_domain::Role;
 use carefront_domain::audit::Action;
 use carefront_domain::patient::Patient;
 use carefront_domain::visit::{ChangedBy, VisitStatus};
-use carefront_store::AuditFilter;
+use carefront_store::{AuditFilter, KioskDevice, KioskSession};
 use common::*;
 use schedule_setup::{Derm, Desk, audit_details, dermatology, visit_starting_now};
 
@@ -97,6 +99,30 @@ async fn typed(app: &TestApp, patient_id: &str) -> (String, String, String) {
         format!("{}/{}/{}", dob.month(), dob.day(), dob.year()),
     )
 }
+
+impl Kiosk<'_> {
+    /// The device as stored now.
+    async fn device(&self) -> KioskDevice {
+        let kiosks = self.app.db.kiosks(&self.app.org_id).await.unwrap();
+        kiosks.into_iter().find(|k| k.id == self.id).unwrap()
+    }
+
+    /// Looks up someone who has no appointment here: a miss.
+    async fn miss(&self, n: usize) -> (StatusCode, String) {
+        let dob = format!("1/{}/1950", n + 1);
+        self.post(
+            "/kiosk/find",
+            &[
+                ("given", "Nobody"),
+                ("family", "Here"),
+                ("birth_date", &dob),
+            ],
+        )
+        .await
+    }
+}
+
+const TOO_MANY_TRIES: &str = "Too many tries. Please see the front desk.";
 
 async fn visit_status(app: &TestApp, d: &Derm, id: &str) -> (VisitStatus, Option<ChangedBy>) {
     let date = jiff::Timestamp::now().to_zoned(d.tz.clone()).date();
@@ -361,4 +387,201 @@ async fn kiosks_are_set_up_by_admins_and_revoked_kiosks_are_refused() {
     assert!(page.contains("Not a kiosk"));
     let (_, list) = admin.get("/admin/kiosks").await;
     assert!(!list.contains("Front entrance"));
+}
+
+#[tokio::test]
+async fn five_lookups_that_find_nothing_lock_the_kiosk_for_five_minutes() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (id, _) = visit_starting_now(&app, &d, 0).await;
+    let kiosk = Kiosk::start(&app, &d).await;
+    let (given, family, dob) = typed(&app, &d.patients[0].0).await;
+    let who = [
+        ("given", given.as_str()),
+        ("family", family.as_str()),
+        ("birth_date", dob.as_str()),
+    ];
+
+    // Invalid input is not a lookup that found nothing: it does not count.
+    let (status, _) = kiosk
+        .post(
+            "/kiosk/find",
+            &[("given", ""), ("family", ""), ("birth_date", "")],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(kiosk.device().await.failed_lookups, 0);
+
+    for n in 0..4 {
+        let (status, page) = kiosk.miss(n).await;
+        assert_eq!(status, StatusCode::OK, "miss {n}");
+        assert!(page.contains("could not find an appointment"));
+        assert!(!page.contains(TOO_MANY_TRIES));
+    }
+    assert_eq!(kiosk.device().await.failed_lookups, 4);
+    let before = jiff::Timestamp::now().as_microsecond();
+    // The fifth miss locks the kiosk, and says so.
+    let (status, page) = kiosk.miss(4).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains(TOO_MANY_TRIES), "{page}");
+    let device = kiosk.device().await;
+    let until = device.lookups_locked_until_us.unwrap();
+    let after = jiff::Timestamp::now().as_microsecond();
+    assert!((before + 300_000_000..=after + 300_000_000).contains(&until));
+    assert_eq!(device.failed_lookups, 0);
+
+    // Now even the right name and date of birth finds nothing, and no
+    // lookup runs: nothing is shown, nothing is read of the patient.
+    let patient_reads = app
+        .db
+        .audit_events(
+            &app.org_id,
+            &AuditFilter {
+                patient_id: Some(d.patients[0].0.clone()),
+                ..Default::default()
+            },
+            0,
+            1,
+        )
+        .await
+        .unwrap()
+        .1;
+    let (status, page) = kiosk.post("/kiosk/find", &who).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(page.contains(TOO_MANY_TRIES));
+    assert!(!page.contains("Are your contact details still right?"));
+    assert!(hidden_value(&page, "appointment_id").is_none());
+    assert!(!page.contains(&family));
+    // The later steps look the patient up too, and are refused the same.
+    let mut step = who.to_vec();
+    step.extend([("appointment_id", id.as_str())]);
+    let (status, page) = kiosk.post("/kiosk/contact", &step).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!page.contains("Please read and sign"));
+    step.push(("signature", "M10 10 L40 30 L80 12 L120 40"));
+    let (status, page) = kiosk.post("/kiosk/check-in", &step).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(!page.contains("You are checked in"));
+    assert_eq!(visit_status(&app, &d, &id).await.0, VisitStatus::Scheduled);
+    let still = app
+        .db
+        .audit_events(
+            &app.org_id,
+            &AuditFilter {
+                patient_id: Some(d.patients[0].0.clone()),
+                ..Default::default()
+            },
+            0,
+            1,
+        )
+        .await
+        .unwrap()
+        .1;
+    assert_eq!(still, patient_reads);
+    // The start screen says so too.
+    let (status, page) = kiosk.get("/kiosk").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(TOO_MANY_TRIES));
+
+    // The device's audit: five misses, the lock, three refusals.
+    let actor = format!("kiosk {}", kiosk.id);
+    let searches = audit_details(
+        &app,
+        AuditFilter {
+            actor_name: Some(actor.clone()),
+            action: Some(Action::Search),
+            ..Default::default()
+        },
+    )
+    .await;
+    let missed = searches
+        .iter()
+        .filter(|d| d.contains("no appointment found"))
+        .count();
+    let refused = searches.iter().filter(|d| d.contains("refused")).count();
+    assert_eq!((missed, refused), (5, 3), "{searches:?}");
+    let locked = audit_details(
+        &app,
+        AuditFilter {
+            actor_name: Some(actor),
+            action: Some(Action::AccountLocked),
+            resource_type: Some("KioskDevice".into()),
+            resource_id: Some(kiosk.id.clone()),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(locked.len(), 1);
+    assert!(locked[0].contains("300 s after 5"), "{locked:?}");
+
+    // Five minutes on (the store takes the time), the lock has expired and
+    // the count starts afresh; a miss raced in while locked changes nothing.
+    let at = |us: i64| jiff::Timestamp::from_microsecond(us).unwrap();
+    let session = KioskSession {
+        org_id: app.org_id.clone(),
+        device: kiosk.device().await,
+        csrf_token: kiosk.csrf.clone(),
+    };
+    assert!(session.device.lookups_locked(at(until - 1)));
+    assert!(!session.device.lookups_locked(at(until)));
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    let raced = tx
+        .kiosk_lookup_failed(&session, None, at(until - 1))
+        .await
+        .unwrap();
+    assert_eq!(raced.locked_until_us, Some(until));
+    let later = tx
+        .kiosk_lookup_failed(&session, None, at(until))
+        .await
+        .unwrap();
+    assert_eq!((later.failed_count, later.locked_until_us), (1, None));
+    tx.commit().await.unwrap();
+    let device = kiosk.device().await;
+    assert_eq!(
+        (device.failed_lookups, device.lookups_locked_until_us),
+        (1, None)
+    );
+    // And the kiosk looks up again.
+    let (status, page) = kiosk.post("/kiosk/find", &who).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Are your contact details still right?"));
+}
+
+#[tokio::test]
+async fn a_check_in_at_the_kiosk_starts_the_count_again() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (id, _) = visit_starting_now(&app, &d, 0).await;
+    let kiosk = Kiosk::start(&app, &d).await;
+    for n in 0..4 {
+        assert_eq!(kiosk.miss(n).await.0, StatusCode::OK);
+    }
+    assert_eq!(kiosk.device().await.failed_lookups, 4);
+
+    let (given, family, dob) = typed(&app, &d.patients[0].0).await;
+    let mut step = vec![
+        ("given", given.as_str()),
+        ("family", family.as_str()),
+        ("birth_date", dob.as_str()),
+        ("appointment_id", id.as_str()),
+    ];
+    // Finding the appointment is not enough: only the check-in resets.
+    let (status, _) = kiosk.post("/kiosk/find", &step[..3]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(kiosk.device().await.failed_lookups, 4);
+    step.push(("signature", "M10 10 L40 30 L80 12 L120 40"));
+    let (status, done) = kiosk.post("/kiosk/check-in", &step).await;
+    assert_eq!(status, StatusCode::OK, "{done}");
+    assert!(done.contains("You are checked in"));
+    assert_eq!(kiosk.device().await.failed_lookups, 0);
+
+    for n in 0..4 {
+        let (status, page) = kiosk.miss(n).await;
+        assert_eq!(status, StatusCode::OK, "miss {n} after the check-in");
+        assert!(!page.contains(TOO_MANY_TRIES));
+    }
+    let device = kiosk.device().await;
+    assert_eq!(device.failed_lookups, 4);
+    assert!(!device.lookups_locked(jiff::Timestamp::now()));
+    assert_eq!(kiosk.miss(4).await.0, StatusCode::TOO_MANY_REQUESTS);
 }

@@ -1,15 +1,19 @@
 //! Self check-in kiosks: the devices (each signed in for one location with
 //! its own credential, until revoked) and what a patient did at one for a
-//! visit (`carefront_domain::visit::kiosk`).
+//! visit (`carefront_domain::visit::kiosk`), and each device's count of
+//! lookups that found nothing (`KioskLookup::LOCKOUT`).
 
 use crate::db::sql;
 use crate::scheduling::{Actor, corrupt};
 use crate::visits::FlowActor;
 use crate::{Db, Result, StoreError, VisitChange, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
-use carefront_domain::audit::Action;
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
+use carefront_domain::security::FailureOutcome;
 use carefront_domain::validation::required_text;
-use carefront_domain::visit::{Consent, ContactUpdate, Signature, VisitStatus, VisitStep};
+use carefront_domain::visit::{
+    Consent, ContactUpdate, KioskLookup, Signature, VisitStatus, VisitStep,
+};
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -36,6 +40,17 @@ pub struct KioskDevice {
     pub last_used_us: Option<i64>,
     pub revoked_at_us: Option<i64>,
     pub revoked_by: Option<String>,
+    /// Lookups in a row that found no appointment (`KioskLookup::LOCKOUT`).
+    pub failed_lookups: u32,
+    /// Until when the device refuses lookups, once it was locked.
+    pub lookups_locked_until_us: Option<i64>,
+}
+
+impl KioskDevice {
+    /// The device refuses patient lookups at `now`: too many found nothing.
+    pub fn lookups_locked(&self, now: Timestamp) -> bool {
+        KioskLookup::LOCKOUT.is_locked(self.lookups_locked_until_us, now.as_microsecond())
+    }
 }
 
 /// A kiosk's credential, resolved: the device and its form token.
@@ -57,7 +72,7 @@ pub struct KioskCheckIn {
 }
 
 const DEVICE_COLUMNS: &str = "id, name, location_id, created_at_us, created_by, last_used_us, \
-                              revoked_at_us, revoked_by";
+                              revoked_at_us, revoked_by, failed_lookups, lookups_locked_until_us";
 
 fn device_from_row(row: &AnyRow) -> Result<KioskDevice> {
     Ok(KioskDevice {
@@ -69,7 +84,13 @@ fn device_from_row(row: &AnyRow) -> Result<KioskDevice> {
         last_used_us: row.try_get("last_used_us")?,
         revoked_at_us: row.try_get("revoked_at_us")?,
         revoked_by: row.try_get("revoked_by")?,
+        failed_lookups: count(row.try_get("failed_lookups")?),
+        lookups_locked_until_us: row.try_get("lookups_locked_until_us")?,
     })
+}
+
+fn count(stored: i64) -> u32 {
+    u32::try_from(stored).unwrap_or(u32::MAX)
 }
 
 fn to_json<T: serde::Serialize>(v: &T) -> Result<String> {
@@ -223,12 +244,17 @@ impl WriteTx {
         })
         .execute(&mut *self.tx)
         .await?;
-        sqlx::query("UPDATE kiosk_devices SET last_used_us = $3 WHERE org_id = $1 AND id = $2")
-            .bind(&self.org_id)
-            .bind(&kiosk.device.id)
-            .bind(now.as_microsecond())
-            .execute(&mut *self.tx)
-            .await?;
+        // A patient checked in: the lookups that found nothing before were
+        // theirs or honest mistakes, so the count starts again.
+        sqlx::query(
+            "UPDATE kiosk_devices SET last_used_us = $3, failed_lookups = 0, \
+             lookups_locked_until_us = NULL WHERE org_id = $1 AND id = $2",
+        )
+        .bind(&self.org_id)
+        .bind(&kiosk.device.id)
+        .bind(now.as_microsecond())
+        .execute(&mut *self.tx)
+        .await?;
         let mut entry = by.actor().entry(Action::Create, "Consent", appointment_id);
         entry = entry.detail(match contact.is_empty() {
             true => format!("{} signed at the kiosk", consent.id),
@@ -239,6 +265,75 @@ impl WriteTx {
         });
         self.audit(entry).await?;
         Ok(change)
+    }
+
+    /// Records a lookup at the kiosk that found no appointment: counts it
+    /// by `KioskLookup::LOCKOUT` and audits it (and the lock, when this
+    /// failure locks the device). Returns the device's count and lock after
+    /// it: `locked_until_us` is set when the device refuses lookups now.
+    /// The device's row is locked before it is read, so lookups failing at
+    /// the same time, on any server, are each counted. A failure that
+    /// arrives while the device is locked (its lookup raced the one that
+    /// locked it) is audited but changes nothing: the lock is not extended.
+    pub async fn kiosk_lookup_failed(
+        &mut self,
+        kiosk: &KioskSession,
+        client_addr: Option<String>,
+        now: Timestamp,
+    ) -> Result<FailureOutcome> {
+        let device_id = kiosk.device.id.as_str();
+        let by = FlowActor::Kiosk {
+            device_id: device_id.to_string(),
+            client_addr,
+        }
+        .actor();
+        let mut lookup = AuditEntry::new(by.actor_name.clone(), Action::Search, Outcome::Failed)
+            .detail("self check-in: no appointment found for the name and date of birth typed");
+        lookup.client_addr = by.client_addr.clone();
+        let policy = KioskLookup::LOCKOUT;
+        let now_us = now.as_microsecond();
+        // An UPDATE takes the row lock (PostgreSQL; SQLite has one writer,
+        // already serialized at BEGIN) and reads the row under it.
+        let (failed, locked_until_us): (i64, Option<i64>) = sqlx::query_as(
+            "UPDATE kiosk_devices SET failed_lookups = failed_lookups \
+             WHERE org_id = $1 AND id = $2 RETURNING failed_lookups, lookups_locked_until_us",
+        )
+        .bind(&self.org_id)
+        .bind(device_id)
+        .fetch_optional(&mut *self.tx)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+        if policy.is_locked(locked_until_us, now_us) {
+            self.audit(lookup).await?;
+            return Ok(FailureOutcome {
+                failed_count: count(failed),
+                locked_until_us,
+            });
+        }
+        let after = policy.after_failure(count(failed), now_us);
+        sqlx::query(
+            "UPDATE kiosk_devices SET failed_lookups = $3, lookups_locked_until_us = $4 \
+             WHERE org_id = $1 AND id = $2",
+        )
+        .bind(&self.org_id)
+        .bind(device_id)
+        .bind(i64::from(after.failed_count))
+        .bind(after.locked_until_us)
+        .execute(&mut *self.tx)
+        .await?;
+        let mut entries = vec![lookup];
+        if after.locked_until_us.is_some() {
+            entries.push(
+                by.entry(Action::AccountLocked, "KioskDevice", device_id)
+                    .detail(format!(
+                        "self check-in: lookups refused for {} s after {} in a row found no \
+                         appointment",
+                        policy.lock_seconds, policy.max_failures
+                    )),
+            );
+        }
+        self.audit_many(entries).await?;
+        Ok(after)
     }
 }
 

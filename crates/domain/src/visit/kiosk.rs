@@ -3,13 +3,17 @@
 //! near miss sends them to the desk rather than to someone else's visit),
 //! what the kiosk may show back (contact details masked: whoever stands at
 //! the kiosk may not be the patient), the contact changes the patient may
-//! propose (the desk reviews them at check-in), and the consent signature.
+//! propose (the desk reviews them at check-in), the consent signature, and
+//! how many lookups that find nothing a kiosk allows before it stops looking
+//! (so that nobody at the entrance can try names and dates of birth until
+//! one shows who has an appointment).
 
 use crate::ValidationErrors;
 use crate::contact::{normalize_email, normalize_phone};
 use crate::directory::Address;
 use crate::patient::Patient;
 use crate::patient_search::parse_date;
+use crate::security::LockoutPolicy;
 use crate::text::fold;
 use crate::validation::required_text;
 use jiff::civil::Date;
@@ -41,6 +45,16 @@ fn compact(name: &str) -> String {
 }
 
 impl KioskLookup {
+    /// A kiosk refuses lookups for `lock_seconds` after `max_failures`
+    /// consecutive lookups that found no appointment (invalid input is not
+    /// one); a self check-in completed at the kiosk resets the count, and
+    /// when the lock expires the count starts afresh. The same rule as
+    /// staff sign-in ([`LockoutPolicy`]), counted per kiosk device.
+    pub const LOCKOUT: LockoutPolicy = LockoutPolicy {
+        max_failures: 5,
+        lock_seconds: 5 * 60,
+    };
+
     /// Reads the start screen; errors name `family`, `given` or `birth_date`.
     pub fn parse(
         family: &str,
@@ -339,6 +353,27 @@ mod tests {
         assert!(e.for_field("birth_date").unwrap().contains("date"));
         let e = KioskLookup::parse("Doe", "Jo", "12/04/2026", TODAY).unwrap_err();
         assert_eq!(e.for_field("birth_date"), Some("cannot be in the future"));
+    }
+
+    #[test]
+    fn a_kiosk_stops_looking_for_five_minutes_after_five_misses() {
+        let policy = KioskLookup::LOCKOUT;
+        let minute = 60 * 1_000_000;
+        let mut count = 0;
+        for _ in 0..4 {
+            let o = policy.after_failure(count, 0);
+            assert_eq!(o.locked_until_us, None);
+            count = o.failed_count;
+        }
+        assert_eq!(count, 4);
+        let fifth = policy.after_failure(count, 0);
+        assert_eq!(fifth.locked_until_us, Some(5 * minute));
+        assert!(policy.is_locked(fifth.locked_until_us, 5 * minute - 1));
+        assert!(!policy.is_locked(fifth.locked_until_us, 5 * minute));
+        // Afresh after the lock: one miss is one miss.
+        assert_eq!(fifth.failed_count, 0);
+        let next = policy.after_failure(fifth.failed_count, 5 * minute);
+        assert_eq!((next.failed_count, next.locked_until_us), (1, None));
     }
 
     #[test]

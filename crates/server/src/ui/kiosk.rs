@@ -9,6 +9,13 @@
 //! patient typed and the server checks it all again, so a forged step can
 //! reach no other visit. After `Config::kiosk_idle_secs` without a touch
 //! the script returns to the start screen, replacing the page in history.
+//!
+//! Each step looks the patient up again, so each is refused while the
+//! device is locked out (`KioskLookup::LOCKOUT`: too many lookups in a row
+//! found nothing), before any lookup runs: whoever stands at the kiosk
+//! cannot try names and dates of birth until one shows who has an
+//! appointment. The count is the device's, in the database, so servers
+//! sharing it count together; a check-in at the kiosk resets it.
 
 use super::registration::{Fields, spec};
 use super::schedule::{clock, day_bounds, today_in};
@@ -43,6 +50,9 @@ pub const KIOSK_COOKIE: &str = "cf_kiosk";
 
 /// Seconds the "you are checked in" screen stays before the next patient.
 const DONE_SECONDS: i64 = 10;
+
+/// What a locked kiosk says instead of looking anyone up.
+const TOO_MANY_TRIES: &str = "Too many tries. Please see the front desk.";
 
 /// How long a closing screen stays: never longer than the idle timeout.
 fn done_seconds(state: &AppState) -> i64 {
@@ -334,8 +344,10 @@ fn start_screen(
     )
 }
 
-/// `GET /kiosk`: the start screen, empty.
+/// `GET /kiosk`: the start screen, empty (saying so while the device
+/// refuses lookups).
 async fn start(State(state): State<AppState>, Extension(k): Extension<KioskClient>) -> Response {
+    let locked = k.session.device.lookups_locked(Timestamp::now());
     match site(&state, &k).await {
         Ok(site) => start_screen(
             &state,
@@ -343,11 +355,47 @@ async fn start(State(state): State<AppState>, Extension(k): Extension<KioskClien
             &site,
             &KioskInput::default(),
             &ValidationErrors::new(),
-            None,
+            locked.then_some(TOO_MANY_TRIES),
         )
         .into_response(),
         Err(r) => r,
     }
+}
+
+/// Answers a step while the device refuses lookups: the start screen,
+/// empty, saying so; the refusal is audited.
+async fn too_many_tries(state: &AppState, k: &KioskClient, site: &Site) -> Response {
+    let entry = k.entry(Action::Search, Outcome::Denied).detail(
+        "self check-in: lookup refused, too many lookups at this kiosk found no appointment",
+    );
+    if let Err(e) = state.audit.append(&k.session.org_id, vec![entry]).await {
+        return ops::internal_error(e);
+    }
+    locked_screen(state, k, site)
+}
+
+fn locked_screen(state: &AppState, k: &KioskClient, site: &Site) -> Response {
+    let page = start_screen(
+        state,
+        k,
+        site,
+        &KioskInput::default(),
+        &ValidationErrors::new(),
+        Some(TOO_MANY_TRIES),
+    );
+    (StatusCode::TOO_MANY_REQUESTS, page).into_response()
+}
+
+/// Counts a lookup that found nothing against the device, and audits it.
+/// Returns whether the device now refuses lookups.
+async fn count_failed_lookup(state: &AppState, k: &KioskClient) -> Result<bool, StoreError> {
+    let now = Timestamp::now();
+    let mut tx = state.db.begin(&k.session.org_id).await?;
+    let after = tx
+        .kiosk_lookup_failed(&k.session, k.addr.clone(), now)
+        .await?;
+    tx.commit().await?;
+    Ok(KioskLookup::LOCKOUT.is_locked(after.locked_until_us, now.as_microsecond()))
 }
 
 /// Answers a step whose lookup did not find a visit to check in: the start
@@ -381,11 +429,10 @@ async fn not_found(
         Lookup::Found(_) => unreachable!("a found visit is answered by its step"),
     };
     if notice.is_some() {
-        let entry = k
-            .entry(Action::Search, Outcome::Failed)
-            .detail("self check-in: no appointment found for the name and date of birth typed");
-        if let Err(e) = state.audit.append(&k.session.org_id, vec![entry]).await {
-            return ops::internal_error(e);
+        match count_failed_lookup(state, k).await {
+            Ok(false) => {}
+            Ok(true) => return locked_screen(state, k, site),
+            Err(e) => return ops::internal_error(e),
         }
     }
     (status, start_screen(state, k, site, input, &errors, notice)).into_response()
@@ -489,6 +536,10 @@ async fn found_visit(
     input: &KioskInput,
 ) -> Result<(Site, Box<Found>), Response> {
     let site = site(state, k).await?;
+    // The device was read for this request (`require_kiosk`).
+    if k.session.device.lookups_locked(Timestamp::now()) {
+        return Err(too_many_tries(state, k, &site).await);
+    }
     match look_up(state, k, &site, input).await {
         Ok(Lookup::Found(found)) => Ok((site, found)),
         Ok(lookup) => Err(not_found(state, k, &site, input, lookup).await),
