@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -340,10 +341,119 @@ impl ChainVerifier {
     }
 }
 
+/// Reads of lists a desk keeps open. Today's board shows every patient of
+/// the day and reloads whenever anything on it changes; logging each row
+/// again on every reload would bury the trail (and cost a write of the
+/// whole day each time). A read of the same record, by the same actor,
+/// with the same outcome and detail, within [`RepeatedReads::WINDOW_US`] of
+/// the one last logged is already on record and is not logged again; the
+/// first read in each window always is. Who saw a patient, and when to
+/// within the window, stays answerable.
+#[derive(Debug, Default)]
+pub struct RepeatedReads {
+    /// When each read was last logged, by [`repeat_key`].
+    logged: HashMap<String, i64>,
+}
+
+impl RepeatedReads {
+    /// Ten minutes, in microseconds.
+    pub const WINDOW_US: i64 = 10 * 60 * 1_000_000;
+    /// Remembered reads past which those out of the window are forgotten
+    /// (and, if all are recent, everything: reads are then logged again).
+    pub const CAPACITY: usize = 200_000;
+
+    /// Whether `entry` of `org_id` at `now_us` must be logged: it was not
+    /// logged within the window. Nothing is remembered until [`Self::logged`].
+    pub fn must_log(&self, org_id: &str, entry: &AuditEntry, now_us: i64) -> bool {
+        self.logged
+            .get(&repeat_key(org_id, entry))
+            .is_none_or(|&at| now_us - at >= Self::WINDOW_US || now_us < at)
+    }
+
+    /// Remembers `entries` as durably logged at `now_us`.
+    pub fn logged<'a>(
+        &mut self,
+        org_id: &str,
+        entries: impl IntoIterator<Item = &'a AuditEntry>,
+        now_us: i64,
+    ) {
+        if self.logged.len() >= Self::CAPACITY {
+            self.logged.retain(|_, at| now_us - *at < Self::WINDOW_US);
+            if self.logged.len() >= Self::CAPACITY {
+                self.logged.clear();
+            }
+        }
+        for entry in entries {
+            self.logged.insert(repeat_key(org_id, entry), now_us);
+        }
+    }
+}
+
+/// Everything but the time that makes two reads the same read.
+fn repeat_key(org_id: &str, e: &AuditEntry) -> String {
+    let parts = [
+        Some(org_id),
+        e.actor_id.as_deref(),
+        Some(e.actor_name.as_str()),
+        Some(e.action.code()),
+        e.resource_type.as_deref(),
+        e.resource_id.as_deref(),
+        e.patient_id.as_deref(),
+        Some(e.outcome.code()),
+        e.detail.as_deref(),
+    ];
+    parts
+        .iter()
+        .map(|p| p.unwrap_or("\u{0}"))
+        .collect::<Vec<_>>()
+        .join("\u{1f}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    fn board_read(actor: &str, appointment: &str) -> AuditEntry {
+        AuditEntry::new(actor, Action::Read, Outcome::Success)
+            .resource("Appointment", Some(appointment))
+            .patient("p1")
+            .detail("shown on today's board")
+    }
+
+    #[test]
+    fn a_read_repeated_within_the_window_is_logged_once() {
+        let mut reads = RepeatedReads::default();
+        let first = board_read("desk", "a1");
+        assert!(reads.must_log("org", &first, 0));
+        // Not remembered until the append committed.
+        assert!(reads.must_log("org", &first, 0));
+        reads.logged("org", [&first], 0);
+        assert!(!reads.must_log("org", &first, RepeatedReads::WINDOW_US - 1));
+        assert!(reads.must_log("org", &first, RepeatedReads::WINDOW_US));
+        // Another actor, record, organization or outcome is another read.
+        assert!(reads.must_log("org", &board_read("lead", "a1"), 1));
+        assert!(reads.must_log("org", &board_read("desk", "a2"), 1));
+        assert!(reads.must_log("other", &first, 1));
+        let mut failed = first.clone();
+        failed.outcome = Outcome::Failed;
+        assert!(reads.must_log("org", &failed, 1));
+        // A clock that went back does not hide a read.
+        assert!(reads.must_log("org", &first, -1));
+    }
+
+    #[test]
+    fn remembered_reads_stay_bounded() {
+        let mut reads = RepeatedReads::default();
+        let entries: Vec<AuditEntry> = (0..RepeatedReads::CAPACITY)
+            .map(|i| board_read("desk", &i.to_string()))
+            .collect();
+        reads.logged("org", &entries, 0);
+        let later = board_read("desk", "late");
+        reads.logged("org", [&later], RepeatedReads::WINDOW_US);
+        assert_eq!(reads.logged.len(), 1, "the expired reads were forgotten");
+        assert!(!reads.must_log("org", &later, RepeatedReads::WINDOW_US + 1));
+    }
 
     fn chain(n: i64) -> Vec<AuditEvent> {
         let mut prev = GENESIS_HASH.to_string();

@@ -17,6 +17,9 @@ pub struct AuditNote {
     pub resource_id: Option<String>,
     pub patient_id: Option<String>,
     pub detail: Option<String>,
+    /// A repeat of this read within the window is not logged again
+    /// (`RepeatedReads`): for lists a desk keeps open and reloads.
+    pub once_per_window: bool,
 }
 
 impl AuditNote {
@@ -27,7 +30,15 @@ impl AuditNote {
             resource_id: resource_id.map(str::to_string),
             patient_id: None,
             detail: None,
+            once_per_window: false,
         }
+    }
+
+    /// Logs this read only if the same actor's same read was not logged
+    /// within `RepeatedReads::WINDOW_US`.
+    pub fn once_per_window(mut self) -> Self {
+        self.once_per_window = true;
+        self
     }
 
     pub fn patient(mut self, patient_id: &str) -> Self {
@@ -87,9 +98,34 @@ pub async fn record(State(state): State<AppState>, req: Request, next: Next) -> 
         return response;
     };
     let outcome = outcome_of(response.status());
-    let entries = notes.iter().map(|n| n.entry(&principal, outcome)).collect();
-    match state.audit.append(&principal.org_id, entries).await {
-        Ok(()) => response,
+    let org_id = principal.org_id.as_str();
+    let now_us = jiff::Timestamp::now().as_microsecond();
+    let mut entries = Vec::with_capacity(notes.len());
+    let mut repeatable = Vec::new();
+    {
+        let reads = state
+            .repeated_reads
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for n in &notes {
+            let entry = n.entry(&principal, outcome);
+            if !n.once_per_window {
+                entries.push(entry);
+            } else if reads.must_log(org_id, &entry, now_us) {
+                repeatable.push(entry.clone());
+                entries.push(entry);
+            }
+        }
+    }
+    match state.audit.append(org_id, entries).await {
+        Ok(()) => {
+            let mut reads = state
+                .repeated_reads
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            reads.logged(org_id, &repeatable, now_us);
+            response
+        }
         Err(e) => crate::ops::internal_error(e),
     }
 }

@@ -17,11 +17,12 @@ pub mod ui;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use carefront_domain::audit::RepeatedReads;
 use carefront_domain::security::LockoutPolicy;
 use carefront_store::{AuditWriter, Db};
 use fhir::operations::appointment_find::cache::KeptAnswers;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 pub use access::{RouteSpec, route_specs};
 
@@ -60,6 +61,8 @@ pub struct AppState {
     pub audit: AuditWriter,
     /// `Appointment/$find` answers this server keeps between requests.
     pub find_answers: Arc<KeptAnswers>,
+    /// The reads of open lists this server logged lately (`AuditNote::once_per_window`).
+    pub repeated_reads: Arc<Mutex<RepeatedReads>>,
 }
 
 impl AppState {
@@ -70,6 +73,7 @@ impl AppState {
             db,
             config: Arc::new(config),
             find_answers: Arc::default(),
+            repeated_reads: Arc::default(),
         }
     }
 }

@@ -95,6 +95,49 @@ fn row<'h>(html: &'h str, id: &str) -> &'h str {
     &html[start..end]
 }
 
+/// A desk keeps its board open and it reloads on every change: each row
+/// is logged the first time a user sees it, not on every reload within
+/// the window (`RepeatedReads`); another user's sight is their own event.
+#[tokio::test]
+async fn a_board_reloaded_by_the_same_user_logs_each_row_once_per_window() {
+    let app = TestApp::new().await;
+    let d = dermatology(&app).await;
+    let (a, date) = today_visit(&app, &d, 0).await;
+    let day = Day { d: &d, date };
+    let reads = || async {
+        let filter = AuditFilter {
+            resource_id: Some(a.clone()),
+            action: Some(Action::Read),
+            ..AuditFilter::default()
+        };
+        let (events, _) = app
+            .db
+            .audit_events(&app.org_id, &filter, 0, 10)
+            .await
+            .unwrap();
+        events
+            .into_iter()
+            .map(|e| (e.entry.actor_name, e.entry.detail.unwrap_or_default()))
+            .collect::<Vec<_>>()
+    };
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    for _ in 0..3 {
+        let (status, html) = desk.get(&day.board("")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(&format!("id=\"visit-{a}\"")));
+    }
+    let once = reads().await;
+    assert_eq!(once.len(), 1, "{once:?}");
+    assert_eq!(once[0].1, "shown on today's board");
+
+    let lead = Desk::new(&app, Role::Lead).await;
+    let (status, _) = lead.get(&day.board("")).await;
+    assert_eq!(status, StatusCode::OK);
+    let both = reads().await;
+    assert_eq!(both.len(), 2, "{both:?}");
+    assert_ne!(both[0].0, both[1].0, "each user's sight is logged");
+}
+
 #[tokio::test]
 async fn a_visit_runs_its_whole_path_through_the_board_forms() {
     let app = TestApp::new().await;

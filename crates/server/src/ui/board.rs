@@ -656,7 +656,8 @@ async fn render(
             &mut response,
             AuditNote::new(Action::Read, "Appointment", Some(&r.visit.appointment_id))
                 .patient(&r.patient.id)
-                .detail("shown on today's board"),
+                .detail("shown on today's board")
+                .once_per_window(),
         );
     }
     response

@@ -312,7 +312,8 @@ async fn render(
             &mut response,
             AuditNote::new(Action::Read, "Patient", Some(&pt.id))
                 .patient(&pt.id)
-                .detail("shown on the rooms board"),
+                .detail("shown on the rooms board")
+                .once_per_window(),
         );
     }
     response
