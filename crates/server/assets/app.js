@@ -49,7 +49,7 @@
 // ---- Today's boards (ui/board.rs, ui/rooms.rs) ----
 // Live updates: long-polls the location's board events (`GET /today/events`,
 // which answers when a change is made through any server) and applies them:
-// board rows change in place (status, wait clock, room, next steps), rooming
+// board rows change in place (status, wait clock, room, forms, next steps), rooming
 // choices follow the rooms, and a visit that belongs on the page but is not
 // there, or any change on the rooms board, reloads the table (not while
 // someone is using a form in it). Wait clocks tick every second on the
@@ -144,6 +144,11 @@
     }
     setText(row, ".c-status", v.text);
     setText(row, ".c-room", v.room);
+    var forms = row.querySelector(".c-forms");
+    if (forms) {
+      forms.innerHTML = v.forms;
+      forms.classList.toggle("muted", !v.consent_signed);
+    }
     var timer = row.querySelector(".timer");
     timer.setAttribute("data-since", v.since_ms);
     setFlag(timer, "data-timed", v.timed);

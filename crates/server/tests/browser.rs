@@ -905,7 +905,7 @@ async fn a_visit_from_arrival_to_completed_seen_live_in_a_second_window() -> Res
 /// Self check-in at the entrance: an administrator turns the browser into
 /// the location's kiosk; a patient finds their visit, keeps their contact
 /// details, signs with a finger on the screen, and the desk's board (open
-/// in another window) shows "Arrived (kiosk)". Left alone, the kiosk goes
+/// in another window) shows "Arrived (kiosk)" and the consent signed. Left alone, the kiosk goes
 /// back to its start screen with nothing of what was typed.
 #[tokio::test]
 async fn a_patient_checks_in_at_the_kiosk_and_the_board_shows_it() -> Result<()> {
@@ -1044,6 +1044,8 @@ async fn a_patient_checks_in_at_the_kiosk_and_the_board_shows_it() -> Result<()>
     kiosk.step("65-kiosk-checked-in").await?;
 
     desk.wait_text(&status, "Arrived (kiosk)").await?;
+    desk.wait_text(&format!("tr#visit-{id} td.c-forms"), "Consent signed")
+        .await?;
     desk.step("66-board-arrived-kiosk").await?;
     // The done screen hands the kiosk to the next patient by itself.
     kiosk

@@ -182,6 +182,7 @@ async fn a_patient_checks_in_at_the_kiosk_and_the_desk_sees_it() {
     assert!(consent.contains("Consent to treatment"));
     assert_eq!(hidden_value(&consent, "phone").unwrap(), "(512) 555-0199");
 
+    let seq = app.db.board_seq(&app.org_id, &d.location).await.unwrap();
     step.push(("signature", "M10 10 L40 30 L80 12 L120 40"));
     let (status, done) = kiosk.post("/kiosk/check-in", &step).await;
     assert_eq!(status, StatusCode::OK, "{done}");
@@ -209,6 +210,20 @@ async fn a_patient_checks_in_at_the_kiosk_and_the_desk_sees_it() {
         .await;
     assert!(board.contains("Arrived (kiosk)"), "{board}");
     assert!(board.contains("<td class=\"c-forms\">Consent signed</td>"));
+    // Boards already open get the Forms cell with the arrival.
+    let (status, events) = desk
+        .get(&format!(
+            "/today/events?location={}&date={date}&after={seq}&wait=0",
+            d.location
+        ))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let events: serde_json::Value = serde_json::from_str(&events).unwrap();
+    let visit = &events["events"][0]["visits"][0];
+    assert_eq!(visit["id"], id.as_str(), "{events}");
+    assert_eq!(visit["text"], "Arrived (kiosk)");
+    assert_eq!(visit["consent_signed"], true);
+    assert_eq!(visit["forms"], "Consent signed");
     let (_, checkin) = desk.get(&format!("/today/visits/{id}/checkin")).await;
     assert!(checkin.contains("Arrived at the kiosk"));
     assert!(checkin.contains("consent to treatment signed on the screen"));

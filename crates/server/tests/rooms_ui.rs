@@ -75,6 +75,20 @@ fn rooms_board(d: &Derm) -> String {
     format!("/today/rooms?location={}", d.location)
 }
 
+/// The rooms of the board events of the location after `after`: what
+/// open boards of the location are told.
+async fn rooms_told(app: &TestApp, d: &Derm, after: i64) -> Vec<String> {
+    let events = app
+        .db
+        .board_events_since(&app.org_id, &d.location, after, 100)
+        .await
+        .unwrap();
+    events
+        .into_iter()
+        .flat_map(|e| e.change.rooms.into_iter().map(|r| r.room_id))
+        .collect()
+}
+
 /// A count posted from the board's form: (status, Location, body).
 async fn count(
     desk: &Desk<'_>,
@@ -291,8 +305,11 @@ async fn a_count_below_par_opens_a_restock_task_and_a_full_count_closes_it() {
     assert!(form.contains(&format!("aria-describedby=\"count-{room}-0-error\"")));
     assert!(restock(&app, &d, TaskStatus::Open).await.is_empty());
 
+    let seq = app.db.board_seq(&app.org_id, &d.location).await.unwrap();
     let (status, back, body) = count(&desk, &room, "1", "20").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    // Open rooms boards learn of it (and reload their table).
+    assert_eq!(rooms_told(&app, &d, seq).await, [room.clone()]);
     let open = restock(&app, &d, TaskStatus::Open).await;
     assert_eq!(open.len(), 1);
     let task = &open[0];
@@ -368,8 +385,10 @@ async fn restock_tasks_are_closed_as_done_or_dismissed_and_audited() {
             ("room", room.as_str()),
         ];
         let path = format!("/today/restock/{}", task.id);
+        let seq = app.db.board_seq(&app.org_id, &d.location).await.unwrap();
         let (code, back, body) = by.post(&path, &fields).await;
         assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
+        assert_eq!(rooms_told(&app, &d, seq).await, [room.clone()]);
         let (_, html) = by.get(&back).await;
         assert!(html.contains(&notice), "{html}");
         assert!(!html.contains(&format!("id=\"restock-{}\"", task.id)));

@@ -4,9 +4,9 @@
 //! lookups that found nothing (`KioskLookup::LOCKOUT`).
 
 use crate::db::sql;
-use crate::scheduling::{Actor, corrupt};
+use crate::scheduling::{Actor, bind_vals, corrupt, in_list};
 use crate::visits::FlowActor;
-use crate::{Db, Result, StoreError, VisitChange, WriteTx, new_id};
+use crate::{Db, Result, StoreError, Val, VisitChange, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
 use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::security::FailureOutcome;
@@ -18,6 +18,7 @@ use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 use sqlx::any::AnyRow;
+use std::collections::HashSet;
 
 /// What a patient hands in at the kiosk to check in.
 #[derive(Debug, Clone)]
@@ -372,6 +373,27 @@ impl Db {
             })
         })
         .transpose()
+    }
+
+    /// Which of `appointment_ids` had their consent signed at a kiosk.
+    pub async fn kiosk_consents_signed(
+        &self,
+        org_id: &str,
+        appointment_ids: &[String],
+    ) -> Result<HashSet<String>> {
+        if appointment_ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut binds = vec![Val::from(org_id)];
+        let list = in_list(&mut binds, appointment_ids);
+        let q = sqlx::query(sql(format!(
+            "SELECT appointment_id FROM kiosk_checkins \
+             WHERE org_id = $1 AND appointment_id IN ({list})"
+        )));
+        let rows = bind_vals(q, &binds).fetch_all(self.reader()).await?;
+        rows.iter()
+            .map(|row| Ok(row.try_get("appointment_id")?))
+            .collect()
     }
 
     /// What the patient did at a kiosk for this visit, if they checked in there.

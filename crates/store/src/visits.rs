@@ -880,9 +880,29 @@ impl WriteTx {
             true => format!("room {room_id}: all supplies at par"),
             false => format!("room {room_id}: short {}", short.join(", ")),
         };
+        self.restock_changed(room_id, now).await?;
         self.audit(actor.entry(action, "RestockTask", &id).detail(detail))
             .await?;
         Ok(Some(self.restock_task(&id).await?))
+    }
+
+    /// A room's restock task opened, changed or closed: open rooms boards
+    /// of its location learn it from the board stream (the room's state,
+    /// unchanged, in the event), as they do a room's other changes. A room
+    /// taken out of the directory is on no board.
+    async fn restock_changed(&mut self, room_id: &str, now: Timestamp) -> Result<()> {
+        let room = match self.read_current::<Room>(room_id).await {
+            Ok(room) => room.value,
+            Err(StoreError::NotFound | StoreError::Gone) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let change = BoardChange {
+            visits: vec![],
+            rooms: vec![self.lock_room(room_id, now).await?],
+        };
+        self.append_board_event(&room.location_id, &change, now)
+            .await?;
+        Ok(())
     }
 
     async fn restock_task(&mut self, id: &str) -> Result<RestockTask> {
@@ -939,13 +959,15 @@ impl WriteTx {
                 code(&task.status)
             )));
         }
+        let task = self.restock_task(id).await?;
+        self.restock_changed(&task.room_id, now).await?;
         self.audit(
             actor
                 .entry(Action::Update, "RestockTask", id)
                 .detail(code(&status)),
         )
         .await?;
-        self.restock_task(id).await
+        Ok(task)
     }
 
     /// Saves the checklist of its room kind (validated, errors name the

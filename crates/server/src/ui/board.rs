@@ -412,14 +412,18 @@ fn row(ctx: &RowContext, r: &BoardVisit) -> Markup {
                     }
                 }
             }
-            @if r.consent_signed {
-                td.c-forms { "Consent signed" }
-            } @else {
-                td.c-forms.muted { "—" span.visually-hidden { "no consent signed yet" } }
-            }
+            td.c-forms.muted[!r.consent_signed] { (forms_cell(r.consent_signed)) }
             td.muted { "—" span.visually-hidden { "not tracked yet" } }
             @if ctx.steps.can_act { td.c-actions { (ctx.steps.actions(v)) } }
         }
+    }
+}
+
+/// What the Forms cell says (intake forms arrive with the patient portal).
+fn forms_cell(consent_signed: bool) -> Markup {
+    html! {
+        @if consent_signed { "Consent signed" }
+        @else { "—" span.visually-hidden { "no consent signed yet" } }
     }
 }
 
@@ -773,6 +777,9 @@ struct VisitJson {
     shown: bool,
     /// The row's next-step forms.
     actions: String,
+    /// The consent was signed (at the kiosk), and the Forms cell.
+    consent_signed: bool,
+    forms: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -884,6 +891,7 @@ async fn describe(
         .into_iter()
         .map(|a| (a.id, a.value.appointment))
         .collect();
+    let signed = state.db.kiosk_consents_signed(&p.org_id, &ids).await?;
     let steps = StepContext {
         can_act: p.role.may(Area::VisitFlow),
         csrf: p.csrf(),
@@ -910,6 +918,8 @@ async fn describe(
             room: steps.room_name(v.room_id.as_deref()),
             shown,
             actions: steps.actions(v).into_string(),
+            consent_signed: signed.contains(&v.appointment_id),
+            forms: forms_cell(signed.contains(&v.appointment_id)).into_string(),
         }
     };
     let room = |r: &RoomState| {
