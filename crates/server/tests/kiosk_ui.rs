@@ -447,20 +447,18 @@ async fn five_lookups_that_find_nothing_lock_the_kiosk_for_five_minutes() {
 
     // Now even the right name and date of birth finds nothing, and no
     // lookup runs: nothing is shown, nothing is read of the patient.
-    let patient_reads = app
-        .db
-        .audit_events(
-            &app.org_id,
-            &AuditFilter {
-                patient_id: Some(d.patients[0].0.clone()),
-                ..Default::default()
-            },
-            0,
-            1,
-        )
-        .await
-        .unwrap()
-        .1;
+    let patient_events = || async {
+        let filter = AuditFilter {
+            patient_id: Some(d.patients[0].0.clone()),
+            ..Default::default()
+        };
+        app.db
+            .audit_events(&app.org_id, &filter, 0, 1)
+            .await
+            .unwrap()
+            .1
+    };
+    let patient_reads = patient_events().await;
     let (status, page) = kiosk.post("/kiosk/find", &who).await;
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(page.contains(TOO_MANY_TRIES));
@@ -478,20 +476,7 @@ async fn five_lookups_that_find_nothing_lock_the_kiosk_for_five_minutes() {
     assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
     assert!(!page.contains("You are checked in"));
     assert_eq!(visit_status(&app, &d, &id).await.0, VisitStatus::Scheduled);
-    let still = app
-        .db
-        .audit_events(
-            &app.org_id,
-            &AuditFilter {
-                patient_id: Some(d.patients[0].0.clone()),
-                ..Default::default()
-            },
-            0,
-            1,
-        )
-        .await
-        .unwrap()
-        .1;
+    let still = patient_events().await;
     assert_eq!(still, patient_reads);
     // The start screen says so too.
     let (status, page) = kiosk.get("/kiosk").await;

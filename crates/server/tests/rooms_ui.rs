@@ -309,7 +309,7 @@ async fn a_count_below_par_opens_a_restock_task_and_a_full_count_closes_it() {
     let (status, back, body) = count(&desk, &room, "1", "20").await;
     assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
     // Open rooms boards learn of it (and reload their table).
-    assert_eq!(rooms_told(&app, &d, seq).await, [room.clone()]);
+    assert_eq!(rooms_told(&app, &d, seq).await, [room.as_str()]);
     let open = restock(&app, &d, TaskStatus::Open).await;
     assert_eq!(open.len(), 1);
     let task = &open[0];
@@ -388,7 +388,7 @@ async fn restock_tasks_are_closed_as_done_or_dismissed_and_audited() {
         let seq = app.db.board_seq(&app.org_id, &d.location).await.unwrap();
         let (code, back, body) = by.post(&path, &fields).await;
         assert_eq!(code, StatusCode::SEE_OTHER, "{body}");
-        assert_eq!(rooms_told(&app, &d, seq).await, [room.clone()]);
+        assert_eq!(rooms_told(&app, &d, seq).await, [room.as_str()]);
         let (_, html) = by.get(&back).await;
         assert!(html.contains(&notice), "{html}");
         assert!(!html.contains(&format!("id=\"restock-{}\"", task.id)));
