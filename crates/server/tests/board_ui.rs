@@ -110,12 +110,8 @@ async fn a_board_reloaded_by_the_same_user_logs_each_row_once_per_window() {
             action: Some(Action::Read),
             ..AuditFilter::default()
         };
-        let (events, _) = app
-            .db
-            .audit_events(&app.org_id, &filter, 0, 10)
+        fhir_api::audit_events(&app, filter)
             .await
-            .unwrap();
-        events
             .into_iter()
             .map(|e| (e.entry.actor_name, e.entry.detail.unwrap_or_default()))
             .collect::<Vec<_>>()

@@ -824,7 +824,7 @@ impl WriteTx {
     ) -> Result<Option<RestockTask>> {
         let room = self.live_room(room_id).await?;
         // Counts of one room take turns, so it never has two open tasks.
-        self.lock_room(room_id, now).await?;
+        let state = self.lock_room(room_id, now).await?;
         let shortfall = self.checklist(room.kind).await?.shortfall(counts)?;
         let open: Option<(String,)> = sqlx::query_as(
             "SELECT id FROM restock_tasks WHERE org_id = $1 AND room_id = $2 AND status = 'open'",
@@ -880,7 +880,7 @@ impl WriteTx {
             true => format!("room {room_id}: all supplies at par"),
             false => format!("room {room_id}: short {}", short.join(", ")),
         };
-        self.restock_changed(room_id, now).await?;
+        self.restock_changed(&room.location_id, state, now).await?;
         self.audit(actor.entry(action, "RestockTask", &id).detail(detail))
             .await?;
         Ok(Some(self.restock_task(&id).await?))
@@ -888,20 +888,18 @@ impl WriteTx {
 
     /// A room's restock task opened, changed or closed: open rooms boards
     /// of its location learn it from the board stream (the room's state,
-    /// unchanged, in the event), as they do a room's other changes. A room
-    /// taken out of the directory is on no board.
-    async fn restock_changed(&mut self, room_id: &str, now: Timestamp) -> Result<()> {
-        let room = match self.read_current::<Room>(room_id).await {
-            Ok(room) => room.value,
-            Err(StoreError::NotFound | StoreError::Gone) => return Ok(()),
-            Err(e) => return Err(e),
-        };
+    /// unchanged, in the event), as they do a room's other changes.
+    async fn restock_changed(
+        &mut self,
+        location_id: &str,
+        room: RoomState,
+        now: Timestamp,
+    ) -> Result<()> {
         let change = BoardChange {
             visits: vec![],
-            rooms: vec![self.lock_room(room_id, now).await?],
+            rooms: vec![room],
         };
-        self.append_board_event(&room.location_id, &change, now)
-            .await?;
+        self.append_board_event(location_id, &change, now).await?;
         Ok(())
     }
 
@@ -960,7 +958,16 @@ impl WriteTx {
             )));
         }
         let task = self.restock_task(id).await?;
-        self.restock_changed(&task.room_id, now).await?;
+        // A room taken out of the directory is on no board.
+        match self.read_current::<Room>(&task.room_id).await {
+            Ok(room) => {
+                let state = self.lock_room(&task.room_id, now).await?;
+                self.restock_changed(&room.value.location_id, state, now)
+                    .await?;
+            }
+            Err(StoreError::NotFound | StoreError::Gone) => {}
+            Err(e) => return Err(e),
+        }
         self.audit(
             actor
                 .entry(Action::Update, "RestockTask", id)

@@ -902,6 +902,7 @@ async fn describe(
     };
     let now = Timestamp::now();
     let visit = |v: &Visit| {
+        let consent_signed = signed.contains(&v.appointment_id);
         let shown = appointments.get(&v.appointment_id).is_some_and(|a| {
             VisitStatus::from_appointment(a.status).is_some()
                 && local(tz, a.start).date() == date
@@ -918,8 +919,8 @@ async fn describe(
             room: steps.room_name(v.room_id.as_deref()),
             shown,
             actions: steps.actions(v).into_string(),
-            consent_signed: signed.contains(&v.appointment_id),
-            forms: forms_cell(signed.contains(&v.appointment_id)).into_string(),
+            consent_signed,
+            forms: forms_cell(consent_signed).into_string(),
         }
     };
     let room = |r: &RoomState| {
