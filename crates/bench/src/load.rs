@@ -6,6 +6,7 @@ use crate::dataset::Dataset;
 use crate::server::Server;
 use anyhow::{Context, Result, bail};
 use carefront_domain::patient::Patient;
+use carefront_domain::scheduling::{AppointmentType, PatientEligibility};
 use carefront_synth::PatientGenerator;
 use carefront_synth::duplicates::{Origin, evaluation_set};
 use serde_json::Value;
@@ -582,18 +583,30 @@ pub async fn slot_search(
 
 /// Concurrent clients of `book-race`.
 pub const RACE_CLIENTS: usize = 64;
-/// Clients that start their walk through the slots at the same one.
-const RACE_PACK: usize = 4;
+/// The popular slots every client keeps trying: the race proper.
+const POPULAR_SLOTS: usize = 16;
+/// One request in this many goes for a popular slot; the others book the
+/// client's own next slot, as a desk booking its own caller does.
+const POPULAR_EVERY: u64 = 4;
+/// Bookings per second the race must be able to show (the target),
+/// so it gathers enough free slots that it cannot run out first.
+const TARGET_BOOKINGS_PER_SECOND: u64 = 2_000;
+/// Days ahead searched for free slots, at most.
+const RACE_DAYS: i64 = 80;
 
 /// What `book-race` counted besides latencies.
 #[derive(Debug, Default, Clone)]
 pub struct Booking {
-    /// Distinct free slots the clients raced for.
+    /// Distinct free slots the clients raced for, and of those the popular
+    /// ones every client tried.
     pub slots: usize,
+    pub popular: usize,
     /// Answers 201 Created, 409 Conflict, and anything else.
     pub created: u64,
     pub conflicts: u64,
     pub other: u64,
+    /// 201s for the popular slots: at most one each.
+    pub popular_created: u64,
     /// Appointments stored before and after the race (read from the
     /// database once the server stopped).
     pub stored_before: i64,
@@ -612,42 +625,82 @@ impl Booking {
     }
 }
 
-/// The free slots the race is about: `$find` for [`SPECIALTY`] one day at a
-/// time over [`SEARCH_DAYS`] days, up to 100 a day, as proposed
-/// Appointments turned into create bodies (without the patient).
-async fn race_slots(client: &reqwest::Client, base: &str, token: &str) -> Result<Vec<Value>> {
+/// `GET /fhir/R4/Appointment/$find` at one location for one day.
+fn find_at(location_id: &str, day: jiff::civil::Date) -> String {
+    format!(
+        "/fhir/R4/Appointment/$find?start={day}&end={day}&location=Location/{}&_count=100",
+        url_encode(location_id)
+    )
+}
+
+/// The free slots the race is about: `$find` at each location one day at a
+/// time from tomorrow, until there are `wanted` or [`RACE_DAYS`] are
+/// searched, turned into create bodies (without the patient). A provider's
+/// slots that overlap one already taken (the same time offered for
+/// another type) are left out, so each slot is a booking of its own.
+async fn race_slots(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    locations: &[String],
+    wanted: usize,
+) -> Result<Vec<Value>> {
     let mut slots = Vec::new();
-    for day in 0..SEARCH_DAYS {
-        let from = first_day()
+    let mut taken: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    'days: for day in 0..RACE_DAYS {
+        let date = first_day()
             .checked_add(jiff::Span::new().days(day))
             .context("date out of range")?;
-        let res = client
-            .get(format!("{base}{}", find_path(from, 1, 100)))
-            .header("authorization", format!("Bearer {token}"))
-            .send()
-            .await?;
-        if !res.status().is_success() {
-            bail!("$find answered {}: {}", res.status(), res.text().await?);
-        }
-        let bundle: Value = serde_json::from_str(&res.text().await?)?;
-        for entry in bundle["entry"].as_array().into_iter().flatten() {
-            let mut r = entry["resource"].clone();
-            if r["resourceType"] != "Appointment" {
-                continue;
+        for location in locations {
+            if slots.len() >= wanted {
+                break 'days;
             }
-            if let Some(o) = r.as_object_mut() {
-                o.remove("id");
-                o.remove("comment");
-                o.insert("status".into(), "booked".into());
+            let res = client
+                .get(format!("{base}{}", find_at(location, date)))
+                .header("authorization", format!("Bearer {token}"))
+                .send()
+                .await?;
+            if !res.status().is_success() {
+                bail!("$find answered {}: {}", res.status(), res.text().await?);
             }
-            for p in r["participant"].as_array_mut().into_iter().flatten() {
-                p["status"] = "accepted".into();
+            let bundle: Value = serde_json::from_str(&res.text().await?)?;
+            for entry in bundle["entry"].as_array().into_iter().flatten() {
+                let mut r = entry["resource"].clone();
+                if r["resourceType"] != "Appointment" {
+                    continue;
+                }
+                let (Some(start), Some(end)) = (r["start"].as_str(), r["end"].as_str()) else {
+                    continue;
+                };
+                let (start, end) = (start.to_string(), end.to_string());
+                let provider = r["participant"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|p| p["actor"]["reference"].as_str())
+                    .find(|a| a.starts_with("Practitioner/"))
+                    .unwrap_or_default()
+                    .to_string();
+                let booked = taken.entry(provider).or_default();
+                // RFC 3339 instants in UTC compare as text.
+                if booked.iter().any(|(s, e)| *s < end && start < *e) {
+                    continue;
+                }
+                booked.push((start, end));
+                if let Some(o) = r.as_object_mut() {
+                    o.remove("id");
+                    o.remove("comment");
+                    o.insert("status".into(), "booked".into());
+                }
+                for p in r["participant"].as_array_mut().into_iter().flatten() {
+                    p["status"] = "accepted".into();
+                }
+                slots.push(r);
             }
-            slots.push(r);
         }
     }
-    if slots.is_empty() {
-        bail!("$find proposed no free slot to race for");
+    if slots.len() <= POPULAR_SLOTS {
+        bail!("$find proposed only {} free slots to race for", slots.len());
     }
     Ok(slots)
 }
@@ -667,14 +720,79 @@ async fn stored_appointments(db: &carefront_store::Db, org_id: &str) -> Result<i
         .1)
 }
 
+/// The patients `book-race` books, by whether the practice has seen them
+/// (types for new or established patients refuse the other kind).
+struct RacePatients {
+    new: Vec<String>,
+    established: Vec<String>,
+    /// Appointment type id to who may book it.
+    eligibility: BTreeMap<String, PatientEligibility>,
+}
+
+impl RacePatients {
+    async fn sort(
+        db: &carefront_store::Db,
+        org_id: &str,
+        patients: Vec<carefront_domain::directory::Versioned<Patient>>,
+    ) -> Result<Self> {
+        if patients.is_empty() {
+            bail!("the dataset has no patients to book");
+        }
+        let now = jiff::Timestamp::now();
+        let (mut new, mut established) = (Vec::new(), Vec::new());
+        for p in patients {
+            if db.patient_established(org_id, &p.id, now).await? {
+                established.push(p.id);
+            } else {
+                new.push(p.id);
+            }
+        }
+        let (types, _) = db
+            .search::<AppointmentType>(
+                org_id,
+                &[],
+                carefront_store::Page {
+                    offset: 0,
+                    count: 1000,
+                },
+            )
+            .await?;
+        let eligibility = types
+            .into_iter()
+            .map(|t| (t.id, t.value.eligibility))
+            .collect();
+        Ok(RacePatients {
+            new,
+            established,
+            eligibility,
+        })
+    }
+
+    /// The `n`th patient who may book the type of this create body.
+    fn pick(&self, body: &Value, n: usize) -> Option<&String> {
+        let type_id = body["serviceType"][0]["coding"][0]["code"].as_str()?;
+        let among = match self.eligibility.get(type_id)? {
+            PatientEligibility::New => &self.new,
+            PatientEligibility::Established => &self.established,
+            PatientEligibility::Any if n.is_multiple_of(2) && !self.new.is_empty() => &self.new,
+            PatientEligibility::Any if self.established.is_empty() => &self.new,
+            PatientEligibility::Any => &self.established,
+        };
+        if among.is_empty() {
+            return None;
+        }
+        among.get(n % among.len())
+    }
+}
+
 /// [`RACE_CLIENTS`] front-desk clients `POST /fhir/R4/Appointment` (each
-/// with its own `Idempotency-Key`) for the same free slots: the slots of
-/// [`race_slots`], each client walking all of them from a starting slot it
-/// shares with [`RACE_PACK`] - 1 others (packs start evenly spread), so
-/// every slot is contested, until it has tried them all or `--seconds`
-/// run out. Each attempt books a different dataset patient. Afterwards the
-/// store is checked: no claim inconsistency (no double booking) and as
-/// many new appointments as 201 answers.
+/// with its own `Idempotency-Key`) until `--seconds` run out: one request
+/// in [`POPULAR_EVERY`] goes for one of [`POPULAR_SLOTS`] popular slots
+/// that every client keeps trying (exactly one may win each; the rest
+/// must get 409), the others book the client's own next free slot. Each
+/// attempt books a different dataset patient. Afterwards the store is
+/// checked: no claim inconsistency (no double booking) and as many new
+/// appointments as 201 answers.
 pub async fn book_race(
     server: &Server,
     data: &Dataset,
@@ -683,29 +801,35 @@ pub async fn book_race(
 ) -> Result<(Figures, Booking)> {
     let client = http_client()?;
     let db = carefront_store::Db::connect(&data.url).await?;
-    let (patients, _) = db
-        .search::<Patient>(
-            &data.org_id,
-            &[],
-            carefront_store::Page {
-                offset: 0,
-                count: 1000,
-            },
-        )
+    let all = carefront_store::Page {
+        offset: 0,
+        count: 1000,
+    };
+    let (patients, _) = db.search::<Patient>(&data.org_id, &[], all).await?;
+    let patients = Arc::new(RacePatients::sort(&db, &data.org_id, patients).await?);
+    let (locations, _) = db
+        .search::<carefront_domain::directory::Location>(&data.org_id, &[], all)
         .await?;
-    let patients: Arc<Vec<String>> = Arc::new(patients.into_iter().map(|p| p.id).collect());
-    if patients.is_empty() {
-        bail!("the dataset has no patients to book");
-    }
+    let locations: Vec<String> = locations
+        .into_iter()
+        .filter(|l| l.value.active)
+        .map(|l| l.id)
+        .collect();
     let mut booking = Booking {
         stored_before: stored_appointments(&db, &data.org_id).await?,
         ..Booking::default()
     };
-    let slots = Arc::new(race_slots(&client, &server.base, token).await?);
+    let wanted = (TARGET_BOOKINGS_PER_SECOND * args.seconds * 3 / 2) as usize + POPULAR_SLOTS;
+    let slots = Arc::new(race_slots(&client, &server.base, token, &locations, wanted).await?);
     booking.slots = slots.len();
+    booking.popular = POPULAR_SLOTS;
+    eprintln!(
+        "racing {RACE_CLIENTS} clients for {} free slots for {} s...",
+        slots.len(),
+        args.seconds
+    );
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
-    let packs = RACE_CLIENTS.div_ceil(RACE_PACK);
     let mut tasks = Vec::new();
     for c in 0..RACE_CLIENTS {
         let (client, base, token, slots, patients) = (
@@ -715,15 +839,26 @@ pub async fn book_race(
             slots.clone(),
             patients.clone(),
         );
-        let first = (c / RACE_PACK) * slots.len() / packs;
         tasks.push(tokio::spawn(async move {
             let mut by_label: BTreeMap<&'static str, Latencies> = BTreeMap::new();
-            for j in 0..slots.len() {
+            let mut own = (POPULAR_SLOTS + c..slots.len()).step_by(RACE_CLIENTS);
+            for i in 0u64.. {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let mut body = slots[(first + j) % slots.len()].clone();
-                let patient = &patients[(c + RACE_CLIENTS * j) % patients.len()];
+                let popular = i % POPULAR_EVERY == 0;
+                let slot = if popular {
+                    (c + (i / POPULAR_EVERY) as usize) % POPULAR_SLOTS
+                } else {
+                    match own.next() {
+                        Some(s) => s,
+                        None => break,
+                    }
+                };
+                let mut body = slots[slot].clone();
+                let Some(patient) = patients.pick(&body, c + RACE_CLIENTS * i as usize) else {
+                    continue;
+                };
                 if let Some(list) = body["participant"].as_array_mut() {
                     list.insert(
                         0,
@@ -740,16 +875,17 @@ pub async fn book_race(
                     .header("content-type", "application/fhir+json")
                     .header(
                         "idempotency-key",
-                        format!("bench-race-{}-{c}-{j}", std::process::id()),
+                        format!("bench-race-{}-{c}-{i}", std::process::id()),
                     )
                     .body(body.to_string())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())
                     .unwrap_or(0);
-                let label = match status {
-                    201 => "created-201",
-                    409 => "conflict-409",
+                let label = match (status, popular) {
+                    (201, true) => "popular-created-201",
+                    (201, false) => "created-201",
+                    (409, _) => "conflict-409",
                     _ => "other",
                 };
                 by_label
@@ -764,6 +900,10 @@ pub async fn book_race(
     for t in tasks {
         for (label, f) in t.await? {
             match label {
+                "popular-created-201" => {
+                    booking.created += f.requests;
+                    booking.popular_created += f.requests;
+                }
                 "created-201" => booking.created += f.requests,
                 "conflict-409" => booking.conflicts += f.requests,
                 _ => booking.other += f.requests,

@@ -432,6 +432,8 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
             }
             if let Some(b) = booking {
                 v["slots_raced"] = json!(b.slots);
+                v["popular_slots"] = json!(b.popular);
+                v["popular_created_201"] = json!(b.popular_created);
                 v["created_201"] = json!(b.created);
                 v["conflicts_409"] = json!(b.conflicts);
                 v["other_answers"] = json!(b.other);
@@ -626,6 +628,11 @@ fn print_table(
                     b.conflicts,
                     b.other,
                     b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)
+                );
+                println!(
+                    "  popular slots: {} tried by every client, {} won (more than one \
+                     each only where the provider allows overbooking)",
+                    b.popular, b.popular_created
                 );
                 println!(
                     "  check: appointments created {} = 201 answers {}: {}",

@@ -19,7 +19,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use carefront_domain::audit::RepeatedReads;
 use carefront_domain::security::LockoutPolicy;
-use carefront_store::{AuditWriter, Db};
+use carefront_store::{AuditWriter, BookingWriter, Db};
 use fhir::operations::appointment_find::cache::KeptAnswers;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -59,6 +59,8 @@ pub struct AppState {
     pub config: Arc<Config>,
     /// Appends read audits with group commit (see `carefront_store::AuditWriter`).
     pub audit: AuditWriter,
+    /// Writes single bookings with group commit (see `carefront_store::BookingWriter`).
+    pub bookings: BookingWriter,
     /// `Appointment/$find` answers this server keeps between requests.
     pub find_answers: Arc<KeptAnswers>,
     /// The reads of open lists this server logged lately (`AuditNote::once_per_window`).
@@ -66,10 +68,12 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// Must be called inside a Tokio runtime: it starts the audit writer.
+    /// Must be called inside a Tokio runtime: it starts the audit and
+    /// booking writers.
     pub fn new(db: Db, config: Config) -> Self {
         Self {
             audit: AuditWriter::start(db.clone()),
+            bookings: BookingWriter::start(db.clone()),
             db,
             config: Arc::new(config),
             find_answers: Arc::default(),

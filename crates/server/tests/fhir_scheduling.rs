@@ -12,7 +12,7 @@ use carefront_domain::audit::Outcome;
 use carefront_domain::directory::{Address, Location, Practitioner, PractitionerRole};
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{
-    AppointmentStatus, AppointmentType, AvailabilityBlock, Modality, OpeningHours,
+    Appointment, AppointmentStatus, AppointmentType, AvailabilityBlock, Modality, OpeningHours,
     PatientEligibility, Template,
 };
 use carefront_store::{Actor, AppointmentQuery, AuditFilter, Page, new_id};
@@ -1336,4 +1336,113 @@ async fn roles_and_the_capability_statement() {
             .unwrap()
             .contains("appointment-type-duration")
     );
+}
+
+#[tokio::test]
+async fn only_a_patients_kind_of_type_is_proposed_and_booked() {
+    let s = setup().await;
+    let desk = token(&s.app, Role::FrontDesk).await;
+    let (db, org) = (&s.app.db, &s.app.org_id);
+    let by = Actor::system("test");
+    // Our type becomes one for established patients.
+    let kind = db.get::<AppointmentType>(org, &s.kind).await.unwrap();
+    let mut tx = db.begin(org).await.unwrap();
+    tx.update_appointment_type(
+        AppointmentType {
+            eligibility: PatientEligibility::Established,
+            ..kind.value
+        },
+        Some(kind.version),
+        &by,
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    // Patient 0 was seen here a year ago; patient 1 never was.
+    let (seen, never) = (s.patients[0].clone(), s.patients[1].clone());
+    let start = s.at(-366, 10, 0);
+    let end = start + SignedDuration::from_mins(30);
+    let visit = Appointment {
+        id: new_id(),
+        patient_id: seen.clone(),
+        practitioner_id: s.practitioner.clone(),
+        location_id: s.location.clone(),
+        appointment_type_id: s.kind.clone(),
+        resource_ids: vec![],
+        start,
+        end,
+        status: AppointmentStatus::Fulfilled,
+        status_changed_at: end,
+        max_seat: 0,
+        cancel_reason: None,
+        override_reason: None,
+        series_id: None,
+        rescheduled_from: None,
+        arrived_at: Some(start),
+    };
+    let mut tx = db.begin(org).await.unwrap();
+    tx.record_appointment(visit, "history").await.unwrap();
+    tx.commit().await.unwrap();
+
+    // $find proposes the type to the established patient only.
+    let (from, to) = (s.at(0, 0, 0), s.at(1, 0, 0));
+    let found = get_as(&s.app, &desk, &s.find_path(&seen, from, to)).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["total"], 14);
+    let found = get_as(&s.app, &desk, &s.find_path(&never, from, to)).await;
+    assert_eq!(found.status, StatusCode::OK, "{}", found.body);
+    assert_eq!(found.body["total"], 0, "{}", found.body);
+
+    // Booking it for the new patient is a business rule at the patient,
+    // saying why; nothing is booked.
+    let all = s.all_count().await;
+    let res = post(
+        &s.app,
+        &desk,
+        "/Appointment",
+        &s.appointment(&never, s.at(0, 9, 0)),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    let (code, at) = res.issue();
+    assert_eq!(code, "business-rule");
+    assert!(at.starts_with("Appointment.participant"), "{at}");
+    let text = res.body["issue"][0]["diagnostics"].as_str().unwrap();
+    assert!(
+        text.ends_with(
+            "this appointment type is for established patients; this patient has not been \
+             seen here in the last 3 years: choose a type for new patients"
+        ),
+        "{text}"
+    );
+    assert_eq!(s.all_count().await, all);
+    // Nor may it be held for them.
+    let held = post(
+        &s.app,
+        &desk,
+        "/Appointment/$hold",
+        &with_resource(s.appointment(&never, s.at(0, 9, 0))),
+    )
+    .await;
+    assert_eq!(
+        held.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        held.body
+    );
+    assert!(
+        held.body["issue"][0]["diagnostics"]
+            .as_str()
+            .unwrap()
+            .contains("is for established patients")
+    );
+    assert_eq!(s.all_count().await, all);
+    let res = post(
+        &s.app,
+        &desk,
+        "/Appointment",
+        &s.appointment(&seen, s.at(0, 9, 0)),
+    )
+    .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.body);
 }

@@ -610,6 +610,9 @@ impl WriteTx {
         if rows.is_empty() {
             return Ok(rows);
         }
+        if R::SCHEDULE_SETUP {
+            self.schedule_setup_changed().await?;
+        }
         let (at, changed_by) = (now_us(), changed_by.to_string());
         self.pipelined(move |emit| {
             create_statements(emit, &rows, at, &changed_by)?;
@@ -642,6 +645,9 @@ impl WriteTx {
                 value: v.clone(),
             })
             .collect();
+        if R::SCHEDULE_SETUP {
+            self.schedule_setup_changed().await?;
+        }
         let changed_by = changed_by.to_string();
         self.pipelined(move |emit| update_statements(emit, &rows, at, &changed_by))
             .await?;

@@ -1,7 +1,9 @@
 use crate::records::Val;
+use crate::scheduling::KeptSetups;
 use crate::{Result, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +20,7 @@ pub struct Db {
     backend: Backend,
     read: AnyPool,
     pub(crate) write: AnyPool,
+    setups: Arc<KeptSetups>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -73,6 +76,7 @@ impl Db {
                 backend: Backend::Sqlite,
                 read,
                 write,
+                setups: Arc::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -84,6 +88,7 @@ impl Db {
                 backend: Backend::Postgres,
                 read: pool.clone(),
                 write: pool,
+                setups: Arc::default(),
             })
         } else {
             Err(StoreError::Conflict(format!(
@@ -113,6 +118,11 @@ impl Db {
 
     pub(crate) fn reader(&self) -> &AnyPool {
         &self.read
+    }
+
+    /// The schedule set-ups this server keeps (`scheduling::schedule_config`).
+    pub(crate) fn kept_setups(&self) -> &KeptSetups {
+        &self.setups
     }
 
     /// A write transaction for one organization. On SQLite it takes the write
@@ -233,6 +243,33 @@ impl WriteTx {
                 .execute(&mut *self.tx)
                 .await?;
         }
+        Ok(())
+    }
+
+    /// Marks a point this transaction can return to
+    /// ([`WriteTx::rollback_to_savepoint`]) without giving up the rest: one
+    /// write of several sharing a commit. One level deep.
+    pub(crate) async fn savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps what was written since [`WriteTx::savepoint`].
+    pub(crate) async fn release_savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("RELEASE SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
+        Ok(())
+    }
+
+    /// Undoes what was written since [`WriteTx::savepoint`]; the
+    /// transaction goes on (on PostgreSQL, also after an error).
+    pub(crate) async fn rollback_to_savepoint(&mut self) -> Result<()> {
+        sqlx::raw_sql("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
+            .execute(&mut *self.tx)
+            .await?;
         Ok(())
     }
 

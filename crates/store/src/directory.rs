@@ -77,6 +77,7 @@ impl Record for Organization {
 impl Record for Location {
     const KIND: &'static str = "Location";
     const TABLE: &'static str = "locations";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "name",
         "timezone",
@@ -139,6 +140,7 @@ impl Record for Room {
 impl Record for Practitioner {
     const KIND: &'static str = "Practitioner";
     const TABLE: &'static str = "practitioners";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "npi", "prefix", "given", "family", "suffix", "gender", "phone", "email", "active",
     ];
@@ -177,6 +179,7 @@ impl Record for Practitioner {
 impl Record for PractitionerRole {
     const KIND: &'static str = "PractitionerRole";
     const TABLE: &'static str = "practitioner_roles";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] =
         &["practitioner_id", "location_id", "specialty", "active"];
     const SORT: &'static str = "practitioner_id, location_id";

@@ -59,6 +59,10 @@ pub trait Record: Serialize + DeserializeOwned + Clone + Send + Sync + Unpin + '
     /// The version of the rules behind [`Record::search_keys`]: raise it
     /// when they change, and stored keys are rebuilt (`Db::reindex_stale`).
     const KEYS_VERSION: i64 = 1;
+    /// Whether slot computations read the record as part of the schedule
+    /// set-up kept per server (`scheduling::schedule_setup`): its writes
+    /// tell every server to read the set-up again.
+    const SCHEDULE_SETUP: bool = false;
 }
 
 /// A search condition on a column the caller names from code, never from
@@ -183,6 +187,9 @@ impl WriteTx {
         .bind(data)
         .execute(&mut *self.tx)
         .await?;
+        if R::SCHEDULE_SETUP {
+            self.schedule_setup_changed().await?;
+        }
         Ok(())
     }
 

@@ -7,16 +7,17 @@ use carefront_domain::directory::{
     Address, Location, Organization, Practitioner, PractitionerRole, Room, RoomKind,
 };
 use carefront_domain::scheduling::{
-    AcceptedBooking, AppointmentStatus, AppointmentType, AvailabilityBlock, BookingRequest,
-    CancelReason, ExceptionKind, Modality, OpeningHours, Override, PatientEligibility, Preferences,
-    Refusal, ResourceKind, ScheduleException, Slot, Template, WaitlistEntry, free_slots,
+    AcceptedBooking, Appointment, AppointmentStatus, AppointmentType, AvailabilityBlock,
+    BookingRequest, CancelReason, ExceptionKind, Modality, OpeningHours, Override,
+    PatientEligibility, Preferences, Refusal, ResourceKind, ScheduleException, Slot, Template,
+    WaitlistEntry, free_slots,
 };
 use carefront_domain::{Role, ValidationErrors};
 use carefront_store::testing::fresh_database;
 use carefront_store::{
     Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, BookError,
-    Booked, Db, NewAppointment, Page, PlaceHold, RescheduleTo, SlotFilter, StoreError, TaskStatus,
-    new_id,
+    Booked, BookingWriter, Db, NewAppointment, Page, PlaceHold, RescheduleTo, SlotFilter,
+    StoreError, TaskStatus, new_id,
 };
 use jiff::civil::{Time, date};
 use jiff::{SignedDuration, Timestamp};
@@ -1365,4 +1366,369 @@ async fn opening_hours_edited_from_a_stale_version_are_refused() {
         monday_only
     );
     c.consistent().await;
+}
+
+// ------------------------------------------------ new or established patient
+
+/// A type like "visit" for new or established patients only.
+async fn type_for(c: &Clinic, name: &str, eligibility: PatientEligibility) -> String {
+    let kind = AppointmentType {
+        name: name.into(),
+        eligibility,
+        ..visit_type("")
+    };
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let id = tx.create_appointment_type(kind, &actor()).await.unwrap().id;
+    tx.commit().await.unwrap();
+    id
+}
+
+/// A past (or stale) video visit of `patient` with provider B, stored as it
+/// stands (history, as the demo stores it).
+async fn visit_on_record(c: &Clinic, patient: usize, start: Timestamp, status: AppointmentStatus) {
+    let end = start + SignedDuration::from_mins(20);
+    let visit = Appointment {
+        id: new_id(),
+        patient_id: c.patients[patient].clone(),
+        practitioner_id: c.dr_b.clone(),
+        location_id: c.location.clone(),
+        appointment_type_id: c.tele.clone(),
+        resource_ids: vec![],
+        start,
+        end,
+        status,
+        status_changed_at: end,
+        max_seat: 0,
+        cancel_reason: (status == AppointmentStatus::Cancelled).then_some(CancelReason::Patient),
+        override_reason: None,
+        series_id: None,
+        rescheduled_from: None,
+        arrived_at: None,
+    };
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.record_appointment(visit, "history").await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+fn refusal<T: std::fmt::Debug>(r: Result<T, BookError>) -> Refusal {
+    match r {
+        Err(BookError::Refused(r)) => r,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+/// Books `booking` every week, three times.
+async fn weekly(c: &Clinic, booking: &BookAppointment) -> Result<Vec<Booked>, BookError> {
+    let planned =
+        c.db.book_series(&c.org, booking, 1, 3, &Default::default(), &actor(), now())
+            .await?;
+    Ok(planned.unwrap_or_else(|plan| panic!("not booked: {plan:#?}")))
+}
+
+async fn audit_count(c: &Clinic) -> i64 {
+    c.db.audit_events(&c.org, &Default::default(), 0, 1)
+        .await
+        .unwrap()
+        .1
+}
+
+#[tokio::test]
+async fn patients_seen_in_the_last_three_years_are_established() {
+    use AppointmentStatus::{Booked, Cancelled, Fulfilled, NoShow};
+    let c = clinic().await;
+    // Patient 0 was seen a year ago, 1 never, 2 four years ago; 3 only
+    // missed, cancelled or never came in; 4 exactly three years ago (now
+    // is 2 March 2026, noon UTC), 5 half an hour before that.
+    visit_on_record(&c, 0, ts("2025-03-03T15:00:00Z"), Fulfilled).await;
+    visit_on_record(&c, 2, ts("2022-03-01T15:00:00Z"), Fulfilled).await;
+    visit_on_record(&c, 3, ts("2025-06-02T15:00:00Z"), NoShow).await;
+    visit_on_record(&c, 3, ts("2025-09-01T15:00:00Z"), Cancelled).await;
+    visit_on_record(&c, 3, ts("2026-03-01T15:00:00Z"), Booked).await;
+    visit_on_record(&c, 4, ts("2023-03-02T12:00:00Z"), Fulfilled).await;
+    visit_on_record(&c, 5, ts("2023-03-02T11:30:00Z"), Fulfilled).await;
+    let mut established = Vec::new();
+    for p in &c.patients {
+        established.push(c.db.patient_established(&c.org, p, now()).await.unwrap());
+    }
+    assert_eq!(established, [true, false, false, false, true, false]);
+    // A visit under way counts from its start; a future one does not yet.
+    assert!(
+        !c.db
+            .patient_established(&c.org, &c.patients[4], ts("2023-03-02T12:00:00Z"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        c.db.patient_established(&c.org, &c.patients[4], ts("2023-03-02T12:00:01Z"))
+            .await
+            .unwrap()
+    );
+    // Three years after the visit, to the second, patient 4 is new again.
+    assert!(
+        !c.db
+            .patient_established(&c.org, &c.patients[4], ts("2026-03-02T12:00:01Z"))
+            .await
+            .unwrap()
+    );
+    c.consistent().await;
+}
+
+#[tokio::test]
+async fn bookings_holds_series_and_moves_check_new_or_established() {
+    let c = clinic().await;
+    let new_visit = type_for(&c, "New patient visit", PatientEligibility::New).await;
+    let follow_up = type_for(
+        &c,
+        "Established patient visit",
+        PatientEligibility::Established,
+    )
+    .await;
+    // Patient 0 was seen a year ago; patient 1 never; patient 2 four years ago.
+    visit_on_record(
+        &c,
+        0,
+        ts("2025-03-03T15:00:00Z"),
+        AppointmentStatus::Fulfilled,
+    )
+    .await;
+    visit_on_record(
+        &c,
+        2,
+        ts("2022-03-01T15:00:00Z"),
+        AppointmentStatus::Fulfilled,
+    )
+    .await;
+    let (count, audited) = (c.appointment_count().await, audit_count(&c).await);
+
+    // Refused, with a reason the desk can act on, and nothing written: no
+    // appointment, no hold, no claim, no idempotency key, no audit event.
+    let mut seen_as_new = c.booking(&new_visit, 0, monday(9, 0));
+    seen_as_new.idempotency_key = Some("first-try".into());
+    let r = refusal(c.db.book(&c.org, &seen_as_new, &actor(), now()).await);
+    assert_eq!(r, Refusal::WrongPatientKind("new"));
+    assert_eq!(
+        r.to_string(),
+        "this appointment type is for new patients; this patient has been seen here in the \
+         last 3 years: choose a type for established patients"
+    );
+    let never_seen = c.booking(&follow_up, 1, monday(9, 0));
+    let r = refusal(c.db.book(&c.org, &never_seen, &actor(), now()).await);
+    assert_eq!(r, Refusal::WrongPatientKind("established"));
+    assert!(
+        r.to_string()
+            .contains("has not been seen here in the last 3 years")
+    );
+    // Seen four years ago: new again.
+    assert_eq!(
+        refusal(
+            c.db.book(
+                &c.org,
+                &c.booking(&follow_up, 2, monday(9, 0)),
+                &actor(),
+                now()
+            )
+            .await
+        ),
+        Refusal::WrongPatientKind("established")
+    );
+    let hold = PlaceHold {
+        appointment_type_id: follow_up.clone(),
+        request: c.request(&c.dr_a, monday(9, 0)),
+        patient_id: c.patients[1].clone(),
+        ttl: None,
+    };
+    assert_eq!(
+        refusal(c.db.place_hold(&c.org, &hold, &actor(), now()).await),
+        Refusal::WrongPatientKind("established")
+    );
+    // A series is refused as a whole, not planned with alternatives.
+    assert_eq!(
+        refusal(weekly(&c, &never_seen).await),
+        Refusal::WrongPatientKind("established")
+    );
+    assert_eq!(c.appointment_count().await, count);
+    assert_eq!(audit_count(&c).await, audited);
+    assert!(starts(&c.slots(&new_visit, &c.dr_a, now()).await).contains(&monday(9, 0)));
+
+    // Each books the types for their kind (the key was not kept).
+    seen_as_new.appointment_type_id = follow_up.clone();
+    let follow =
+        c.db.book(&c.org, &seen_as_new, &actor(), now())
+            .await
+            .unwrap();
+    assert!(!follow.replayed);
+    let first =
+        c.db.book(
+            &c.org,
+            &c.booking(&new_visit, 1, monday(9, 30)),
+            &actor(),
+            now(),
+        )
+        .await
+        .unwrap()
+        .appointment;
+    c.db.book(
+        &c.org,
+        &c.booking(&new_visit, 2, monday(10, 0)),
+        &actor(),
+        now(),
+    )
+    .await
+    .unwrap();
+    let series = weekly(&c, &c.booking(&follow_up, 0, monday(11, 0)))
+        .await
+        .unwrap();
+    assert_eq!(series.len(), 3);
+    let hold = PlaceHold {
+        patient_id: c.patients[0].clone(),
+        request: c.request(&c.dr_a, monday(13, 0)),
+        ..hold
+    };
+    c.db.place_hold(&c.org, &hold, &actor(), now())
+        .await
+        .unwrap();
+    // A booked visit does not make patient 1 established.
+    assert!(
+        !c.db
+            .patient_established(&c.org, &c.patients[1], now())
+            .await
+            .unwrap()
+    );
+
+    // Patient 1 was seen this morning (a same-day visit) before the
+    // new-patient visit: it can no longer be moved as a new-patient visit.
+    visit_on_record(
+        &c,
+        1,
+        ts("2026-03-02T11:00:00Z"),
+        AppointmentStatus::Fulfilled,
+    )
+    .await;
+    let to = RescheduleTo {
+        start: monday(14, 0),
+        practitioner_id: None,
+        location_id: None,
+        resource_id: None,
+        lead_override: None,
+        idempotency_key: None,
+    };
+    let count = c.appointment_count().await;
+    assert_eq!(
+        refusal(
+            c.db.reschedule(&c.org, &first.id, &to, Some(first.version), &actor(), now())
+                .await
+        ),
+        Refusal::WrongPatientKind("new")
+    );
+    assert_eq!(c.appointment_count().await, count);
+    let kept =
+        c.db.get::<AppointmentRecord>(&c.org, &first.id)
+            .await
+            .unwrap();
+    assert_eq!(kept.value.appointment.status, AppointmentStatus::Booked);
+    // Patient 0's follow-up moves.
+    let moved =
+        c.db.reschedule(
+            &c.org,
+            &follow.appointment.id,
+            &to,
+            Some(follow.appointment.version),
+            &actor(),
+            now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(moved.new.value.appointment.start, monday(14, 0));
+    c.consistent().await;
+}
+
+/// Single bookings through two servers' `BookingWriter`s, which share one
+/// commit among the bookings queued together: each still wins or loses on
+/// its own, and a retried request in the same crowd books once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bookings_sharing_a_commit_win_or_lose_each_on_its_own() {
+    let c = clinic().await;
+    let other = Db::connect(&c.url).await.unwrap();
+    let writers = [
+        BookingWriter::start(c.db.clone()),
+        BookingWriter::start(other.clone()),
+    ];
+    let before = audit_count(&c).await;
+    let slots = [monday(9, 0), monday(10, 0), monday(11, 0), monday(14, 0)];
+    let mut handles = Vec::new();
+    for i in 0..40 {
+        let writer = writers[i % 2].clone();
+        let mut booking = c.booking(&c.visit, i % c.patients.len(), slots[i % 4]);
+        // Requests 0 and 4 are one client's request and its retry.
+        if i == 4 {
+            booking.patient_id = c.patients[0].clone();
+        }
+        if i % 4 == 0 && i <= 4 {
+            booking.idempotency_key = Some("desk-7-retry".into());
+        }
+        let org = c.org.clone();
+        handles.push(tokio::spawn(async move {
+            (i, writer.book(&org, &booking, &actor(), now()).await)
+        }));
+    }
+    let mut won: Vec<BTreeSet<String>> = vec![BTreeSet::new(); slots.len()];
+    let mut retried = Vec::new();
+    for h in handles {
+        let (i, result) = h.await.unwrap();
+        match result {
+            Ok(booked) => {
+                if i == 0 || i == 4 {
+                    retried.push(booked.appointment.id.clone());
+                }
+                won[i % 4].insert(booked.appointment.id);
+            }
+            Err(BookError::Store(StoreError::Conflict(m))) => {
+                assert!(m.contains("the slot"), "{m}")
+            }
+            // Evaluated after the winner committed: refused before writing.
+            Err(BookError::Refused(_)) => {}
+            Err(e) => panic!("a loser must see a conflict, not {e:?}"),
+        }
+    }
+    for (slot, winners) in won.iter().enumerate() {
+        assert_eq!(winners.len(), 1, "slot {slot}: {winners:?}");
+    }
+    // The request and its retry both answered, with one appointment, unless
+    // the retry came after the slot was taken by someone else.
+    assert!(retried.windows(2).all(|w| w[0] == w[1]), "{retried:?}");
+    assert_eq!(c.appointment_count().await, 4);
+    assert_eq!(audit_count(&c).await, before + 4, "one event per booking");
+    c.consistent().await;
+    other.close().await;
+}
+
+/// A server keeps the schedule set-up between computations; a change made
+/// through another server reaches it at its next computation.
+#[tokio::test]
+async fn a_kept_schedule_set_up_follows_changes_made_on_another_server() {
+    let c = clinic().await;
+    assert!(starts(&c.slots(&c.visit, &c.dr_a, now()).await).contains(&monday(10, 0)));
+    let other = Db::connect(&c.url).await.unwrap();
+    let mut tx = other.begin(&c.org).await.unwrap();
+    let morning_off = ScheduleException {
+        id: String::new(),
+        start: date(2026, 3, 9).at(8, 0, 0, 0),
+        end: date(2026, 3, 9).at(12, 0, 0, 0),
+        kind: ExceptionKind::TimeOff {
+            practitioner_id: c.dr_a.clone(),
+        },
+    };
+    tx.create_exception(morning_off, &actor()).await.unwrap();
+    tx.commit().await.unwrap();
+    other.close().await;
+
+    let after = starts(&c.slots(&c.visit, &c.dr_a, now()).await);
+    assert!(!after.contains(&monday(10, 0)));
+    assert!(after.contains(&monday(14, 0)));
+    let booking = c.booking(&c.visit, 0, monday(10, 0));
+    assert!(matches!(
+        c.db.book(&c.org, &booking, &actor(), now()).await,
+        Err(BookError::Refused(_))
+    ));
+    assert_eq!(c.appointment_count().await, 0);
 }

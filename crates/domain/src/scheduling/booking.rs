@@ -11,6 +11,7 @@
 
 use super::calendar::{Calendar, Session};
 use super::claims::{self, Claim};
+use super::established::wrong_patient_kind_reason;
 use super::model::{ExceptionKind, ResourceKind};
 use super::slots::{Booking, ScheduleError, SlotInput};
 use super::time::{days_between, local};
@@ -101,7 +102,10 @@ pub enum Refusal {
     UnknownPractitioner(String),
     #[error("the provider does not offer this appointment type")]
     NotOffered,
-    #[error("this appointment type is for {0} patients")]
+    /// The type is for new or established patients (`"new"` or
+    /// `"established"`) and this patient is the other kind (see
+    /// [`is_established`](super::is_established)).
+    #[error("this appointment type is for {0} patients; {why}", why = wrong_patient_kind_reason(.0))]
     WrongPatientKind(&'static str),
     #[error("appointments start on {GRANULE_MINUTES}-minute marks")]
     OffGrid,

@@ -12,6 +12,7 @@
 mod booking;
 mod calendar;
 pub mod claims;
+mod established;
 mod model;
 mod series;
 mod slots;
@@ -29,6 +30,10 @@ pub use booking::{
     Placement, Refusal, evaluate_booking, may_override,
 };
 pub use claims::{Claim, ClaimKey, GRANULE, GRANULE_MINUTES, claim_keys};
+pub use established::{
+    ESTABLISHED_LOOKBACK_YEARS, VISIT_HAPPENED, established_since, is_established, visit_happened,
+    wrong_patient_kind_reason,
+};
 pub use model::{
     AppointmentType, AvailabilityBlock, ExceptionKind, LocationHours, MAX_DAYS_AHEAD_LIMIT,
     MAX_DURATION_MINUTES, Modality, OpeningHours, PartOfDay, PatientEligibility, Preferences,

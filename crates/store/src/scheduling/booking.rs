@@ -284,25 +284,42 @@ impl WriteTx {
         actor: &Actor,
         now: Timestamp,
     ) -> Result<Booked> {
+        let (booked, entry) = self.book_unaudited(new, idempotency, actor, now).await?;
+        if let Some(entry) = entry {
+            self.audit(entry).await?;
+        }
+        Ok(booked)
+    }
+
+    /// [`WriteTx::book`] without its audit event, which it returns for the
+    /// caller to append (`None` for a replayed request: nothing written).
+    pub(super) async fn book_unaudited(
+        &mut self,
+        new: NewAppointment,
+        idempotency: Option<&IdempotencyKey>,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> Result<(Booked, Option<AuditEntry>)> {
         let details = new.details.validate()?;
         if let Some(idem) = idempotency
             && let Some(id) = self.claim_idempotency(idem).await?
         {
-            return Ok(Booked {
+            let replayed = Booked {
                 appointment: self.read_current::<AppointmentRecord>(&id).await?,
                 replayed: true,
-            });
+            };
+            return Ok((replayed, None));
         }
         self.check_patient(&new.patient_id).await?;
         let (stored, entry) = self
             .insert_appointment(NewAppointment { details, ..new }, actor, now)
             .await?;
         self.finish_idempotency(idempotency, &stored.id).await?;
-        self.audit(entry).await?;
-        Ok(Booked {
+        let booked = Booked {
             appointment: stored,
             replayed: false,
-        })
+        };
+        Ok((booked, Some(entry)))
     }
 
     /// The writes of one booking after its checks (validated details, a
@@ -836,11 +853,10 @@ impl Db {
         }))
     }
 
-    /// Books as a client asks: a retried request (same idempotency key)
-    /// returns the first result; otherwise the request is evaluated against
-    /// the stored schedule (a refusal is [`BookError::Refused`]), accepted
-    /// (with the lead's override, if any) and booked in one transaction
-    /// ([`WriteTx::book`]).
+    /// Books as a client asks: [`Db::accept_booking`], then the booking's
+    /// writes in one transaction ([`WriteTx::book`]). A server booking for
+    /// many desks at once shares the writes' commit instead
+    /// ([`BookingWriter`](super::BookingWriter)).
     pub async fn book(
         &self,
         org_id: &str,
@@ -848,11 +864,44 @@ impl Db {
         actor: &Actor,
         now: Timestamp,
     ) -> std::result::Result<Booked, BookError> {
+        let (new, idem) = match self.accept_booking(org_id, booking, now).await? {
+            Ok(replayed) => return Ok(replayed),
+            Err(accepted) => accepted,
+        };
+        let mut tx = self.begin(org_id).await?;
+        let booked = tx.book(new, idem.as_ref(), actor, now).await?;
+        tx.commit().await?;
+        Ok(booked)
+    }
+
+    /// A booking's checks before any write: a retried request (same
+    /// idempotency key) is answered with the first result (`Ok`); otherwise
+    /// the request is evaluated against the stored schedule (a refusal is
+    /// [`BookError::Refused`]) and accepted with the lead's override, if
+    /// any (`Err`: the booking to write, and its key). The database still
+    /// decides, when it is written, whether the slot is free.
+    pub(super) async fn accept_booking(
+        &self,
+        org_id: &str,
+        booking: &BookAppointment,
+        now: Timestamp,
+    ) -> std::result::Result<
+        std::result::Result<Booked, (NewAppointment, Option<IdempotencyKey>)>,
+        BookError,
+    > {
         let idem = booking
             .idempotency_key
             .as_deref()
             .map(|k| IdempotencyKey::new(k, "book", booking))
             .transpose()?;
+        // The key hashes the request as sent; evaluated, it knows whether
+        // the patient is established.
+        let booking = &BookAppointment {
+            request: self
+                .with_patient_established(org_id, &booking.patient_id, &booking.request, now)
+                .await?,
+            ..booking.clone()
+        };
         let replayed = |appointment| Booked {
             appointment,
             replayed: true,
@@ -860,7 +909,9 @@ impl Db {
         if let Some(idem) = &idem
             && let Some(id) = self.replay(org_id, idem).await?
         {
-            return Ok(replayed(self.get::<AppointmentRecord>(org_id, &id).await?));
+            return Ok(Ok(replayed(
+                self.get::<AppointmentRecord>(org_id, &id).await?,
+            )));
         }
         let evaluated = self
             .evaluate_booking(org_id, &booking.appointment_type_id, &booking.request, now)
@@ -873,27 +924,22 @@ impl Db {
                 if let Some(idem) = &idem
                     && let Some(id) = self.replay(org_id, idem).await?
                 {
-                    return Ok(replayed(self.get::<AppointmentRecord>(org_id, &id).await?));
+                    return Ok(Ok(replayed(
+                        self.get::<AppointmentRecord>(org_id, &id).await?,
+                    )));
                 }
                 return Err(refusal.into());
             }
         };
-        let mut tx = self.begin(org_id).await?;
-        let booked = tx
-            .book(
-                NewAppointment {
-                    patient_id: booking.patient_id.clone(),
-                    accepted,
-                    details: booking.details.clone(),
-                    series_id: booking.series_id.clone(),
-                },
-                idem.as_ref(),
-                actor,
-                now,
-            )
-            .await?;
-        tx.commit().await?;
-        Ok(booked)
+        Ok(Err((
+            NewAppointment {
+                patient_id: booking.patient_id.clone(),
+                accepted,
+                details: booking.details.clone(),
+                series_id: booking.series_id.clone(),
+            },
+            idem,
+        )))
     }
 
     /// Holds a slot for a patient: evaluated like a booking, but it must fit
@@ -905,6 +951,12 @@ impl Db {
         actor: &Actor,
         now: Timestamp,
     ) -> std::result::Result<Hold, BookError> {
+        let hold = &PlaceHold {
+            request: self
+                .with_patient_established(org_id, &hold.patient_id, &hold.request, now)
+                .await?,
+            ..hold.clone()
+        };
         let accepted = self
             .evaluate_booking(org_id, &hold.appointment_type_id, &hold.request, now)
             .await?
@@ -956,7 +1008,10 @@ impl Db {
             location_id: to.location_id.clone().unwrap_or(old.location_id.clone()),
             start: to.start,
             resource_id: to.resource_id.clone(),
-            patient_established: None,
+            patient_established: Some(
+                self.patient_established(org_id, &old.patient_id, now)
+                    .await?,
+            ),
             ignore: vec![old.id.clone()],
         };
         let evaluated = self

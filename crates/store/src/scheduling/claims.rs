@@ -43,6 +43,15 @@ fn holder(claim_key: &str) -> String {
     }
 }
 
+/// The conflict of a claim with no seat left.
+fn full(key: &str, granule_us: i64, slot: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "{slot} is no longer free: {} is taken at {}",
+        holder(key),
+        granule_text(granule_us)
+    ))
+}
+
 fn granule_text(granule_us: i64) -> String {
     jiff::Timestamp::from_microsecond(granule_us)
         .map(|t| t.to_string())
@@ -108,6 +117,8 @@ impl WriteTx {
             for (g, seat, owner, expires) in rows {
                 held.entry(g).or_default().push((seat, owner, expires));
             }
+            // Each granule's lowest free seat, as read; inserted together.
+            let mut wanted: Vec<(i64, i64, i64, BTreeSet<i64>)> = Vec::new();
             for (&granule, &max_seat) in &granules {
                 let here = held.remove(&granule).unwrap_or_default();
                 if let Some(from) = reuse_from
@@ -148,34 +159,35 @@ impl WriteTx {
                     .await
                     .map_err(|e| claim_error(e, slot))?;
                 }
-                let mut taken: BTreeSet<i64> = here
+                let taken: BTreeSet<i64> = here
                     .iter()
                     .filter(|(_, _, e)| e.is_none_or(|e| e > now_us))
                     .map(|(seat, _, _)| *seat)
                     .collect();
+                let Some(seat) = (0..=max_seat).find(|s| !taken.contains(s)) else {
+                    return Err(full(key, granule, slot));
+                };
+                wanted.push((granule, seat, max_seat, taken));
+            }
+            let seats: Vec<(i64, i64)> = wanted.iter().map(|(g, seat, _, _)| (*g, *seat)).collect();
+            let inserted = self
+                .insert_claims(key, &seats, owner_id, expires_at_us, slot)
+                .await?;
+            // A seat taken meanwhile (another server's booking): the next ones.
+            for (granule, seat, max_seat, mut taken) in wanted {
+                if inserted.contains(&granule) {
+                    continue;
+                }
+                taken.insert(seat);
                 loop {
                     let Some(seat) = (0..=max_seat).find(|s| !taken.contains(s)) else {
-                        return Err(StoreError::Conflict(format!(
-                            "{slot} is no longer free: {} is taken at {}",
-                            holder(key),
-                            granule_text(granule)
-                        )));
+                        return Err(full(key, granule, slot));
                     };
-                    let inserted = sqlx::query(
-                        "INSERT INTO appointment_claims \
-                         (org_id, claim_key, granule_us, seat, owner_id, expires_at_us) \
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&self.org_id)
-                    .bind(key)
-                    .bind(granule)
-                    .bind(seat)
-                    .bind(owner_id)
-                    .bind(expires_at_us)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| claim_error(e, slot))?;
-                    if inserted.rows_affected() == 1 {
+                    if !self
+                        .insert_claims(key, &[(granule, seat)], owner_id, expires_at_us, slot)
+                        .await?
+                        .is_empty()
+                    {
                         break;
                     }
                     taken.insert(seat);
@@ -183,6 +195,43 @@ impl WriteTx {
             }
         }
         Ok(())
+    }
+
+    /// Inserts the `(granule, seat)` claims of one key in one statement,
+    /// skipping seats already taken; returns the granules inserted.
+    async fn insert_claims(
+        &mut self,
+        key: &str,
+        claims: &[(i64, i64)],
+        owner_id: &str,
+        expires_at_us: Option<i64>,
+        slot: &str,
+    ) -> Result<BTreeSet<i64>> {
+        if claims.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let rows: Vec<String> = (0..claims.len())
+            .map(|i| format!("($1, $2, ${}, ${}, $3, $4)", 5 + 2 * i, 6 + 2 * i))
+            .collect();
+        let text = format!(
+            "INSERT INTO appointment_claims \
+             (org_id, claim_key, granule_us, seat, owner_id, expires_at_us) VALUES {} \
+             ON CONFLICT DO NOTHING RETURNING granule_us",
+            rows.join(", ")
+        );
+        let mut q = sqlx::query_as::<_, (i64,)>(crate::db::sql(text))
+            .bind(&self.org_id)
+            .bind(key)
+            .bind(owner_id)
+            .bind(expires_at_us);
+        for (granule, seat) in claims {
+            q = q.bind(*granule).bind(*seat);
+        }
+        let inserted = q
+            .fetch_all(&mut *self.tx)
+            .await
+            .map_err(|e| claim_error(e, slot))?;
+        Ok(inserted.into_iter().map(|(g,)| g).collect())
     }
 
     /// Gives back every seat `owner_id` holds; returns how many.

@@ -4,20 +4,20 @@
 use super::records::AppointmentRecord;
 use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
 use crate::db::sql;
-use crate::records::{Page, Record, Val, select_columns, versioned};
+use crate::records::{Page, Val, select_columns, versioned};
 use crate::{Db, Result, StoreError};
 use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::scheduling::{
     AppointmentStatus, AppointmentType, Booking, BookingRequest, Evaluation, ExceptionKind, Hold,
-    LocationHours, MAX_DURATION_MINUTES, OpeningHours, Placement, Provider, Refusal, Resource,
+    LocationHours, MAX_DURATION_MINUTES, OpeningHours, Placement, Provider, Refusal,
     ScheduleException, SlotInput, Template, evaluate_booking,
 };
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 /// Narrows a slot search. Empty lists mean "all".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -72,20 +72,6 @@ pub(crate) fn hold_from_row(row: &AnyRow) -> Result<Hold> {
 }
 
 pub(crate) const HOLD_COLUMNS: &str = "id, patient_id, slot_json, created_at_us, expires_at_us";
-
-async fn fetch_records<R: Record>(
-    db: &Db,
-    where_sql: &str,
-    binds: &[Val],
-) -> Result<Vec<Versioned<R>>> {
-    let q = sqlx::query(sql(format!(
-        "SELECT {} FROM {} WHERE {where_sql}",
-        select_columns::<R>(),
-        R::TABLE
-    )));
-    let rows = bind_vals(q, binds).fetch_all(db.reader()).await?;
-    rows.iter().map(versioned).collect()
-}
 
 /// Audit actions that come with no change to anything a schedule is
 /// computed from (reads, sign-ins, token uses), as SQL text (constants).
@@ -163,6 +149,41 @@ impl Db {
         location_hours_from_row(&row)
     }
 
+    /// Every live (not deleted) appointment type, active or not, by name,
+    /// from the kept schedule set-up.
+    pub async fn live_appointment_types(&self, org_id: &str) -> Result<Vec<AppointmentType>> {
+        let mut types: Vec<AppointmentType> = self
+            .schedule_setup(org_id)
+            .await?
+            .types
+            .values()
+            .cloned()
+            .collect();
+        types.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        Ok(types)
+    }
+
+    /// A live appointment type, from the kept schedule set-up.
+    pub async fn appointment_type(
+        &self,
+        org_id: &str,
+        appointment_type_id: &str,
+    ) -> Result<AppointmentType> {
+        match self
+            .schedule_setup(org_id)
+            .await?
+            .types
+            .get(appointment_type_id)
+        {
+            Some(kind) => Ok(kind.clone()),
+            // Read it to tell a deleted type from an unknown one.
+            None => Ok(self
+                .get::<AppointmentType>(org_id, appointment_type_id)
+                .await?
+                .value),
+        }
+    }
+
     /// Exactly what the domain needs to compute slots of one appointment
     /// type in `[from, until)` at `now` (see `SlotInput`): the type, every
     /// live location's zone and hours, the active providers (narrowed by
@@ -179,10 +200,7 @@ impl Db {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<SlotInput> {
-        let appointment_type = self
-            .get::<AppointmentType>(org_id, appointment_type_id)
-            .await?
-            .value;
+        let appointment_type = self.appointment_type(org_id, appointment_type_id).await?;
         let needs_resources = appointment_type.resource_kind.is_some();
         self.load_slot_input(
             org_id,
@@ -242,120 +260,72 @@ impl Db {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<SlotInput> {
-        let location_rows = sqlx::query(
-            "SELECT l.id, l.timezone, l.active, h.hours_json FROM locations l \
-             LEFT JOIN location_hours h ON h.org_id = l.org_id AND h.id = l.id AND h.deleted = 0 \
-             WHERE l.org_id = $1 AND l.deleted = 0 ORDER BY l.id",
-        )
-        .bind(org_id)
-        .fetch_all(self.reader())
-        .await?;
-        let mut locations = Vec::with_capacity(location_rows.len());
+        let setup = self.schedule_setup(org_id).await?;
+        let mut locations = Vec::with_capacity(setup.locations.len());
         let mut open_locations = BTreeSet::new();
-        for row in &location_rows {
-            let hours = location_hours_from_row(row)?;
+        for (hours, active) in &setup.locations {
             let wanted =
                 filter.location_ids.is_empty() || filter.location_ids.contains(&hours.location_id);
-            if row.try_get::<i64, _>("active")? == 1 && wanted {
+            if *active && wanted {
                 open_locations.insert(hours.location_id.clone());
             }
-            locations.push(hours);
+            locations.push(hours.clone());
         }
 
-        let mut binds = vec![Val::from(org_id)];
-        let mut provider_sql = "SELECT p.id, r.specialty FROM practitioners p \
-             LEFT JOIN practitioner_roles r ON r.org_id = p.org_id AND r.practitioner_id = p.id \
-                 AND r.deleted = 0 AND r.active = 1 \
-             WHERE p.org_id = $1 AND p.deleted = 0 AND p.active = 1"
-            .to_string();
-        if !filter.practitioner_ids.is_empty() {
-            let list = in_list(&mut binds, &filter.practitioner_ids);
-            provider_sql.push_str(&format!(" AND p.id IN ({list})"));
-        }
-        if !specialties.is_empty() {
-            let list = in_list(&mut binds, specialties);
-            provider_sql.push_str(&format!(
-                " AND p.id IN (SELECT practitioner_id FROM practitioner_roles \
-                 WHERE org_id = $1 AND deleted = 0 AND active = 1 AND specialty IN ({list}))"
-            ));
-        }
-        provider_sql.push_str(" ORDER BY p.id, r.specialty");
-        let rows: Vec<(String, Option<String>)> =
-            bind_query_as(sqlx::query_as(sql(provider_sql)), &binds)
-                .fetch_all(self.reader())
-                .await?;
-        let mut roles: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-        for (id, specialty) in rows {
-            let entry = roles.entry(id).or_default();
-            entry.extend(specialty);
-        }
-        let provider_ids: Vec<String> = roles.keys().cloned().collect();
-        let providers: Vec<Provider> = roles
-            .into_iter()
-            .map(|(practitioner_id, s)| Provider {
-                practitioner_id,
-                specialties: s.into_iter().collect(),
+        let providers: Vec<Provider> = setup
+            .providers
+            .iter()
+            .filter(|(id, _)| {
+                filter.practitioner_ids.is_empty() || filter.practitioner_ids.contains(id)
             })
+            .filter(|(_, held)| {
+                specialties.is_empty() || specialties.iter().any(|s| held.contains(s))
+            })
+            .map(|(id, held)| Provider {
+                practitioner_id: id.clone(),
+                specialties: held.iter().cloned().collect(),
+            })
+            .collect();
+        let provider_ids: Vec<String> = providers
+            .iter()
+            .map(|p| p.practitioner_id.clone())
             .collect();
 
         let utc = TimeZone::UTC;
         let local_from = utc.to_datetime(from.saturating_sub(ZONE_SLACK).unwrap_or(from));
         let local_until = utc.to_datetime(until.saturating_add(ZONE_SLACK).unwrap_or(until));
+        let (first_day, last_day) = (local_from.date(), local_until.date());
 
-        let mut templates = Vec::new();
-        if !provider_ids.is_empty() {
-            let mut binds = vec![
-                Val::from(org_id),
-                Val::from(local_until.date().to_string()),
-                Val::from(local_from.date().to_string()),
-            ];
-            let list = in_list(&mut binds, &provider_ids);
-            let found = fetch_records::<Template>(
-                self,
-                &format!(
-                    "org_id = $1 AND deleted = 0 AND effective_from <= $2 \
-                     AND (effective_until IS NULL OR effective_until >= $3) \
-                     AND practitioner_id IN ({list}) ORDER BY id"
-                ),
-                &binds,
-            )
-            .await?;
-            templates = found
-                .into_iter()
-                .map(|t| t.value)
-                .filter(|t| open_locations.contains(&t.location_id))
-                .collect();
-        }
+        let loaded: BTreeSet<&str> = provider_ids.iter().map(String::as_str).collect();
+        // The set-up keeps each kind in id order.
+        let templates: Vec<Template> = setup
+            .templates
+            .iter()
+            .filter(|t| {
+                loaded.contains(t.practitioner_id.as_str())
+                    && open_locations.contains(&t.location_id)
+                    && t.effective_from <= last_day
+                    && t.effective_until.is_none_or(|u| u >= first_day)
+            })
+            .cloned()
+            .collect();
 
-        let exceptions: Vec<ScheduleException> = fetch_records::<ScheduleException>(
-            self,
-            "org_id = $1 AND deleted = 0 AND start_local < $2 AND end_local > $3 ORDER BY id",
-            &[
-                Val::from(org_id),
-                Val::from(local_until.to_string()),
-                Val::from(local_from.to_string()),
-            ],
-        )
-        .await?
-        .into_iter()
-        .map(|e| e.value)
-        .filter(|e| match &e.kind {
-            // Sessions only where slots are wanted; the rest concerns
-            // anyone who may be loaded.
-            ExceptionKind::ExtraSession { location_id, .. } => open_locations.contains(location_id),
-            _ => true,
-        })
-        .collect();
+        let exceptions: Vec<ScheduleException> = setup
+            .exceptions
+            .iter()
+            .filter(|e| e.start < local_until && e.end > local_from)
+            .filter(|e| match &e.kind {
+                // Sessions only where slots are wanted; the rest concerns
+                // anyone who may be loaded.
+                ExceptionKind::ExtraSession { location_id, .. } => {
+                    open_locations.contains(location_id)
+                }
+                _ => true,
+            })
+            .cloned()
+            .collect();
 
-        let resources: Vec<Resource> = fetch_records::<Resource>(
-            self,
-            "org_id = $1 AND deleted = 0 AND active = 1 ORDER BY id",
-            &[Val::from(org_id)],
-        )
-        .await?
-        .into_iter()
-        .map(|r| r.value)
-        .collect();
+        let resources = setup.resources.clone();
 
         // Bookings: the loaded providers' (everywhere) and, when the type
         // needs a room or device, any that use a resource. Holds likewise
@@ -456,10 +426,7 @@ impl Db {
         request: &BookingRequest,
         now: Timestamp,
     ) -> Result<std::result::Result<Evaluation, Refusal>> {
-        let kind = self
-            .get::<AppointmentType>(org_id, appointment_type_id)
-            .await?
-            .value;
+        let kind = self.appointment_type(org_id, appointment_type_id).await?;
         let end = request
             .start
             .saturating_add(kind.duration())
@@ -594,17 +561,4 @@ fn location_hours_from_row(row: &AnyRow) -> Result<LocationHours> {
         location_id,
         opening_hours,
     })
-}
-
-fn bind_query_as<'q, O>(
-    mut q: sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments>,
-    vals: &[Val],
-) -> sqlx::query::QueryAs<'q, sqlx::Any, O, sqlx::any::AnyArguments> {
-    for v in vals {
-        q = match v {
-            Val::Text(t) => q.bind(t.clone()),
-            Val::Int(i) => q.bind(*i),
-        };
-    }
-    q
 }

@@ -21,6 +21,12 @@
 //!   claims, appointment row and history, waitlist task, audit event last).
 //!   Each `WriteTx` method here appends its own audit event as its last
 //!   statement: call one of them per transaction, then commit.
+//! * **New or established patient** (`established.rs`):
+//!   [`Db::patient_established`] applies the domain's rule (a visit that
+//!   happened in the last 3 years) in one indexed query; [`Db::book`],
+//!   [`Db::place_hold`], [`Db::reschedule`] and [`Db::book_series`] fill a
+//!   request's unset `patient_established` with it, so the type's
+//!   new/established rule is checked.
 //! * **Waitlist and tasks** (`waitlist.rs`): a freed future slot ranks the
 //!   waitlist with the domain's `rank_waitlist` and puts the ranked list on
 //!   the front desk's worklist as a [`Task`].
@@ -28,8 +34,11 @@
 mod booking;
 mod claims;
 mod config;
+mod established;
+mod group_booking;
 mod load;
 mod records;
+mod schedule_config;
 mod series;
 mod upcoming;
 mod waitlist;
@@ -39,8 +48,10 @@ pub use booking::{
     PlaceHold, RescheduleTo, Rescheduled, StatusChange,
 };
 pub use claims::HeldClaim;
+pub use group_booking::BookingWriter;
 pub use load::{AppointmentQuery, SlotFilter};
 pub use records::{AppointmentRecord, LocationOpeningHours};
+pub(crate) use schedule_config::KeptSetups;
 pub use waitlist::{Task, TaskKind, TaskStatus, WaitlistOffer};
 
 use crate::StoreError;

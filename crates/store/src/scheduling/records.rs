@@ -32,6 +32,7 @@ fn datetime_col(row: &AnyRow, col: &str) -> Result<DateTime, sqlx::Error> {
 impl Record for AppointmentType {
     const KIND: &'static str = "AppointmentType";
     const TABLE: &'static str = "appointment_types";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "name",
         "duration_minutes",
@@ -96,6 +97,7 @@ impl Record for AppointmentType {
 impl Record for Resource {
     const KIND: &'static str = "ScheduleResource";
     const TABLE: &'static str = "schedule_resources";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &["location_id", "name", "kind", "active"];
     const SORT: &'static str = "location_id, name";
 
@@ -130,6 +132,7 @@ pub struct LocationOpeningHours {
 impl Record for LocationOpeningHours {
     const KIND: &'static str = "LocationHours";
     const TABLE: &'static str = "location_hours";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &["hours_json"];
     const SORT: &'static str = "id";
 
@@ -147,6 +150,7 @@ impl Record for LocationOpeningHours {
 impl Record for Template {
     const KIND: &'static str = "ScheduleTemplate";
     const TABLE: &'static str = "schedule_templates";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "practitioner_id",
         "location_id",
@@ -217,6 +221,7 @@ fn exception_kind_code(kind: &ExceptionKind) -> &'static str {
 impl Record for ScheduleException {
     const KIND: &'static str = "ScheduleException";
     const TABLE: &'static str = "schedule_exceptions";
+    const SCHEDULE_SETUP: bool = true;
     const COLUMNS: &'static [&'static str] = &[
         "kind",
         "practitioner_id",

@@ -230,9 +230,22 @@ impl Db {
                 now,
             )
             .await?;
-        request
+        let plan = request
             .plan(&input, moved)
-            .map_err(|e| Refusal::Schedule(e).into())
+            .map_err(|e| BookError::from(Refusal::Schedule(e)))?;
+        // The patient is the wrong kind for the type at every time alike:
+        // refuse the request rather than offer alternatives of the type.
+        let wrong_kind = plan.iter().find_map(|o| match &o.outcome {
+            OccurrenceOutcome::Conflict {
+                conflict: SeriesConflict::Refused(r @ Refusal::WrongPatientKind(_)),
+                ..
+            } => Some(r.clone()),
+            _ => None,
+        });
+        match wrong_kind {
+            Some(r) => Err(r.into()),
+            None => Ok(plan),
+        }
     }
 
     /// Books a weekly series as a client asks: `booking` is the first
@@ -240,7 +253,9 @@ impl Db {
     /// every occurrence), repeated every `every_weeks` weeks at the same
     /// local time, `count` times in all; `moved` puts occurrences (by index,
     /// 0 = the first) at another start, such as an alternative offered for
-    /// a conflict. The outer `Result` refuses the request itself; the inner
+    /// a conflict. The outer `Result` refuses the request itself (also a
+    /// patient who is not the type's kind, new or established, see
+    /// [`Db::patient_established`]); the inner
     /// one is the series booked in one transaction ([`WriteTx::book_series`])
     /// or, when an occurrence does not fit (even with the override) or was
     /// taken meanwhile, nothing booked and the plan: every occurrence,
@@ -270,6 +285,14 @@ impl Db {
             .as_deref()
             .map(|k| IdempotencyKey::new(k, "book-series", &(booking, every_weeks, count, moved)))
             .transpose()?;
+        // The key hashes the request as sent; planned, it knows whether the
+        // patient is established.
+        let booking = &BookAppointment {
+            request: self
+                .with_patient_established(org_id, &booking.patient_id, &booking.request, now)
+                .await?,
+            ..booking.clone()
+        };
         if let Some(done) = self.replayed_series(org_id, idem.as_ref()).await? {
             return Ok(Ok(done));
         }

@@ -10,7 +10,9 @@
 //!
 //! Output: a `searchset` Bundle of proposed Appointments (status
 //! `proposed`), earliest first: the free slots of the matching appointment
-//! types and providers that need no overbooking. Each proposal's id encodes
+//! types and providers that need no overbooking (with a patient, only types
+//! for them: new or established, see `Db::patient_established`). Each
+//! proposal's id encodes
 //! its slot and patient (see `resources::scheduling`), so `$hold` and
 //! `$book` take it as `appointment-reference`; nothing is stored.
 
@@ -47,9 +49,10 @@ pub const DOC: &str = "IHE ITI-115 Find Potential Appointments, by GET or POST (
     (http://carefront.example/fhir/CodeSystem/appointment-type|ID, see HealthcareService), \
     each repeatable (any of them); patient or patient-reference (Patient/id, must exist); \
     _count (default 20, at most 100). Answers a searchset Bundle of proposed Appointments \
-    (status proposed), earliest first: free slots that need no overbooking, with \
-    participants, serviceType, start, end and slot. A proposal's id encodes its slot and \
-    patient: pass it to $hold or $book as appointment-reference (nothing is stored).";
+    (status proposed), earliest first: free slots that need no overbooking (with patient: only \
+    types the patient may book, new or established), with participants, serviceType, start, \
+    end and slot. A proposal's id encodes its slot and patient: pass it to $hold or $book as \
+    appointment-reference (nothing is stored).";
 
 const DEFAULT_COUNT: usize = 20;
 const MAX_COUNT: usize = 100;
@@ -324,7 +327,15 @@ async fn find(ctx: Ctx, pairs: Result<Vec<(String, String, String)>, FhirError>)
                     .await?,
             )
         };
-        let on_offer = answer.as_deref().map(|a| a.on_offer(start, now));
+        // For a patient, only the types they may book (new or established).
+        let established = match &patient {
+            Some(id) => Some(ctx.state.db.patient_established(ctx.org(), id, now).await?),
+            None => None,
+        };
+        let on_offer = answer.as_deref().map(|a| {
+            a.on_offer(start, now)
+                .filter(move |(_, kind)| established.is_none_or(|e| kind.accepts_patient(e)))
+        });
         let total = on_offer.clone().map_or(0, Iterator::count);
         let count = input.count.unwrap_or(DEFAULT_COUNT);
         let entries: Vec<Value> = on_offer

@@ -369,8 +369,11 @@ async fn place(
     {
         return Ok((h, true));
     }
+    let request = db
+        .with_patient_established(ctx.org(), &b.patient_id, &b.request, now)
+        .await?;
     let evaluated = db
-        .evaluate_booking(ctx.org(), &b.appointment_type.id, &b.request, now)
+        .evaluate_booking(ctx.org(), &b.appointment_type.id, &request, now)
         .await?
         .and_then(|e| e.accept(None));
     let accepted = match evaluated {

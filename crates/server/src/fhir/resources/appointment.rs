@@ -28,7 +28,7 @@
 use super::scheduling::{
     APPOINTMENT_TYPE_SYSTEM, At, CANCEL_REASON_SYSTEM, HOLD_EXPIRES_EXTENSION, HOLD_PREFIX,
     OVERRIDE_EXTENSION, Part, RESCHEDULED_FROM_EXTENSION, RESOURCE_SYSTEM, SlotKey, SlotStatus,
-    booking_failed, conflict, every, offered_at, parse_proposed_id, parse_slot_id, proposed_id,
+    booking_failed, conflict, offered_at, parse_proposed_id, parse_slot_id, proposed_id,
     resolve_key, rule, slot_id_of, stored, type_coding,
 };
 use crate::AppState;
@@ -748,11 +748,7 @@ pub fn check_status(input: &Input, purpose: Purpose) -> Result<(), FhirError> {
 }
 
 pub async fn appointment_types(ctx: &Ctx) -> Result<Vec<AppointmentType>, FhirError> {
-    Ok(every::<AppointmentType>(&ctx.state.db, ctx.org())
-        .await?
-        .into_iter()
-        .map(|v| v.value)
-        .collect())
+    Ok(ctx.state.db.live_appointment_types(ctx.org()).await?)
 }
 
 fn required(issues: &mut Vec<Issue>, path: &str, what: &str) {
@@ -1002,8 +998,8 @@ impl Booking {
     }
 }
 
-/// Books through `Db::book` (a retry with the same key returns the first
-/// appointment).
+/// Books through the server's `BookingWriter` (a retry with the same key
+/// returns the first appointment).
 pub async fn book(
     ctx: &Ctx,
     b: &Booking,
@@ -1011,7 +1007,7 @@ pub async fn book(
     at: &At,
 ) -> Result<Booked, FhirError> {
     ctx.state
-        .db
+        .bookings
         .book(ctx.org(), &b.to_store(key), &actor(ctx), Timestamp::now())
         .await
         .map_err(|e| booking_failed(e, at))

@@ -86,6 +86,24 @@ pub struct KeptAnswers {
     computing: Mutex<Vec<(Question, Arc<tokio::sync::Mutex<()>>)>>,
 }
 
+/// A request's place in the queue for one question. Dropped (also when the
+/// request is abandoned mid-computation), the last one out takes the
+/// question off the list, so abandoned requests leave nothing behind.
+struct Turn<'a> {
+    kept: &'a KeptAnswers,
+    question: Question,
+    lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Drop for Turn<'_> {
+    fn drop(&mut self) {
+        // The list's reference and this turn's: nobody else is waiting.
+        self.kept
+            .computing()
+            .retain(|(q, t)| !(q == &self.question && Arc::strong_count(t) <= 2));
+    }
+}
+
 impl KeptAnswers {
     fn entries(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
@@ -102,27 +120,32 @@ impl KeptAnswers {
             return Ok(answer);
         }
         let turn = self.turn(&question);
-        let _turn = turn.lock().await;
-        let answer = self.compute_once(db, question.clone(), now).await;
-        self.computing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .retain(|(q, t)| !(q == &question && Arc::strong_count(t) <= 2));
-        answer
+        let _mine = turn.lock.lock().await;
+        self.compute_once(db, question.clone(), now).await
     }
 
     /// The turn to compute `question` (shared by requests asking it now).
-    fn turn(&self, question: &Question) -> Arc<tokio::sync::Mutex<()>> {
-        let mut computing = self
-            .computing
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some((_, t)) = computing.iter().find(|(q, _)| q == question) {
-            return t.clone();
+    fn turn(&self, question: &Question) -> Turn<'_> {
+        let mut computing = self.computing();
+        let lock = match computing.iter().find(|(q, _)| q == question) {
+            Some((_, t)) => t.clone(),
+            None => {
+                let t = Arc::new(tokio::sync::Mutex::new(()));
+                computing.push((question.clone(), t.clone()));
+                t
+            }
+        };
+        Turn {
+            kept: self,
+            question: question.clone(),
+            lock,
         }
-        let t = Arc::new(tokio::sync::Mutex::new(()));
-        computing.push((question.clone(), t.clone()));
-        t
+    }
+
+    fn computing(&self) -> std::sync::MutexGuard<'_, Vec<(Question, Arc<tokio::sync::Mutex<()>>)>> {
+        self.computing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Computes and keeps the answer, unless a request that held the turn
@@ -291,6 +314,17 @@ mod tests {
             visit_types: vec![],
         };
         let kept = KeptAnswers::default();
+        {
+            // A request abandoned mid-computation (the client went away)
+            // leaves no turn behind.
+            let mut abandoned = std::pin::pin!(kept.answer(&db, question.clone(), now));
+            let polled =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(abandoned.as_mut().poll(cx)))
+                    .await;
+            assert!(polled.is_pending());
+            assert_eq!(kept.computing().len(), 1);
+        }
+        assert!(kept.computing().is_empty());
         let first = kept.answer(&db, question.clone(), now).await.unwrap();
         assert!(!first.proposals.is_empty());
 
@@ -316,7 +350,16 @@ mod tests {
             )
             .await
             .unwrap();
-        let taken = &first.proposals[0];
+        // The first slot of a type this patient may book (new or established).
+        let patient = patients[0].id.clone();
+        let established = db.patient_established(&org, &patient, now).await.unwrap();
+        let bookable = |a: &Answer| {
+            a.proposals
+                .iter()
+                .position(|f| a.kinds[f.kind].accepts_patient(established))
+                .unwrap()
+        };
+        let taken = &first.proposals[bookable(&first)];
         let request = BookingRequest {
             practitioner_id: taken.slot.practitioner_id.clone(),
             location_id: taken.slot.location_id.clone(),
@@ -331,7 +374,7 @@ mod tests {
             &BookAppointment {
                 appointment_type_id: taken.slot.appointment_type_id.clone(),
                 request: request.clone(),
-                patient_id: patients[0].id.clone(),
+                patient_id: patient.clone(),
                 details: Default::default(),
                 series_id: None,
                 lead_override: None,
@@ -344,12 +387,12 @@ mod tests {
         .unwrap();
         let booked = kept.answer(&db, question.clone(), now).await.unwrap();
         assert!(!Arc::ptr_eq(&first, &booked));
-        assert!(!starts(&booked).contains(&starts(&first)[0]));
+        assert!(!starts(&booked).contains(&starts(&first)[bookable(&first)]));
         let (fresh, _) = compute(&db, &question, now).await.unwrap();
         assert_eq!(starts(&booked), starts(&fresh));
 
         // A hold takes a slot until it expires, then the answer lapses.
-        let held = &booked.proposals[0];
+        let held = &booked.proposals[bookable(&booked)];
         db.place_hold(
             &org,
             &PlaceHold {
@@ -360,7 +403,7 @@ mod tests {
                     start: held.slot.start,
                     ..request
                 },
-                patient_id: patients[0].id.clone(),
+                patient_id: patient.clone(),
                 ttl: Some(SignedDuration::from_secs(60)),
             },
             &actor,
@@ -369,7 +412,7 @@ mod tests {
         .await
         .unwrap();
         let during = kept.answer(&db, question.clone(), now).await.unwrap();
-        assert!(!starts(&during).contains(&starts(&booked)[0]));
+        assert!(!starts(&during).contains(&starts(&booked)[bookable(&booked)]));
         let later = now + SignedDuration::from_secs(61);
         let after = kept.answer(&db, question.clone(), later).await.unwrap();
         assert!(!Arc::ptr_eq(&during, &after));
