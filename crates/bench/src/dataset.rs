@@ -49,9 +49,18 @@ pub fn target_dir() -> std::path::PathBuf {
         })
 }
 
-/// `target/bench-data`, created if missing.
+/// The environment variable naming the directory for cached datasets, CSV
+/// files and the import's database instead of `target/bench-data` (the
+/// harness's own tests point it at a directory of their own).
+pub const DATA_DIR_VAR: &str = "CAREFRONT_BENCH_DATA";
+
+/// `$CAREFRONT_BENCH_DATA` if set, else `target/bench-data`; created if
+/// missing.
 pub fn data_dir() -> Result<std::path::PathBuf> {
-    let dir = target_dir().join("bench-data");
+    let dir = match std::env::var_os(DATA_DIR_VAR) {
+        Some(dir) if !dir.is_empty() => std::path::PathBuf::from(dir),
+        _ => target_dir().join("bench-data"),
+    };
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }

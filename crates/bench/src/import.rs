@@ -72,7 +72,7 @@ fn row(i: u64, p: &Patient, seed: u64) -> Vec<String> {
     } else {
         format!("{:02}/{:02}/{}", dob.month(), dob.day(), dob.year())
     };
-    let a = p.address.as_ref();
+    let a = p.home_address();
     let text = |v: Option<&String>| v.cloned().unwrap_or_default();
     vec![
         format!("urn:carefront:bench:seed-{seed}"),

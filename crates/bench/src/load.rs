@@ -373,7 +373,7 @@ fn fhir_patient(p: &Patient) -> serde_json::Value {
         "gender": p.sex.code(),
         "telecom": telecom,
     });
-    if let Some(a) = &p.address {
+    if let Some(a) = p.home_address() {
         let mut line = vec![a.line1.clone()];
         line.extend(a.line2.clone());
         resource["address"] = serde_json::json!([{

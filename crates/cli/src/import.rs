@@ -31,7 +31,8 @@ use carefront_domain::ValidationErrors;
 use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::directory::{Address, AdministrativeGender, Versioned};
 use carefront_domain::patient::{
-    ContactMethod, Identifier, Patient, Phone, PhoneKind, RegistrationRules,
+    AddressType, AddressUse, ContactMethod, Identifier, Patient, PatientAddress, Phone, PhoneKind,
+    RegistrationRules,
 };
 use carefront_server::fhir::patient_from_fhir;
 use carefront_store::{Db, WriteTx, new_id};
@@ -191,6 +192,12 @@ enum Col {
     State,
     PostalCode,
     Country,
+    MailingLine1,
+    MailingLine2,
+    MailingCity,
+    MailingState,
+    MailingPostalCode,
+    MailingCountry,
     Language,
     InterpreterNeeded,
     PreferredContact,
@@ -198,7 +205,7 @@ enum Col {
 }
 
 impl Col {
-    const ALL: [Col; 27] = [
+    const ALL: [Col; 33] = [
         Col::SourceSystem,
         Col::SourceId,
         Col::Mrn,
@@ -222,6 +229,12 @@ impl Col {
         Col::State,
         Col::PostalCode,
         Col::Country,
+        Col::MailingLine1,
+        Col::MailingLine2,
+        Col::MailingCity,
+        Col::MailingState,
+        Col::MailingPostalCode,
+        Col::MailingCountry,
         Col::Language,
         Col::InterpreterNeeded,
         Col::PreferredContact,
@@ -234,6 +247,15 @@ impl Col {
         Col::State,
         Col::PostalCode,
         Col::Country,
+    ];
+    /// A mailing address (a PO box): a home address of type postal.
+    const MAILING: [Col; 6] = [
+        Col::MailingLine1,
+        Col::MailingLine2,
+        Col::MailingCity,
+        Col::MailingState,
+        Col::MailingPostalCode,
+        Col::MailingCountry,
     ];
     const PHONES: [Col; 3] = [Col::PhoneMobile, Col::PhoneHome, Col::PhoneWork];
 
@@ -263,6 +285,12 @@ impl Col {
             Col::State => &["state"],
             Col::PostalCode => &["postal_code", "zip", "zip_code"],
             Col::Country => &["country"],
+            Col::MailingLine1 => &["mailing_line1", "mailing_address_line1", "mailing_street"],
+            Col::MailingLine2 => &["mailing_line2", "mailing_address_line2"],
+            Col::MailingCity => &["mailing_city"],
+            Col::MailingState => &["mailing_state"],
+            Col::MailingPostalCode => &["mailing_postal_code", "mailing_zip"],
+            Col::MailingCountry => &["mailing_country"],
             Col::Language => &["language"],
             Col::InterpreterNeeded => &["interpreter_needed", "interpreter"],
             Col::PreferredContact => &["preferred_contact"],
@@ -351,10 +379,28 @@ impl Layout {
     }
 }
 
-/// The column of the CSV format that a domain validation field comes from.
-fn column_of(field: &str, phone_cols: &[Col]) -> String {
-    if let Some(rest) = field.strip_prefix("address.") {
-        return rest.to_string();
+/// The column of the CSV format that a domain validation field comes from:
+/// `phone_cols` are the phone columns of the row's phones, in order,
+/// `address_cols` the column groups (home, mailing) of its addresses.
+fn column_of(field: &str, phone_cols: &[Col], address_cols: &[[Col; 6]]) -> String {
+    if let Some(rest) = field.strip_prefix("addresses[")
+        && let Some((i, part)) = rest.split_once("].")
+    {
+        let group = i
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| address_cols.get(i))
+            .unwrap_or(&Col::ADDRESS);
+        let at = match part {
+            "line2" => 1,
+            "city" => 2,
+            "state" => 3,
+            "postal_code" => 4,
+            "country" => 5,
+            // line1, and the use or period of the whole address.
+            _ => 0,
+        };
+        return group[at].name().to_string();
     }
     if let Some(rest) = field.strip_prefix("phones[")
         && let Some(i) = rest.split(']').next().and_then(|i| i.parse::<usize>().ok())
@@ -364,7 +410,7 @@ fn column_of(field: &str, phone_cols: &[Col]) -> String {
     }
     match field {
         "phones" => "phone_mobile".into(),
-        "address" => "line1".into(),
+        "addresses" => "line1".into(),
         "identifiers[0].system" => "source_system".into(),
         "identifiers[0].value" => "source_id".into(),
         other => other.to_string(),
@@ -518,17 +564,29 @@ fn csv_row(
             phone_cols.push(c);
         }
     }
-    let address = Col::ADDRESS
-        .iter()
-        .any(|c| layout.cell(row, *c).is_some())
-        .then(|| Address {
-            line1: text(Col::Line1).unwrap_or_default(),
-            line2: text(Col::Line2),
-            city: text(Col::City).unwrap_or_default(),
-            state: text(Col::State).unwrap_or_default(),
-            postal_code: text(Col::PostalCode).unwrap_or_default(),
-            country: text(Col::Country).unwrap_or_default(),
-        });
+    // The home address, then the mailing address, when given.
+    let mut addresses = Vec::new();
+    let mut address_cols = Vec::new();
+    for (cols, type_) in [
+        (Col::ADDRESS, None),
+        (Col::MAILING, Some(AddressType::Postal)),
+    ] {
+        if cols.iter().any(|c| layout.cell(row, *c).is_some()) {
+            let [line1, line2, city, state, postal_code, country] = cols;
+            addresses.push(PatientAddress {
+                type_,
+                ..PatientAddress::home(Address {
+                    line1: text(line1).unwrap_or_default(),
+                    line2: text(line2),
+                    city: text(city).unwrap_or_default(),
+                    state: text(state).unwrap_or_default(),
+                    postal_code: text(postal_code).unwrap_or_default(),
+                    country: text(country).unwrap_or_default(),
+                })
+            });
+            address_cols.push(cols);
+        }
+    }
     let (Some(birth_date), Some(sex)) = (birth, sex) else {
         return Err(problems.to_string());
     };
@@ -543,7 +601,7 @@ fn csv_row(
         sex,
         gender_identity: text(Col::GenderIdentity),
         pronouns: text(Col::Pronouns),
-        address,
+        addresses,
         phones,
         email: text(Col::Email),
         language: text(Col::Language),
@@ -562,7 +620,10 @@ fn csv_row(
         Ok(_) => Err(problems.to_string()),
         Err(errors) => {
             for e in errors.errors() {
-                problems.add(column_of(&e.field, &phone_cols), e.message.clone());
+                problems.add(
+                    column_of(&e.field, &phone_cols, &address_cols),
+                    e.message.clone(),
+                );
             }
             Err(problems.to_string())
         }
@@ -622,8 +683,23 @@ impl Coverage {
             PreferredContact => preferred_contact,
             Alerts => alerts,
         );
+        // The home address and the mailing address of the columns replace
+        // the stored ones; other addresses (work, old...) stay.
         if layout.has_any(&Col::ADDRESS) {
-            p.address = row.address.clone();
+            let at = p.home_address_index();
+            replace_address(
+                &mut p.addresses,
+                at,
+                row.addresses.iter().find(|a| a.is_residence()),
+            );
+        }
+        if layout.has_any(&Col::MAILING) {
+            let at = p.addresses.iter().position(is_mailing_only);
+            replace_address(
+                &mut p.addresses,
+                at,
+                row.addresses.iter().find(|a| is_mailing_only(a)),
+            );
         }
         for (c, kind) in Col::PHONES.into_iter().zip(PhoneKind::ALL) {
             if layout.has(c) {
@@ -669,7 +745,7 @@ impl Coverage {
     /// a stored patient with the row's fields fails validation.
     fn field(&self, field: &str) -> String {
         match self {
-            Coverage::Columns(_) => column_of(field, &Col::PHONES),
+            Coverage::Columns(_) => column_of(field, &Col::PHONES, &[]),
             // The resource's fields passed on their own: what fails comes
             // from the stored patient (its identifiers) or their mix.
             Coverage::Resource if field.starts_with("identifiers") => "Patient.identifier".into(),
@@ -691,6 +767,30 @@ impl Coverage {
             why.push("line1: an address is required and the file has no address columns");
         }
         (!why.is_empty()).then(|| why.join("; "))
+    }
+}
+
+/// A mailing address as the CSV columns give it: a home address of type
+/// postal, in use.
+fn is_mailing_only(a: &PatientAddress) -> bool {
+    a.use_ == AddressUse::Home && a.type_ == Some(AddressType::Postal) && a.end.is_none()
+}
+
+/// Puts `new` where `at` is (or first, for a home address, and last
+/// otherwise, when there is none), or removes the address at `at`.
+fn replace_address(
+    list: &mut Vec<PatientAddress>,
+    at: Option<usize>,
+    new: Option<&PatientAddress>,
+) {
+    match (at, new) {
+        (Some(i), Some(a)) => list[i] = a.clone(),
+        (Some(i), None) => {
+            list.remove(i);
+        }
+        (None, Some(a)) if a.is_residence() => list.insert(0, a.clone()),
+        (None, Some(a)) => list.push(a.clone()),
+        (None, None) => {}
     }
 }
 
@@ -1378,6 +1478,89 @@ async fn commit_part(
     Ok(())
 }
 
+/// Seconds between two plain progress lines, at least.
+const PLAIN_PROGRESS_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Progress on stderr. On a terminal, indicatif's bar (by bytes of the
+/// input read). Anywhere else (a log file, a pipe, a test) indicatif draws
+/// nothing, so a plain line is written instead, at most every
+/// [`PLAIN_PROGRESS_EVERY`] and once at the end:
+/// `imported 12000 of about 50000 rows (24%)`, and finally
+/// `imported 50000 of 50000 rows (100%)`. Rows are counted as read (created,
+/// updated, unchanged or rejected); the total is estimated from the share of
+/// the file read until the end.
+struct Progress {
+    bar: ProgressBar,
+    /// Plain lines: the input's size in bytes and when the last was written.
+    plain: Option<(u64, Instant)>,
+    started: Instant,
+}
+
+impl Progress {
+    fn new(size: u64, started: Instant) -> Self {
+        use std::io::IsTerminal;
+        let terminal = std::io::stderr().is_terminal();
+        let bar = if terminal {
+            ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr_with_hz(4))
+                .with_style(
+                    ProgressStyle::with_template(
+                        "importing [{bar:40}] {percent:>3}% {msg} ({elapsed} elapsed, {eta} left)",
+                    )
+                    .expect("the template is valid")
+                    .progress_chars("=> "),
+                )
+        } else {
+            ProgressBar::hidden()
+        };
+        Progress {
+            bar,
+            plain: (!terminal).then_some((size, started)),
+            started,
+        }
+    }
+
+    /// `rows` read so far, `bytes` of the input.
+    fn advance(&mut self, rows: u64, bytes: u64) {
+        self.bar.set_position(bytes);
+        let rate = rows as f64 / self.started.elapsed().as_secs_f64().max(1e-3);
+        self.bar
+            .set_message(format!("{rows} rows, {rate:.0} rows/s"));
+        if let Some((size, last)) = &mut self.plain
+            && last.elapsed() >= PLAIN_PROGRESS_EVERY
+        {
+            *last = Instant::now();
+            eprintln!("{}", plain_progress(rows, bytes, *size));
+        }
+    }
+
+    fn message(&self, text: String) {
+        self.bar.set_message(text);
+    }
+
+    /// The import is saved: `rows` in all.
+    fn finish(&mut self, rows: u64) {
+        self.bar.finish_and_clear();
+        if self.plain.is_some() {
+            eprintln!("imported {rows} of {rows} rows (100%)");
+        }
+    }
+}
+
+/// A plain progress line: `rows` read from the first `bytes` of `size`,
+/// the total estimated from the share read.
+fn plain_progress(rows: u64, bytes: u64, size: u64) -> String {
+    let share = bytes.min(size) as f64 / size.max(1) as f64;
+    let about = if share > 0.0 {
+        (rows as f64 / share).round() as u64
+    } else {
+        rows
+    };
+    format!(
+        "imported {rows} of about {about} rows ({:.0}%)",
+        (share * 100.0).floor()
+    )
+}
+
 async fn patients(args: PatientsArgs) -> Result<ExitCode> {
     let path = args.file.clone();
     let format = match args.format.or_else(|| Format::from_path(&path)) {
@@ -1447,15 +1630,8 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         })
     };
 
-    let bar = ProgressBar::with_draw_target(Some(size), ProgressDrawTarget::stderr_with_hz(4))
-        .with_style(
-            ProgressStyle::with_template(
-                "importing [{bar:40}] {percent:>3}% {msg} ({elapsed} elapsed, {eta} left)",
-            )
-            .expect("the template is valid")
-            .progress_chars("=> "),
-        );
     let started = Instant::now();
+    let mut progress = Progress::new(size, started);
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -1517,7 +1693,7 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         part.first_line.get_or_insert(batch.first_line);
         part.last_line = batch.last_line;
         if batch.ends_part {
-            bar.set_message(format!("{} rows, saving", total.rows()));
+            progress.message(format!("{} rows, saving", total.rows()));
             commit_part(tx, &file_name, format.unit(), &part, None)
                 .await
                 .with_context(|| stopped(&saved))?;
@@ -1527,29 +1703,27 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
             // The preparer waits for this before looking the next batch up.
             let _ = begun.send(()).await;
         }
-        bar.set_position(batch.bytes);
-        let rate = total.rows() as f64 / started.elapsed().as_secs_f64().max(1e-3);
-        bar.set_message(format!("{} rows, {:.0} rows/s", total.rows(), rate));
+        progress.advance(total.rows(), batch.bytes);
     }
     // A reader or preparer that died without a word must not pass for the
     // end of the file.
     if reader.join().is_err() || preparer.await.is_err() {
         bail!("{}: reading the file failed unexpectedly", stopped(&saved));
     }
-    bar.set_message(format!("{} rows, saving", total.rows()));
+    progress.message(format!("{} rows, saving", total.rows()));
     let saving = Instant::now();
     commit_part(tx, &file_name, format.unit(), &part, Some(&total))
         .await
         .with_context(|| stopped(&saved))?;
     tracing::debug!(seconds = saving.elapsed().as_secs_f64(), "import committed");
     if total.created + total.updated >= STATISTICS_AFTER {
-        bar.set_message(format!(
+        progress.message(format!(
             "{} rows saved, refreshing statistics",
             total.rows()
         ));
         db.refresh_statistics::<Patient>().await?;
     }
-    bar.finish_and_clear();
+    progress.finish(total.rows());
     let wrote_rejects = rejects.finish()?;
     let elapsed = started.elapsed();
     tracing::debug!(rows = total.rows(), database = %redact(&args.db.url), "import finished");
@@ -1572,4 +1746,30 @@ async fn patients(args: PatientsArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_progress_estimates_the_rows_from_the_share_read() {
+        assert_eq!(
+            plain_progress(12_000, 2_400_000, 10_000_000),
+            "imported 12000 of about 50000 rows (24%)"
+        );
+        assert_eq!(plain_progress(0, 0, 0), "imported 0 of about 0 rows (0%)");
+    }
+
+    #[test]
+    fn csv_errors_name_the_columns_of_their_address() {
+        let groups = [Col::ADDRESS, Col::MAILING];
+        assert_eq!(
+            column_of("addresses[1].postal_code", &[], &groups),
+            "mailing_postal_code"
+        );
+        assert_eq!(column_of("addresses[0].city", &[], &groups), "city");
+        assert_eq!(column_of("addresses[1].use", &[], &groups), "mailing_line1");
+        assert_eq!(column_of("addresses", &[], &groups), "line1");
+    }
 }

@@ -99,6 +99,19 @@ async fn csv_import_creates_and_running_it_again_creates_nothing_twice() {
         summary(&out)
     );
     assert!(!dir.join("patients.rejected.csv").exists());
+    // Not on a terminal: plain progress lines instead of the bar, the last
+    // when everything is saved.
+    let progress: Vec<String> = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("imported "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        progress.last().map(String::as_str),
+        Some("imported 3 of 3 rows (100%)"),
+        "{}",
+        stderr(&out)
+    );
     let stored = patients(&db, &org_id).await;
     assert_eq!(stored.len(), 3);
     let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
@@ -300,7 +313,7 @@ async fn files_without_some_columns_update_what_they_have() {
         1,
         "phones kept: the file has no phone column"
     );
-    assert!(ana.address.is_some(), "address kept");
+    assert_eq!(ana.addresses.len(), 1, "address kept");
     assert_eq!(ana.language.as_deref(), Some("es"));
     let rejected = std::fs::read_to_string(dir.join("partial.rejected.csv")).unwrap();
     assert!(rejected.contains("no phone column"), "{rejected}");
@@ -419,7 +432,7 @@ async fn fhir_ndjson_import_creates_patients_rejects_bad_lines_and_is_idempotent
     assert_eq!(ana.phones[0].number, "+15125550142", "normalized");
     assert!(ana.phones[0].sms_consent);
     assert_eq!(ana.email.as_deref(), Some("ana@example.com"));
-    let address = ana.address.as_ref().unwrap();
+    let address = ana.home_address().unwrap();
     assert_eq!(
         (address.line1.as_str(), address.city.as_str()),
         ("12 Oak St", "Austin")
@@ -723,4 +736,76 @@ async fn later_batches_see_the_rows_and_parts_before_them() {
         let out = carefront(&["audit", "verify"], &url);
         assert!(out.status.success(), "{}", stdout(&out));
     }
+}
+
+#[tokio::test]
+async fn mailing_address_columns_and_every_fhir_address_are_imported() {
+    use carefront_domain::patient::{AddressType, AddressUse};
+    let (url, db, org_id, dir) = setup().await;
+    let header = format!("{HEADER},mailing_line1,mailing_city,mailing_state,mailing_postal_code");
+    let csv = format!(
+        "{header}\n\
+         urn:legacy,M1,Ana,,Reyes,1962-03-14,F,(512) 555-0142,yes,,12 Oak St,Austin,TX,78701,,no,PO Box 88,Austin,TX,78767\n\
+         urn:legacy,M2,John,,Smith,1980-03-04,M,(212) 555-0123,no,,9 Elm Rd,New York,NY,10001,,no,,,,\n\
+         urn:legacy,M3,Mei,,Chen,2001-12-01,F,(415) 555-0199,no,,1 Bay St,San Francisco,CA,94105,,no,PO Box 1,San Francisco,CA,941\n"
+    );
+    let file = write(&dir, "mailing.csv", &csv);
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("2 created, 0 updated, 0 unchanged, 1 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let rejected = std::fs::read_to_string(dir.join("mailing.rejected.csv")).unwrap();
+    assert!(
+        rejected.contains("mailing_postal_code: must be a US ZIP code"),
+        "{rejected}"
+    );
+    let stored = patients(&db, &org_id).await;
+    let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
+    let kept: Vec<_> = ana
+        .addresses
+        .iter()
+        .map(|a| (a.use_, a.type_, a.address.line1.as_str()))
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (AddressUse::Home, None, "12 Oak St"),
+            (AddressUse::Home, Some(AddressType::Postal), "PO Box 88"),
+        ]
+    );
+    assert_eq!(ana.mailing_address().unwrap().postal_code, "78767");
+    let john = stored.iter().find(|p| p.given == "John").unwrap();
+    assert_eq!(john.addresses.len(), 1, "no mailing address given");
+
+    // A new mailing address replaces the old one; the home address stays.
+    let file = write(&dir, "mailing.csv", &csv.replace("PO Box 88", "PO Box 99"));
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(
+        summary(&out).contains("0 created, 1 updated, 1 unchanged, 1 rejected"),
+        "{}",
+        summary(&out)
+    );
+    let stored = patients(&db, &org_id).await;
+    let ana = stored.iter().find(|p| p.given == "Ana").unwrap();
+    assert_eq!(ana.addresses.len(), 2);
+    assert_eq!(ana.home_address().unwrap().line1, "12 Oak St");
+    assert_eq!(ana.mailing_address().unwrap().line1, "PO Box 99");
+
+    // FHIR: every address of the resource.
+    let mut resource = fhir_patient("F1", "Ines", "Ortiz", "1975-06-01");
+    resource["address"].as_array_mut().unwrap().extend([
+        serde_json::json!({ "use": "work", "line": ["1 Congress Ave"], "city": "Austin", "state": "TX", "postalCode": "78701" }),
+        serde_json::json!({ "use": "old", "line": ["3 Pine St"], "city": "Austin", "state": "TX", "postalCode": "78702" }),
+    ]);
+    let file = write(&dir, "fhir.ndjson", &(resource.to_string() + "\n"));
+    let out = import(&url, &file);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let stored = patients(&db, &org_id).await;
+    let ines = stored.iter().find(|p| p.given == "Ines").unwrap();
+    let uses: Vec<AddressUse> = ines.addresses.iter().map(|a| a.use_).collect();
+    assert_eq!(uses, [AddressUse::Home, AddressUse::Work, AddressUse::Old]);
 }

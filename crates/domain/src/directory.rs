@@ -38,6 +38,24 @@ impl Address {
         self.line1.is_empty() && self.city.is_empty() && self.postal_code.is_empty()
     }
 
+    /// On one line: `12 Oak St Apt 4, Austin, TX 78701` (the country when
+    /// not the US).
+    pub fn one_line(&self) -> String {
+        let mut text = self.line1.clone();
+        if let Some(l2) = self.line2.as_deref().filter(|l| !l.is_empty()) {
+            text.push(' ');
+            text.push_str(l2);
+        }
+        text.push_str(&format!(
+            ", {}, {} {}",
+            self.city, self.state, self.postal_code
+        ));
+        if !self.country.is_empty() && self.country != "US" {
+            text.push_str(&format!(", {}", self.country));
+        }
+        text
+    }
+
     pub(crate) fn validate(&mut self, errors: &mut ValidationErrors, prefix: &str) {
         let f = |name: &str| format!("{prefix}.{name}");
         self.line1 = required_text(errors, &f("line1"), &self.line1, 120);

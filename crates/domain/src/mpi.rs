@@ -17,14 +17,23 @@
 //! - the duplicate's external identifiers, and its MRN as an identifier of
 //!   the system [`MRN_SYSTEM`], so the old number still names the patient;
 //! - the duplicate's alerts ("needs wheelchair" must not vanish), up to
-//!   [`MAX_ALERTS`](crate::patient::MAX_ALERTS).
+//!   [`MAX_ALERTS`](crate::patient::MAX_ALERTS);
+//! - the duplicate's addresses that the survivor does not have (compared
+//!   ignoring case and spacing, whatever their use), each as an `old`
+//!   address with its type and period, up to
+//!   [`MAX_ADDRESSES`](crate::patient::MAX_ADDRESSES): the survivor's own
+//!   addresses stay as they are (its home address stays the home address),
+//!   and the duplicate's still match and find the patient.
 //!
 //! The duplicate becomes inactive and `replaced_by` the survivor (FHIR
 //! `Patient.link` of type `replaced-by`). [`MergeAdditions`] lists exactly
 //! what was appended, so that [`undo_additions`] removes it again and
 //! nothing else, even when the survivor was edited after the merge.
 
-use crate::patient::{Identifier, MAX_ALERTS, Patient, PatientContact};
+use crate::directory::Address;
+use crate::patient::{
+    AddressUse, Identifier, MAX_ADDRESSES, MAX_ALERTS, Patient, PatientAddress, PatientContact,
+};
 use serde::{Deserialize, Serialize};
 
 /// The identifier system of the organization's own medical record numbers,
@@ -37,11 +46,17 @@ pub struct MergeAdditions {
     pub contacts: Vec<PatientContact>,
     pub identifiers: Vec<Identifier>,
     pub alerts: Vec<String>,
+    /// Absent from merges stored before patients had several addresses.
+    #[serde(default)]
+    pub addresses: Vec<PatientAddress>,
 }
 
 impl MergeAdditions {
     pub fn is_empty(&self) -> bool {
-        self.contacts.is_empty() && self.identifiers.is_empty() && self.alerts.is_empty()
+        self.contacts.is_empty()
+            && self.identifiers.is_empty()
+            && self.alerts.is_empty()
+            && self.addresses.is_empty()
     }
 }
 
@@ -59,6 +74,21 @@ fn fold(s: &str) -> String {
         .collect::<Vec<_>>()
         .join(" ")
         .to_lowercase()
+}
+
+/// The same postal address, ignoring case and spacing.
+fn same_address(a: &Address, b: &Address) -> bool {
+    let key = |a: &Address| {
+        [
+            fold(&a.line1),
+            a.line2.as_deref().map(fold).unwrap_or_default(),
+            fold(&a.city),
+            fold(&a.state),
+            fold(&a.postal_code),
+            fold(&a.country),
+        ]
+    };
+    key(a) == key(b)
 }
 
 fn same_contact(a: &PatientContact, b: &PatientContact) -> bool {
@@ -111,6 +141,24 @@ pub fn merge_into(survivor: &Patient, duplicate: &Patient, survivor_id: &str) ->
         additions.alerts.push(a.clone());
     }
 
+    for a in &duplicate.addresses {
+        if s.addresses.len() >= MAX_ADDRESSES {
+            break;
+        }
+        if s.addresses
+            .iter()
+            .any(|have| same_address(&have.address, &a.address))
+        {
+            continue;
+        }
+        let old = PatientAddress {
+            use_: AddressUse::Old,
+            ..a.clone()
+        };
+        s.addresses.push(old.clone());
+        additions.addresses.push(old);
+    }
+
     let mut d = duplicate.clone();
     d.active = false;
     d.replaced_by = Some(survivor_id.to_string());
@@ -140,6 +188,9 @@ pub fn undo_additions(survivor: &Patient, additions: &MergeAdditions) -> Patient
     for a in &additions.alerts {
         remove_first(&mut s.alerts, a);
     }
+    for a in &additions.addresses {
+        remove_first(&mut s.addresses, a);
+    }
     s
 }
 
@@ -155,7 +206,7 @@ pub const FIELD_LABELS: [&str; 21] = [
     "Sex",
     "Gender identity",
     "Pronouns",
-    "Address",
+    "Addresses",
     "Phones",
     "Email",
     "Language",
@@ -182,7 +233,7 @@ pub fn changed_fields(before: &Patient, after: &Patient) -> Vec<&'static str> {
         before.sex != after.sex,
         before.gender_identity != after.gender_identity,
         before.pronouns != after.pronouns,
-        before.address != after.address,
+        before.addresses != after.addresses,
         before.phones != after.phones,
         before.email != after.email,
         before.language != after.language,
@@ -231,7 +282,7 @@ mod tests {
             sex: AdministrativeGender::Female,
             gender_identity: None,
             pronouns: None,
-            address: None,
+            addresses: vec![],
             phones: vec![Phone {
                 number: "+15125550142".into(),
                 kind: PhoneKind::Mobile,
@@ -289,6 +340,58 @@ mod tests {
         // Merging the same duplicate again adds nothing more.
         let again = merge_into(&m.survivor, &d, "survivor-id");
         assert!(again.additions.is_empty());
+    }
+
+    #[test]
+    fn the_duplicates_other_addresses_are_appended_as_old() {
+        let street = |line1: &str, use_: AddressUse| PatientAddress {
+            use_,
+            type_: None,
+            start: None,
+            end: None,
+            address: Address {
+                line1: line1.into(),
+                line2: None,
+                city: "Austin".into(),
+                state: "TX".into(),
+                postal_code: "78701".into(),
+                country: "US".into(),
+            },
+        };
+        let mut s = patient("00000001");
+        s.addresses = vec![street("12 Oak St", AddressUse::Home)];
+        let mut d = patient("00000002");
+        let mut mailing = street("PO Box 9", AddressUse::Home);
+        mailing.type_ = Some(crate::patient::AddressType::Postal);
+        d.addresses = vec![
+            street("12  OAK st", AddressUse::Home),
+            street("4 Pine Rd", AddressUse::Work),
+            mailing,
+        ];
+        let m = merge_into(&s, &d, "s");
+        let kept: Vec<(&str, AddressUse)> = m
+            .survivor
+            .addresses
+            .iter()
+            .map(|a| (a.address.line1.as_str(), a.use_))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                ("12 Oak St", AddressUse::Home),
+                ("4 Pine Rd", AddressUse::Old),
+                ("PO Box 9", AddressUse::Old)
+            ]
+        );
+        assert_eq!(
+            m.survivor.addresses[2].type_,
+            Some(crate::patient::AddressType::Postal),
+            "the type stays"
+        );
+        assert_eq!(m.additions.addresses.len(), 2);
+        assert_eq!(m.survivor.home_address(), s.home_address());
+        assert_eq!(undo_additions(&m.survivor, &m.additions), s);
+        assert!(merge_into(&m.survivor, &d, "s").additions.is_empty());
     }
 
     #[test]

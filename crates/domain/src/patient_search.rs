@@ -209,8 +209,9 @@ pub fn rank(q: &PatientQuery, c: &Candidate<'_>) -> Option<u32> {
 /// The version of the rules in [`index_keys`] (and the matching engine's
 /// blocking keys it includes): raise it whenever they change, so stored keys
 /// are rebuilt. 2: pair keys carry the whole family and given name. 3: the
-/// blocking keys for birth date, phone and email are the search keys.
-pub const INDEX_KEYS_VERSION: i64 = 3;
+/// blocking keys for birth date, phone and email are the search keys. 4: a
+/// household key (`ad:`) for each of a patient's first three addresses.
+pub const INDEX_KEYS_VERSION: i64 = 4;
 
 /// The keys a patient is stored under (the store keeps them in its
 /// `search_keys` index): name parts (`n:`), family/given pairs (`fg:`, led
@@ -511,7 +512,7 @@ mod tests {
             sex: AdministrativeGender::Male,
             gender_identity: None,
             pronouns: None,
-            address: None,
+            addresses: vec![],
             phones: vec![Phone {
                 number: "+12125550123".into(),
                 kind: PhoneKind::Mobile,

@@ -1260,10 +1260,10 @@ impl Browser {
         );
         self.find("#f-sex").await?.select_by_value("female").await?;
         self.fill("#f-pronouns", "she/her").await?;
-        self.fill("#f-address-line1", "418 Juniper Ln").await?;
-        self.fill("#f-address-city", "Austin").await?;
-        self.fill("#f-address-state", "TX").await?;
-        self.fill("#f-address-postal_code", "78704").await?;
+        self.fill("#f-addresses-0-line1", "418 Juniper Ln").await?;
+        self.fill("#f-addresses-0-city", "Austin").await?;
+        self.fill("#f-addresses-0-state", "TX").await?;
+        self.fill("#f-addresses-0-postal_code", "78704").await?;
         self.fill("#f-phones-0-number", phone).await?;
         self.find("#f-phones-0-sms_consent").await?.click().await?;
         self.fill("#f-email", "marisol.q@example.com").await?;

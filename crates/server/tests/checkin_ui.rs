@@ -11,7 +11,8 @@ mod schedule_setup;
 use axum::http::StatusCode;
 use carefront_domain::Role;
 use carefront_domain::audit::Action;
-use carefront_domain::patient::Patient;
+use carefront_domain::directory::Address;
+use carefront_domain::patient::{AddressType, Patient, PatientAddress};
 use carefront_domain::scheduling::AppointmentStatus;
 use carefront_domain::visit::{VisitStatus, VisitStep};
 use carefront_store::{Actor, AppointmentRecord, AuditFilter, FlowActor, new_id};
@@ -262,10 +263,29 @@ async fn a_changed_phone_is_marked_before_it_is_saved_as_an_edit_of_the_record()
     let d = dermatology(&app).await;
     let (a, pid) = arrived_visit(&app, &d, 1).await;
     let desk = Desk::new(&app, Role::FrontDesk).await;
+    // Besides the home address, a mailing address: shown, and kept as it is.
+    let (version, mut before) = patient(&app, &pid).await;
+    let mut mailing = PatientAddress::home(Address {
+        line1: "PO Box 77".into(),
+        line2: None,
+        city: "Austin".into(),
+        state: "TX".into(),
+        postal_code: "78767".into(),
+        country: "US".into(),
+    });
+    mailing.type_ = Some(AddressType::Postal);
+    before.addresses.push(mailing);
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    tx.update(&pid, &before, Some(version), "t").await.unwrap();
+    tx.commit().await.unwrap();
     let (version, before) = patient(&app, &pid).await;
     let path = format!("/today/visits/{a}/checkin");
 
     let html = confirmed(&desk, &path, &before).await;
+    assert!(
+        html.contains("Mailing address: PO Box 77, Austin, TX 78767"),
+        "{html}"
+    );
     assert!(
         !html.contains("id=\"step-demographics\" disabled"),
         "open now"
@@ -327,7 +347,7 @@ async fn a_changed_phone_is_marked_before_it_is_saved_as_an_edit_of_the_record()
     assert_eq!(after.phones[0].number, "+15125550177");
     assert_eq!(after.family, before.family);
     assert_eq!(after.birth_date, before.birth_date);
-    assert_eq!(after.address, before.address);
+    assert_eq!(after.addresses, before.addresses);
     assert_eq!(
         visit_path(&app, &a).await,
         [VisitStatus::Arrived, VisitStatus::CheckedIn]

@@ -499,6 +499,88 @@ async fn patient_search_pages_with_total_and_next_links() {
 }
 
 #[tokio::test]
+async fn several_addresses_are_kept_and_a_bad_one_is_named_with_nothing_written() {
+    let app = TestApp::new().await;
+    let t = token(&app, Role::FrontDesk).await;
+    let mut body = person("Ines", "Addresso", "1979-11-02", "512-555-0161");
+    body["address"] = json!([
+        {
+            "use": "home",
+            "type": "postal",
+            "line": ["PO Box 4410"],
+            "city": "Austin",
+            "state": "TX",
+            "postalCode": "78765",
+            "period": { "start": "2023-02-01" },
+        },
+        { "line": ["77 Cedar St"], "city": "Austin", "state": "tx", "postalCode": "78702" },
+    ]);
+    let created = create(&app, &t, &body).await;
+    let id = created.body["id"].as_str().unwrap().to_string();
+    let read = get_as(&app, &t, &format!("/Patient/{id}")).await;
+    assert_eq!(read.status, StatusCode::OK);
+    let addresses = read.body["address"].as_array().unwrap();
+    assert_eq!(addresses.len(), 2, "{}", read.body);
+    // The home address (no use said: home) first, then the mailing one.
+    assert_eq!(addresses[0]["use"], "home");
+    assert_eq!(addresses[0]["line"], json!(["77 Cedar St"]));
+    assert_eq!(addresses[0]["state"], "TX");
+    assert!(addresses[0].get("type").is_none());
+    assert_eq!(addresses[1]["use"], "home");
+    assert_eq!(addresses[1]["type"], "postal");
+    assert_eq!(addresses[1]["line"], json!(["PO Box 4410"]));
+    assert_eq!(addresses[1]["period"], json!({ "start": "2023-02-01" }));
+    let stored = app.db.get::<Patient>(&app.org_id, &id).await.unwrap();
+    assert_eq!(stored.value.addresses.len(), 2);
+    assert_eq!(stored.value.mailing_address().unwrap().line1, "PO Box 4410");
+
+    // An update with a work address added keeps all three.
+    let mut changed = read.body.clone();
+    changed["address"].as_array_mut().unwrap().push(
+        json!({ "use": "work", "line": ["1 Congress Ave"], "city": "Austin", "state": "TX", "postalCode": "78701" }),
+    );
+    let path = format!("/Patient/{id}");
+    let updated = send(&app, call(Method::PUT, &path, &t).json(&changed)).await;
+    assert_eq!(updated.status, StatusCode::OK, "{}", updated.body);
+    assert_eq!(updated.body["address"][2]["use"], "work");
+
+    // A bad second address: its element is named, nothing is written.
+    let before = patient_count(&app, &t).await;
+    let mut bad = person("Ines", "Badaddress", "1979-11-02", "512-555-0162");
+    bad["address"] = json!([
+        { "line": ["77 Cedar St"], "city": "Austin", "state": "TX", "postalCode": "78702" },
+        { "use": "billing", "line": ["5 Oak Rd"], "city": "Austin", "state": "TX", "postalCode": "787" },
+    ]);
+    let res = send(&app, call(Method::POST, "/Patient", &t).json(&bad)).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert_eq!(res.expressions(), ["Patient.address[1].postalCode"]);
+    // Two home addresses in use at once, an unknown use, a bad period.
+    bad["address"] = json!([
+        { "line": ["77 Cedar St"], "city": "Austin", "state": "TX", "postalCode": "78702" },
+        { "use": "home", "line": ["5 Oak Rd"], "city": "Austin", "state": "TX", "postalCode": "78703" },
+    ]);
+    let res = send(&app, call(Method::POST, "/Patient", &t).json(&bad)).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    assert_eq!(res.expressions(), ["Patient.address[1].use"]);
+    bad["address"][1]["use"] = json!("vacation");
+    bad["address"][0]["period"] = json!({ "end": "last year" });
+    let res = send(&app, call(Method::POST, "/Patient", &t).json(&bad)).await;
+    assert_eq!(res.status, StatusCode::BAD_REQUEST, "{}", res.body);
+    let expressions = res.expressions();
+    assert!(
+        expressions.contains(&"Patient.address[1].use"),
+        "{expressions:?}"
+    );
+    assert!(
+        expressions.contains(&"Patient.address[0].period.end"),
+        "{expressions:?}"
+    );
+    assert_eq!(patient_count(&app, &t).await, before);
+    let res = get_as(&app, &t, "/Patient?name=badaddress").await;
+    assert_eq!(res.body["total"], 0);
+}
+
+#[tokio::test]
 async fn invalid_patients_name_each_element_and_nothing_is_written() {
     let app = TestApp::new().await;
     let t = token(&app, Role::FrontDesk).await;

@@ -168,8 +168,14 @@ async fn a_patient_checks_in_at_the_kiosk_and_the_desk_sees_it() {
     let phone = &record.value.phones[0].number;
     assert!(contact.contains(&format!("ending in {}", &phone[phone.len() - 4..])));
     assert!(!contact.contains(&phone[2..]));
-    if let Some(a) = &record.value.address {
-        assert!(!contact.contains(&a.line1));
+    for a in &record.value.addresses {
+        assert!(!contact.contains(&a.address.line1));
+    }
+    if record.value.home_address().is_some() {
+        assert!(
+            contact.contains("<dt>Home address</dt><dd>on file"),
+            "{contact}"
+        );
     }
     assert!(!contact.contains(&record.value.mrn));
     let appointment_id = hidden_value(&contact, "appointment_id").unwrap();

@@ -18,10 +18,10 @@ fn marisol() -> Vec<(&'static str, &'static str)> {
         ("family", "Quintanilla"),
         ("birth_date", "1984-07-09"),
         ("sex", "female"),
-        ("address.line1", "418 Juniper Ln"),
-        ("address.city", "Austin"),
-        ("address.state", "tx"),
-        ("address.postal_code", "78704"),
+        ("addresses[0].line1", "418 Juniper Ln"),
+        ("addresses[0].city", "Austin"),
+        ("addresses[0].state", "tx"),
+        ("addresses[0].postal_code", "78704"),
         ("phones[0].number", "(512) 555-0187"),
         ("phones[0].kind", "mobile"),
         ("phones[0].sms_consent", "on"),
@@ -104,6 +104,14 @@ impl<'a> Desk<'a> {
         assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
         to.strip_prefix("/patients/").unwrap().to_string()
     }
+}
+
+/// The table rows (`<tr>…</tr>`) of a page.
+fn rows(html: &str) -> Vec<&str> {
+    html.split("<tr")
+        .skip(1)
+        .map(|r| r.split("</tr>").next().unwrap_or(r))
+        .collect()
 }
 
 async fn patient_count(app: &TestApp) -> i64 {
@@ -202,9 +210,23 @@ async fn a_registered_patient_has_a_summary_with_everything_on_it() {
     assert_eq!(reads.len(), 1);
     assert_eq!(reads[0].entry.actor_name, "frontdesk");
 
-    // The search results link to the summary.
+    // The search results link to the summary, with the date of birth, the
+    // age and the MRN in the patient's row.
     let (_, results) = desk.get("/patients?q=quintanilla+marisol").await;
-    assert!(results.contains(&format!("href=\"/patients/{id}\"")));
+    let link = format!("href=\"/patients/{id}\"");
+    let row = rows(&results)
+        .into_iter()
+        .find(|r| r.contains(&link))
+        .expect("a result row links to the summary");
+    let age = stored.value.age_on(jiff::Zoned::now().date());
+    for (what, cell) in [
+        ("date of birth", "<td>07/09/1984</td>".to_string()),
+        ("age", format!("<td>{age}</td>")),
+        ("MRN", format!("<td>{}</td>", stored.value.mrn)),
+        ("phone", "<td>(512) 555-0187</td>".to_string()),
+    ] {
+        assert!(row.contains(&cell), "the result shows the {what}: {row}");
+    }
 
     // A lead sees the merge button; unknown ids are 404.
     let lead = Desk::new(&app, Role::Lead).await;
@@ -229,7 +251,7 @@ async fn bad_input_names_each_field_and_writes_nothing() {
             ("birth_date", "2999-01-01"),
             ("phones[0].number", "12"),
             ("email", "marisol@"),
-            ("address.postal_code", "7870"),
+            ("addresses[0].postal_code", "7870"),
             ("contacts[0].name", ""),
             ("contacts[0].phone", "5"),
             ("sex", "dragon"),
@@ -244,7 +266,7 @@ async fn bad_input_names_each_field_and_writes_nothing() {
         "f-sex",
         "f-phones-0-number",
         "f-email",
-        "f-address-postal_code",
+        "f-addresses-0-postal_code",
         "f-contacts-0-name",
         "f-contacts-0-phone",
     ] {
@@ -350,8 +372,8 @@ async fn possible_matches_are_shown_once_then_the_desk_may_go_on() {
         &[
             ("given", "Marisela"),
             ("phones[0].number", "(512) 555-0111"),
-            ("address.line1", "9 Elm St"),
-            ("address.postal_code", "78701"),
+            ("addresses[0].line1", "9 Elm St"),
+            ("addresses[0].postal_code", "78701"),
             ("email", "marisela@example.com"),
             ("contacts[0].name", ""),
             ("contacts[0].relationship", ""),
@@ -373,6 +395,141 @@ async fn possible_matches_are_shown_once_then_the_desk_may_go_on() {
         .register(&with(other, &[("reviewed", &reviewed)]))
         .await;
     assert_ne!(second, first);
+}
+
+#[tokio::test]
+async fn a_home_and_a_mailing_address_are_registered_shown_and_edited() {
+    use carefront_domain::patient::{AddressType, AddressUse};
+    let app = TestApp::new().await;
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+
+    // The form: the home address as before, and a labelled block for
+    // another address behind a disclosure (no script needed).
+    let (_, form) = desk.get("/patients/new").await;
+    for expected in [
+        "<legend>Home address</legend>",
+        "for=\"f-addresses-0-line1\"",
+        "<summary>Add another address</summary>",
+        "for=\"f-addresses-1-use\"",
+        "for=\"f-addresses-1-type\"",
+        "for=\"f-addresses-1-line1\"",
+        "name=\"addresses[1].postal_code\"",
+    ] {
+        assert!(form.contains(expected), "the form has {expected}");
+    }
+
+    let mailing = [
+        ("addresses[1].use", "home"),
+        ("addresses[1].type", "postal"),
+        ("addresses[1].line1", "PO Box 2211"),
+        ("addresses[1].city", "Austin"),
+        ("addresses[1].state", "TX"),
+        ("addresses[1].postal_code", "78768"),
+        ("addresses[1].start", ""),
+        ("addresses[1].end", ""),
+    ];
+    // A mistake in the second address is named at its input; nothing saved.
+    let patients = patient_count(&app).await;
+    let bad = with(
+        with(marisol(), &mailing),
+        &[("addresses[1].postal_code", "787")],
+    );
+    let (status, _, html) = desk.post("/patients/new", &bad).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        html.contains("id=\"f-addresses-1-postal_code-error\""),
+        "{html}"
+    );
+    assert!(html.contains("href=\"#f-addresses-1-postal_code\""));
+    assert!(html.contains("Address 2 ZIP code must be a US ZIP code"));
+    assert!(
+        html.contains("value=\"PO Box 2211\""),
+        "what was typed is kept"
+    );
+    assert!(
+        html.contains("name=\"addresses[2].line1\""),
+        "and another blank block waits"
+    );
+    assert!(
+        html.contains("f-addresses-0-postal_code")
+            && !html.contains("f-addresses-0-postal_code-error"),
+        "the home address is fine"
+    );
+    // A second home address where the patient lives is refused at its use.
+    let two_homes = with(
+        with(marisol(), &mailing),
+        &[
+            ("addresses[1].type", ""),
+            ("addresses[1].line1", "9 Elm St"),
+        ],
+    );
+    let (status, _, html) = desk.post("/patients/new", &two_homes).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("id=\"f-addresses-1-use-error\""), "{html}");
+    assert!(html.contains("second home address"));
+    assert_eq!(patient_count(&app).await, patients);
+
+    let id = desk.register(&with(marisol(), &mailing)).await;
+    let stored = app.db.get::<Patient>(&app.org_id, &id).await.unwrap();
+    let kept: Vec<_> = stored
+        .value
+        .addresses
+        .iter()
+        .map(|a| {
+            (
+                a.use_,
+                a.type_,
+                a.address.line1.as_str(),
+                a.address.state.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            (AddressUse::Home, None, "418 Juniper Ln", "TX"),
+            (
+                AddressUse::Home,
+                Some(AddressType::Postal),
+                "PO Box 2211",
+                "TX"
+            ),
+        ]
+    );
+
+    // The summary lists each address with its use.
+    let (_, html) = desk.get(&format!("/patients/{id}")).await;
+    for expected in [
+        "<dt>Home address</dt>",
+        "418 Juniper Ln",
+        "<dt>Mailing address</dt>",
+        "PO Box 2211",
+        "Austin, TX 78768",
+    ] {
+        assert!(html.contains(expected), "the summary shows {expected}");
+    }
+
+    // The edit form shows both; a blank block is one more to add.
+    let edit = format!("/patients/{id}/edit");
+    let (_, form) = desk.get(&edit).await;
+    assert!(form.contains("value=\"418 Juniper Ln\""));
+    assert!(form.contains("<legend>Address 2</legend>"), "{form}");
+    assert!(form.contains("value=\"PO Box 2211\""));
+    assert!(form.contains("name=\"addresses[2].line1\""));
+
+    // Emptying the block removes the address; the home address stays.
+    let mut removed = with(marisol(), &[("version", "1")]);
+    removed.extend(mailing.iter().map(|(k, _)| (*k, "")));
+    let (status, _, body) = desk.post(&edit, &removed).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let stored = app.db.get::<Patient>(&app.org_id, &id).await.unwrap();
+    assert_eq!(stored.value.addresses.len(), 1);
+    assert_eq!(stored.value.home_address().unwrap().line1, "418 Juniper Ln");
+    let updates = events(&app, Action::Update, &id).await;
+    assert_eq!(
+        updates[0].entry.detail.as_deref(),
+        Some("changed: Addresses")
+    );
 }
 
 #[tokio::test]
@@ -573,6 +730,51 @@ async fn leads_merge_and_undo_and_the_front_desk_may_not() {
     assert!(html.contains("Merged records"));
     assert!(html.contains(&format!("action=\"{undo}\"")));
     assert!(html.contains("registered twice"));
+
+    // The duplicate's history is the survivor's too: its rows, interleaved
+    // by time, each marked with the duplicate's MRN; showing it reads the
+    // duplicate's record, audited under it.
+    let from_duplicate = format!("from MRN {}", dup.value.mrn);
+    let history = &html[html.find("id=\"s-history\"").unwrap()..];
+    let lines = rows(history);
+    let registered_there = lines
+        .iter()
+        .position(|r| r.contains("Registered") && r.contains(&from_duplicate))
+        .expect("the duplicate's registration is in the survivor's history");
+    let registered_here = lines
+        .iter()
+        .position(|r| r.contains("Registered") && !r.contains("from MRN"))
+        .expect("the survivor's own registration");
+    assert!(
+        registered_there < registered_here,
+        "newest first: the duplicate was registered after the survivor"
+    );
+    assert!(
+        lines.iter().any(
+            |r| r.contains(&format!("merged into MRN {}", surv.value.mrn))
+                && r.contains(&from_duplicate)
+        ),
+        "the duplicate's merge version is there too"
+    );
+    let history_reads = || async {
+        events(&app, Action::Read, &duplicate)
+            .await
+            .into_iter()
+            .filter(|e| {
+                e.entry.resource_id.as_deref() == Some(duplicate.as_str())
+                    && e.entry.detail.as_deref().is_some_and(|d| {
+                        d.starts_with(&format!(
+                            "history shown on the summary of Patient/{survivor}"
+                        ))
+                    })
+            })
+            .count()
+    };
+    assert_eq!(
+        history_reads().await,
+        1,
+        "the duplicate's history read is audited"
+    );
     let (_, html) = desk.get(&format!("/patients/{survivor}")).await;
     assert!(!html.contains(&undo));
     assert_eq!(desk.post(&undo, &[]).await.0, StatusCode::FORBIDDEN);
@@ -597,6 +799,19 @@ async fn leads_merge_and_undo_and_the_front_desk_may_not() {
     for id in [&survivor, &duplicate] {
         assert_eq!(events(&app, Action::Unmerge, id).await.len(), 1);
     }
+    // Undone, the survivor's history shows nothing of the duplicate.
+    let reads_before = history_reads().await;
+    let (_, html) = lead.get(&format!("/patients/{survivor}")).await;
+    let history = &html[html.find("id=\"s-history\"").unwrap()..];
+    assert!(
+        !history.contains(&from_duplicate),
+        "no row of the duplicate after undo"
+    );
+    assert_eq!(
+        history_reads().await,
+        reads_before,
+        "and no read of its history"
+    );
     let (status, _, html) = lead.post(&undo, &[]).await;
     assert_eq!(status, StatusCode::CONFLICT);
     assert!(html.contains("already undone"));
@@ -611,6 +826,7 @@ async fn every_patient_screen_audits_its_patient() {
         (format!("/patients/{id}"), "patient summary"),
         (format!("/patients/{id}/edit"), "edit form"),
         (format!("/patients/{id}/merge"), "merge page"),
+        (format!("/patients/{id}/coverages/new"), "add coverage form"),
     ] {
         let before = events(&app, Action::Read, &id).await.len();
         let (status, html) = lead.get(&path).await;
@@ -626,4 +842,33 @@ async fn every_patient_screen_audits_its_patient() {
             "{path}"
         );
     }
+
+    // The coverage edit form shows them too.
+    let payer = app.db.payers(&app.org_id).await.unwrap()[0].id.clone();
+    let (status, _, body) = lead
+        .post(
+            &format!("/patients/{id}/coverages/new"),
+            &[
+                ("payer", payer.as_str()),
+                ("plan_name", "Choice POS II"),
+                ("member_id", "W123456789"),
+                ("group_number", ""),
+                ("relationship", "self"),
+                ("order", "1"),
+                ("start", "2026-01-01"),
+                ("end", ""),
+                ("active", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+    let coverage = app.db.coverages_of(&app.org_id, &id).await.unwrap()[0]
+        .id
+        .clone();
+    let (status, html) = lead.get(&format!("/coverages/{coverage}/edit")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        html.contains("Needs wheelchair") && html.contains("Hard of hearing"),
+        "the coverage edit form shows the alerts"
+    );
 }

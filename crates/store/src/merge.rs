@@ -7,8 +7,8 @@
 //!    already merged, or of records changed since the caller looked at them
 //!    (expected versions);
 //! 2. updates the survivor with what the duplicate would otherwise lose
-//!    (contacts, identifiers with the old MRN, alerts: see
-//!    `carefront_domain::mpi`) and marks the duplicate inactive and
+//!    (contacts, identifiers with the old MRN, alerts, and addresses the
+//!    survivor lacks, as `old` ones: see `carefront_domain::mpi`) and marks the duplicate inactive and
 //!    `replaced_by` the survivor, both as new versions with history;
 //! 3. moves every record that belongs to the duplicate (see
 //!    [`WriteTx::move_patient_records`]) to the survivor;

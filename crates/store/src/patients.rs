@@ -1,5 +1,7 @@
 //! Patient rows: the columns searched and shown in lists are columns; the
-//! multi-valued parts are JSON; the search keys come from the domain.
+//! multi-valued parts are JSON (the addresses too: `addresses_json`, with
+//! the home address also in the address columns); the search keys come
+//! from the domain.
 
 use crate::directory::{address_from_row, address_values, decode_err, flag};
 use crate::records::{Record, Val};
@@ -9,7 +11,7 @@ use carefront_domain::matching::{
     MatchRecord, MatchScore, NameCounts, PreparedRecord, Thresholds, compare_with,
 };
 use carefront_domain::mpi::MRN_SYSTEM;
-use carefront_domain::patient::{ContactMethod, Patient};
+use carefront_domain::patient::{ContactMethod, Patient, PatientAddress};
 use carefront_domain::patient_search::{
     Candidate, INDEX_KEYS_VERSION, Lookup, MRN_WIDTH, PatientQuery, index_keys, lookups, rank,
 };
@@ -48,6 +50,7 @@ impl Record for Patient {
         "state",
         "postal_code",
         "country",
+        "addresses_json",
         "language",
         "interpreter_needed",
         "preferred_contact",
@@ -76,11 +79,13 @@ impl Record for Patient {
             self.pronouns.clone().into(),
             self.email.clone().into(),
         ];
-        match &self.address {
+        // The columns hold the home address; `addresses_json` all of them.
+        match self.home_address() {
             Some(a) => v.extend(address_values(a)),
             None => v.extend((0..6).map(|_| Val::Text(None))),
         }
         v.extend([
+            to_json(&self.addresses),
             self.language.clone().into(),
             self.interpreter_needed.into(),
             self.preferred_contact.map(|m| m.code().to_string()).into(),
@@ -98,7 +103,17 @@ impl Record for Patient {
         let birth_date: String = row.try_get("birth_date")?;
         let sex: String = row.try_get("sex")?;
         let contact: Option<String> = row.try_get("preferred_contact")?;
-        let has_address = row.try_get::<Option<String>, _>("line1")?.is_some();
+        // Rows written before patients had several addresses hold one,
+        // the home address, in the address columns.
+        let addresses: Vec<PatientAddress> =
+            match row.try_get::<Option<String>, _>("addresses_json")? {
+                Some(text) => serde_json::from_str(&text)
+                    .map_err(|e| decode_err("addresses_json", e.to_string()))?,
+                None if row.try_get::<Option<String>, _>("line1")?.is_some() => {
+                    vec![PatientAddress::home(address_from_row(row)?)]
+                }
+                None => Vec::new(),
+            };
         Ok(Patient {
             mrn: row.try_get("mrn")?,
             given: row.try_get("given")?,
@@ -113,11 +128,7 @@ impl Record for Patient {
                 .ok_or_else(|| decode_err("sex", format!("unknown code '{sex}'")))?,
             gender_identity: row.try_get("gender_identity")?,
             pronouns: row.try_get("pronouns")?,
-            address: if has_address {
-                Some(address_from_row(row)?)
-            } else {
-                None
-            },
+            addresses,
             phones: from_json(row, "phones_json")?,
             email: row.try_get("email")?,
             language: row.try_get("language")?,

@@ -2,9 +2,9 @@
 //! CAREFRONT_TEST_POSTGRES) on PostgreSQL.
 
 use carefront_domain::coverage::{Coverage, CoverageOrder, SubscriberRelationship};
-use carefront_domain::directory::Organization;
+use carefront_domain::directory::{Address, Organization};
 use carefront_domain::mpi::MRN_SYSTEM;
-use carefront_domain::patient::{Identifier, Patient, PatientContact};
+use carefront_domain::patient::{AddressUse, Identifier, Patient, PatientAddress, PatientContact};
 use carefront_domain::patient_search::parse;
 use carefront_store::testing::fresh_database;
 use carefront_store::{Db, StoreError, new_id};
@@ -35,12 +35,21 @@ fn contact(name: &str, guarantor: bool) -> PatientContact {
 }
 
 /// Two records of one person (the second registered again, with a
-/// contact, an alert and an external identifier of its own).
+/// contact, an alert, an external identifier and a work address of its
+/// own).
 async fn two_records(db: &Db, org_id: &str) -> (String, String) {
     let mut survivor = carefront_synth::PatientGenerator::new(9).patient(0);
     survivor.contacts = vec![contact("Dana Smith", true)];
     survivor.alerts = vec!["Hard of hearing".into()];
     survivor.identifiers = vec![];
+    survivor.addresses = vec![PatientAddress::home(Address {
+        line1: "418 Juniper Ln".into(),
+        line2: None,
+        city: "Austin".into(),
+        state: "TX".into(),
+        postal_code: "78704".into(),
+        country: "US".into(),
+    })];
     let mut duplicate = survivor.clone();
     duplicate.contacts = vec![contact("dana smith", false), contact("Lee Park", true)];
     duplicate.alerts = vec!["Needs wheelchair".into()];
@@ -48,6 +57,11 @@ async fn two_records(db: &Db, org_id: &str) -> (String, String) {
         system: "urn:example:old-system".into(),
         value: "A-77".into(),
     }];
+    let mut work = duplicate.addresses[0].address.clone();
+    work.line1 = "1 Congress Ave".into();
+    duplicate
+        .addresses
+        .push(PatientAddress::new(AddressUse::Work, work));
     let mut tx = db.begin(org_id).await.unwrap();
     let s = tx.create_patient(&new_id(), survivor, "t").await.unwrap();
     let d = tx.create_patient(&new_id(), duplicate, "t").await.unwrap();
@@ -141,6 +155,17 @@ async fn a_merge_moves_everything_to_the_survivor_and_undo_restores_exactly() {
         value: d_before.value.mrn.clone()
     }));
     assert!(s.identifiers.iter().any(|i| i.value == "A-77"));
+    // The survivor's home address stays; the duplicate's other address is
+    // kept as an old one.
+    assert_eq!(s.home_address(), s_before.value.home_address());
+    assert_eq!(
+        s.addresses
+            .iter()
+            .map(|a| (a.use_, a.address.line1.as_str()))
+            .skip(1)
+            .collect::<Vec<_>>(),
+        [(AddressUse::Old, "1 Congress Ave")]
+    );
 
     // Coverages follow; the second primary arrives inactive.
     let covs = db.coverages_of(&org_id, &s_id).await.unwrap();

@@ -405,6 +405,95 @@ async fn mrns_are_sequential_per_organization() {
 }
 
 #[tokio::test]
+async fn several_addresses_are_kept_and_rows_from_before_read_as_the_home_address() {
+    use carefront_domain::patient::{AddressType, AddressUse, Patient, PatientAddress};
+    let (db, url) = fresh_database().await.unwrap();
+    let org_id = org(&db, "A").await;
+    let street = |line1: &str, zip: &str| Address {
+        line1: line1.into(),
+        line2: None,
+        city: "Austin".into(),
+        state: "TX".into(),
+        postal_code: zip.into(),
+        country: "US".into(),
+    };
+    let mut patient = carefront_synth::PatientGenerator::new(3).patient(0);
+    let mut mailing = PatientAddress::home(street("PO Box 12", "78767"));
+    mailing.type_ = Some(AddressType::Postal);
+    let mut old = PatientAddress::new(AddressUse::Old, street("9 Elm St", "78702"));
+    old.end = Some(jiff::civil::date(2024, 5, 31));
+    patient.addresses = vec![
+        PatientAddress::home(street("418 Juniper Ln", "78704")),
+        mailing,
+        old,
+    ];
+    let id = new_id();
+    let mut tx = db.begin(&org_id).await.unwrap();
+    tx.create_patient(&id, patient.clone(), "t").await.unwrap();
+    tx.commit().await.unwrap();
+    let stored = db.get::<Patient>(&org_id, &id).await.unwrap();
+    assert_eq!(stored.value.addresses, patient.addresses);
+    // Each address is a household key for duplicate detection.
+    for key in ["ad:78704:418 juniper ln", "ad:78702:9 elm st"] {
+        let found = db
+            .ids_with_keys::<Patient>(&org_id, &[key.to_string()])
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{key}");
+    }
+
+    // A row and a history entry as they were written before patients had
+    // several addresses: the one address, in the address columns and as
+    // `address` in the history's JSON, is the home address.
+    let raw = sqlx::AnyPool::connect(&url).await.unwrap();
+    sqlx::query("UPDATE patients SET addresses_json = NULL WHERE org_id = $1 AND id = $2")
+        .bind(&org_id)
+        .bind(&id)
+        .execute(&raw)
+        .await
+        .unwrap();
+    let mut legacy = serde_json::to_value(&patient).unwrap();
+    let one = legacy["addresses"][0]["address"].clone();
+    legacy.as_object_mut().unwrap().remove("addresses");
+    legacy["address"] = one;
+    sqlx::query("UPDATE record_history SET data = $1 WHERE org_id = $2 AND record_id = $3")
+        .bind(legacy.to_string())
+        .bind(&org_id)
+        .bind(&id)
+        .execute(&raw)
+        .await
+        .unwrap();
+    raw.close().await;
+    let home_only = vec![patient.addresses[0].clone()];
+    assert_eq!(
+        db.get::<Patient>(&org_id, &id)
+            .await
+            .unwrap()
+            .value
+            .addresses,
+        home_only
+    );
+    let history = db.history::<Patient>(&org_id, &id).await.unwrap();
+    assert_eq!(history[0].value.addresses, home_only);
+    // Saving it again writes the list.
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let mut edited = stored.value.clone();
+    edited.addresses.truncate(2);
+    tx.update(&id, &edited, Some(stored.version), "t")
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(
+        db.get::<Patient>(&org_id, &id)
+            .await
+            .unwrap()
+            .value
+            .addresses,
+        edited.addresses
+    );
+}
+
+#[tokio::test]
 async fn patients_are_found_however_the_desk_types_and_keys_follow_edits() {
     use carefront_domain::patient::Patient;
     use carefront_domain::patient_search::parse;

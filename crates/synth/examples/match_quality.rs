@@ -150,8 +150,7 @@ fn show(
                     .map(|p| p.number.as_str())
                     .collect::<Vec<_>>(),
                 p.email,
-                p.address
-                    .as_ref()
+                p.home_address()
                     .map(|a| format!("{} {}", a.line1, a.postal_code)),
             );
         }

@@ -464,8 +464,8 @@ fn apply(
             } else {
                 spouse_family
             };
-            if rng.chance(500) && p.address.is_some() {
-                p.address = donors.any().address;
+            if rng.chance(500) && !p.addresses.is_empty() {
+                p.addresses = donors.any().addresses;
                 done.push(Corruption::NewAddress);
             }
             if rng.chance(400) && !p.phones.is_empty() {
@@ -510,11 +510,11 @@ fn apply(
         }
         Corruption::EmailDropped => p.email.take().is_some(),
         Corruption::NewAddress => {
-            let new = donors.any().address;
-            if p.address.is_none() || new.is_none() {
+            let new = donors.any().addresses;
+            if p.addresses.is_empty() || new.is_empty() {
                 return false;
             }
-            p.address = new;
+            p.addresses = new;
             true
         }
         Corruption::MiddleChanged => match p.middle.take() {
@@ -743,7 +743,7 @@ fn relative(
             }
             p.birth_date = shifted(base.birth_date, years, rng.between(-180, 180))?;
             if rng.chance(400) {
-                p.address = donor.address.clone();
+                p.addresses = donor.addresses.clone();
                 p.phones = donor.phones.clone();
             } else if rng.chance(500) {
                 p.phones = donor.phones.clone();

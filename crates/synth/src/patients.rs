@@ -4,7 +4,9 @@ use crate::names::{CULTURES, Name, person_name, push_slug};
 use crate::places::{CITIES, address_in, fictional_phone};
 use crate::rng::{Draw, Purpose};
 use carefront_domain::directory::AdministrativeGender;
-use carefront_domain::patient::{ContactMethod, Patient, PatientContact, Phone, PhoneKind};
+use carefront_domain::patient::{
+    ContactMethod, Patient, PatientAddress, PatientContact, Phone, PhoneKind,
+};
 use jiff::Span;
 use jiff::civil::Date;
 use std::fmt::Write;
@@ -206,7 +208,8 @@ impl PatientGenerator {
             sex,
             gender_identity: None,
             pronouns: None,
-            address,
+            // One home address, or none.
+            addresses: address.map(PatientAddress::home).into_iter().collect(),
             phones,
             email,
             language,

@@ -121,7 +121,7 @@ fn the_set_is_deterministic_and_labelled() {
                     Relation::Twin => {
                         assert_eq!(p.birth_date, base.birth_date);
                         assert_eq!(p.family, base.family);
-                        assert_eq!(p.address, base.address);
+                        assert_eq!(p.addresses, base.addresses);
                         assert_ne!(p.given, base.given);
                     }
                     Relation::JuniorSenior => {

@@ -192,7 +192,8 @@ fn ten_thousand_patients_are_valid_and_varied() {
             seniors += 1;
         }
         assert!(!p.given.is_empty() && !p.family.is_empty());
-        if let Some(a) = &p.address {
+        assert!(p.addresses.len() <= 1, "one home address, or none");
+        if let Some(a) = p.home_address() {
             assert!(US_STATES.contains(&a.state.as_str()), "{}", a.state);
             assert!(
                 is_us_zip(&a.postal_code) && a.postal_code.len() == 5,

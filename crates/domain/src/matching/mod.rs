@@ -28,7 +28,10 @@
 //! same name at another provider), addresses when the normalized street
 //! line is equal (or, partially, the same house number on a similarly
 //! spelled street); the postal code counts separately only when the street
-//! lines do not agree.
+//! lines do not agree. Records with several addresses (home, mailing, work,
+//! old) are compared address by address: the pair of addresses that agrees
+//! best (the highest street and postal code weight together) decides both
+//! fields, so a duplicate registered at its old address still agrees.
 //!
 //! ## Relatives
 //!
@@ -127,9 +130,26 @@ pub struct MatchRecord {
     /// read as NANP).
     pub phones: Vec<String>,
     pub email: Option<String>,
+    /// Every address on the record, in any order.
+    pub addresses: Vec<MatchAddress>,
+}
+
+/// An address as the matcher compares it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MatchAddress {
     /// The street line (house number and street; without apartment).
-    pub address_line: Option<String>,
+    pub line: Option<String>,
     pub postal_code: Option<String>,
+}
+
+impl From<&crate::directory::Address> for MatchAddress {
+    fn from(a: &crate::directory::Address) -> Self {
+        let text = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        MatchAddress {
+            line: text(&a.line1),
+            postal_code: text(&a.postal_code),
+        }
+    }
 }
 
 impl From<&Patient> for MatchRecord {
@@ -142,8 +162,11 @@ impl From<&Patient> for MatchRecord {
             sex: Some(p.sex),
             phones: p.phones.iter().map(|ph| ph.number.clone()).collect(),
             email: p.email.clone(),
-            address_line: p.address.as_ref().map(|a| a.line1.clone()),
-            postal_code: p.address.as_ref().map(|a| a.postal_code.clone()),
+            addresses: p
+                .addresses
+                .iter()
+                .map(|a| MatchAddress::from(&a.address))
+                .collect(),
         }
     }
 }
@@ -356,8 +379,9 @@ pub struct PreparedRecord {
     phones: Vec<u64>,
     /// Lower-cased address and the position of its `@`.
     email: Option<(String, usize)>,
-    street: Option<StreetLine>,
-    postal: Option<String>,
+    /// Normalized street line and postal code of each address (distinct,
+    /// in the record's order; addresses with neither are left out).
+    addresses: Vec<(Option<StreetLine>, Option<String>)>,
     /// Shares of the organization's patients carrying the given, middle
     /// and family name, when known ([`PreparedRecord::set_name_counts`]).
     shares: [Option<f64>; 3],
@@ -372,6 +396,17 @@ impl PreparedRecord {
             .collect();
         phones.sort_unstable();
         phones.dedup();
+        let mut addresses: Vec<(Option<StreetLine>, Option<String>)> =
+            Vec::with_capacity(r.addresses.len());
+        for a in &r.addresses {
+            let prepared = (
+                a.line.as_deref().and_then(StreetLine::new),
+                a.postal_code.as_deref().and_then(normalize::postal),
+            );
+            if (prepared.0.is_some() || prepared.1.is_some()) && !addresses.contains(&prepared) {
+                addresses.push(prepared);
+            }
+        }
         PreparedRecord {
             given: Name::new(&r.given, false),
             middle: r.middle.as_deref().and_then(|m| Name::new(m, false)),
@@ -380,8 +415,7 @@ impl PreparedRecord {
             sex: r.sex.filter(|s| *s != AdministrativeGender::Unknown),
             phones,
             email: r.email.as_deref().and_then(normalize::email),
-            street: r.address_line.as_deref().and_then(StreetLine::new),
-            postal: r.postal_code.as_deref().and_then(normalize::postal),
+            addresses,
             shares: [None; 3],
         }
     }
@@ -419,7 +453,7 @@ impl PreparedRecord {
 
     /// See [`blocking_keys`].
     pub fn blocking_keys(&self) -> Vec<String> {
-        let mut keys = Vec::with_capacity(8);
+        let mut keys = Vec::with_capacity(10);
         if let Some(d) = &self.dob {
             keys.push(format!("d:{}", d.iso()));
             if let Some(swapped) = d.swapped_key() {
@@ -448,7 +482,12 @@ impl PreparedRecord {
                 normalize::unpack(hi)
             ));
         }
-        if let (Some(street), Some(postal)) = (&self.street, &self.postal) {
+        for (street, postal) in self
+            .addresses
+            .iter()
+            .filter_map(|(s, p)| s.as_ref().zip(p.as_ref()))
+            .take(MAX_ADDRESS_KEYS)
+        {
             keys.push(format!("ad:{postal}:{}", street.normalized));
         }
         for p in self.phones.iter().take(2) {
@@ -501,7 +540,7 @@ fn dependence_adjustments(outcomes: &[Outcome; 9]) -> [f64; 9] {
 /// The keys under which storage indexes a record so that its candidates are
 /// found without scanning (blocking). Two records are candidates when they
 /// share a key. Each key is a short, stable string with a prefix naming its
-/// kind; a record has at most eight. The birth date, phone and email keys
+/// kind; a record has at most ten. The birth date, phone and email keys
 /// are those patient search stores them under (`d:`, `p:`, `e:`:
 /// [`index_keys`](crate::patient_search::index_keys)), so a patient's index
 /// holds each once:
@@ -513,13 +552,18 @@ fn dependence_adjustments(outcomes: &[Outcome; 9]) -> [f64; 9] {
 ///   in the day or month);
 /// - `nm:<codes of given and family name, sorted>` (catches typos in the
 ///   birth year, and given and family name swapped);
-/// - `ad:<postal code>:<street line>`, the household (catches a wrong year
-///   and a misspelled name together);
+/// - `ad:<postal code>:<street line>`, the household, for each of the first
+///   [`MAX_ADDRESS_KEYS`] addresses with both (catches a wrong year and a
+///   misspelled name together, and a record kept at a former address);
 /// - `p:<national digits>` for up to two phones, and `e:<address>` (catch a wrong
 ///   date and a changed name together).
 pub fn blocking_keys(r: &MatchRecord) -> Vec<String> {
     PreparedRecord::new(r).blocking_keys()
 }
+
+/// Household keys (`ad:`) of one record, at most: its first addresses with
+/// a street line and a postal code (the home address is first).
+pub const MAX_ADDRESS_KEYS: usize = 3;
 
 /// How close two names are, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -572,6 +616,7 @@ fn both<'a, T>(a: &'a Option<T>, b: &'a Option<T>) -> Option<(&'a T, &'a T)> {
 
 /// The outcome of every field, in [`MatchField::ALL`] order.
 fn outcomes(a: &PreparedRecord, b: &PreparedRecord) -> [Outcome; 9] {
+    let (address, postal) = address_outcomes(a, b);
     let given = both(&a.given, &b.given).map(|(x, y)| name_level(x, y));
     let family = both(&a.family, &b.family).map(|(x, y)| name_level(x, y));
     let swapped = match (given, family, &a.given, &a.family, &b.given, &b.family) {
@@ -610,8 +655,8 @@ fn outcomes(a: &PreparedRecord, b: &PreparedRecord) -> [Outcome; 9] {
             Some(((x, xa), (y, ya))) if x[..*xa] == y[..*ya] => Outcome::EmailLocalPart,
             Some(_) => Outcome::EmailDisagree,
         },
-        address_outcome(a, b),
-        postal_outcome(a, b),
+        address,
+        postal,
     ]
 }
 
@@ -708,8 +753,10 @@ fn date_outcome(a: &PreparedRecord, b: &PreparedRecord) -> Outcome {
     }
 }
 
-fn address_agrees(a: &PreparedRecord, b: &PreparedRecord) -> Option<Outcome> {
-    let (x, y) = both(&a.street, &b.street)?;
+type PreparedAddress = (Option<StreetLine>, Option<String>);
+
+fn street_agrees(a: &PreparedAddress, b: &PreparedAddress) -> Option<Outcome> {
+    let (x, y) = both(&a.0, &b.0)?;
     Some(if x.normalized == y.normalized {
         Outcome::AddressExact
     } else if x.number_len > 0
@@ -722,24 +769,47 @@ fn address_agrees(a: &PreparedRecord, b: &PreparedRecord) -> Option<Outcome> {
     })
 }
 
-fn address_outcome(a: &PreparedRecord, b: &PreparedRecord) -> Outcome {
-    address_agrees(a, b).unwrap_or(Outcome::Missing)
+/// The street and postal code outcomes of one pair of addresses.
+fn address_pair(a: &PreparedAddress, b: &PreparedAddress) -> (Outcome, Outcome) {
+    let street = street_agrees(a, b);
+    let postal = match both(&a.1, &b.1) {
+        None => Outcome::Missing,
+        Some((x, y)) => {
+            let street_agrees = matches!(
+                street,
+                Some(Outcome::AddressExact | Outcome::AddressSimilar)
+            );
+            match (street_agrees, x == y) {
+                (true, true) => Outcome::PostalCodeWithAddress,
+                (true, false) => Outcome::PostalCodeConflict,
+                (false, true) => Outcome::PostalCodeExact,
+                (false, false) => Outcome::PostalCodeDisagree,
+            }
+        }
+    };
+    (street.unwrap_or(Outcome::Missing), postal)
 }
 
-fn postal_outcome(a: &PreparedRecord, b: &PreparedRecord) -> Outcome {
-    let Some((x, y)) = both(&a.postal, &b.postal) else {
-        return Outcome::Missing;
-    };
-    let street_agrees = matches!(
-        address_agrees(a, b),
-        Some(Outcome::AddressExact | Outcome::AddressSimilar)
-    );
-    match (street_agrees, x == y) {
-        (true, true) => Outcome::PostalCodeWithAddress,
-        (true, false) => Outcome::PostalCodeConflict,
-        (false, true) => Outcome::PostalCodeExact,
-        (false, false) => Outcome::PostalCodeDisagree,
+/// The street and postal code outcomes of the pair of addresses, one of
+/// each record, that agrees best (the highest weight of the two together;
+/// the first such pair in the records' order).
+fn address_outcomes(a: &PreparedRecord, b: &PreparedRecord) -> (Outcome, Outcome) {
+    let mut best = (Outcome::Missing, Outcome::Missing);
+    let mut best_weight = f64::NEG_INFINITY;
+    for x in &a.addresses {
+        for y in &b.addresses {
+            let pair = address_pair(x, y);
+            if pair == (Outcome::Missing, Outcome::Missing) {
+                continue;
+            }
+            let weight = pair.0.weight() + pair.1.weight();
+            if weight > best_weight {
+                best = pair;
+                best_weight = weight;
+            }
+        }
     }
+    best
 }
 
 /// Whether the outcome of the given name and of the birth date together

@@ -21,9 +21,16 @@ fn robert() -> MatchRecord {
         sex: Some(AdministrativeGender::Male),
         phones: vec!["+12125550123".into()],
         email: Some("rsmith80@example.com".into()),
-        address_line: Some("123 Main St".into()),
-        postal_code: Some("10001".into()),
+        addresses: at("123 Main St", "10001"),
     }
+}
+
+/// One address: street line and postal code.
+fn at(line: &str, postal: &str) -> Vec<MatchAddress> {
+    vec![MatchAddress {
+        line: Some(line.into()).filter(|l: &String| !l.is_empty()),
+        postal_code: Some(postal.into()).filter(|p: &String| !p.is_empty()),
+    }]
 }
 
 fn outcome(s: &MatchScore, f: MatchField) -> Outcome {
@@ -123,14 +130,12 @@ fn married_name_with_a_move_is_shown() {
         sex: Some(AdministrativeGender::Female),
         phones: vec!["+13055550111".into()],
         email: None,
-        address_line: Some("77 Palm Ave".into()),
-        postal_code: Some("33125".into()),
+        addresses: at("77 Palm Ave", "33125"),
     };
     let married = MatchRecord {
         family: "Okafor".into(),
         phones: vec!["+14045550177".into()],
-        address_line: Some("9 Peachtree Rd".into()),
-        postal_code: Some("30303".into()),
+        addresses: at("9 Peachtree Rd", "30303"),
         ..maria.clone()
     };
     let s = compare(&maria, &married);
@@ -311,7 +316,7 @@ fn contact_fields() {
     let b = MatchRecord {
         phones: vec!["(212) 555-0123".into(), "+17185550100".into()],
         email: Some(" RSmith80@Example.com".into()),
-        address_line: Some("123 MAIN STREET".into()),
+        addresses: at("123 MAIN STREET", "10001"),
         ..robert()
     };
     let s = compare(&a, &b);
@@ -325,8 +330,7 @@ fn contact_fields() {
 
     let b = MatchRecord {
         email: Some("rsmith80@example.org".into()),
-        address_line: Some("123 Mian St".into()),
-        postal_code: Some("60601".into()),
+        addresses: at("123 Mian St", "60601"),
         ..robert()
     };
     let s = compare(&a, &b);
@@ -338,7 +342,7 @@ fn contact_fields() {
     );
 
     let b = MatchRecord {
-        address_line: Some("5 Oak Rd".into()),
+        addresses: at("5 Oak Rd", "10001"),
         ..robert()
     };
     let s = compare(&a, &b);
@@ -613,6 +617,66 @@ fn a_shared_given_name_is_not_counted_twice_with_the_sex() {
 }
 
 #[test]
+fn the_best_agreeing_pair_of_addresses_decides() {
+    let a = robert();
+    // Registered again after a move: the new home address first, the old
+    // one (the first record's home) after it.
+    let mut moved = MatchRecord {
+        addresses: at("9 Elm Ave", "10002"),
+        ..robert()
+    };
+    moved.addresses.extend(at("123 Main Street", "10001"));
+    let s = compare(&a, &moved);
+    assert_eq!(outcome(&s, MatchField::Address), Outcome::AddressExact);
+    assert_eq!(
+        outcome(&s, MatchField::PostalCode),
+        Outcome::PostalCodeWithAddress
+    );
+    assert_eq!(compare(&moved, &a).total, s.total, "symmetric");
+    // The same as comparing the agreeing addresses alone.
+    assert_eq!(s.total, compare(&a, &robert()).total);
+
+    // Only a postal code in common: that pair is the best there is.
+    let elsewhere = MatchRecord {
+        addresses: [at("9 Elm Ave", "10002"), at("5 Oak Rd", "10001")].concat(),
+        ..robert()
+    };
+    let s = compare(&a, &elsewhere);
+    assert_eq!(outcome(&s, MatchField::Address), Outcome::AddressDisagree);
+    assert_eq!(
+        outcome(&s, MatchField::PostalCode),
+        Outcome::PostalCodeExact
+    );
+
+    // No address on one side: missing, as before.
+    let none = MatchRecord {
+        addresses: Vec::new(),
+        ..robert()
+    };
+    assert_eq!(
+        outcome(&compare(&a, &none), MatchField::Address),
+        Outcome::Missing
+    );
+
+    // Each address is a household key, the first three at most.
+    let keys = blocking_keys(&moved);
+    for k in ["ad:10002:9 elm ave", "ad:10001:123 main st"] {
+        assert!(keys.contains(&k.to_string()), "{k} not in {keys:?}");
+    }
+    let many = MatchRecord {
+        addresses: (1..=5)
+            .flat_map(|n| at(&format!("{n} Main St"), "10001"))
+            .collect(),
+        ..robert()
+    };
+    let households = blocking_keys(&many)
+        .into_iter()
+        .filter(|k| k.starts_with("ad:"))
+        .count();
+    assert_eq!(households, MAX_ADDRESS_KEYS);
+}
+
+#[test]
 fn name_keys_are_index_keys() {
     let p = crate::patient::Patient {
         mrn: String::new(),
@@ -625,7 +689,7 @@ fn name_keys_are_index_keys() {
         sex: AdministrativeGender::Female,
         gender_identity: None,
         pronouns: None,
-        address: None,
+        addresses: vec![],
         phones: vec![],
         email: None,
         language: None,
@@ -745,8 +809,14 @@ fn records() -> impl Strategy<Value = MatchRecord> {
                 sex,
                 phones: phone.into_iter().map(String::from).collect(),
                 email: email.map(String::from),
-                address_line: line.map(String::from),
-                postal_code: postal.map(String::from),
+                addresses: if line.is_none() && postal.is_none() {
+                    Vec::new()
+                } else {
+                    vec![MatchAddress {
+                        line: line.map(String::from),
+                        postal_code: postal.map(String::from),
+                    }]
+                },
             },
         )
 }
@@ -776,8 +846,17 @@ fn with_field(r: &MatchRecord, i: usize, foreign: bool) -> MatchRecord {
             }
         }
         MatchField::Email => r.email = foreign.then(|| "zz@example.net".into()),
-        MatchField::Address => r.address_line = foreign.then(|| "9876 Zigzag Pkwy".into()),
-        MatchField::PostalCode => r.postal_code = foreign.then(|| "99999".into()),
+        MatchField::Address | MatchField::PostalCode => {
+            if r.addresses.is_empty() {
+                r.addresses.push(MatchAddress::default());
+            }
+            let a = &mut r.addresses[0];
+            if MatchField::ALL[i] == MatchField::Address {
+                a.line = foreign.then(|| "9876 Zigzag Pkwy".into());
+            } else {
+                a.postal_code = foreign.then(|| "99999".into());
+            }
+        }
     }
     r
 }

@@ -156,7 +156,7 @@ impl Demographic {
     /// what changed.
     fn history_labels(self) -> &'static [&'static str] {
         match self {
-            Self::Address => &["Address"],
+            Self::Address => &["Addresses"],
             Self::Phones => &["Phones"],
             Self::Email => &["Email"],
             Self::PreferredContact => &["Preferred contact"],
@@ -204,7 +204,7 @@ impl DemographicsReview {
     /// when they are exactly those.
     pub fn new(current: &Patient, edited: &Patient, shown: &[Demographic]) -> Self {
         let mut confirmed = current.clone();
-        confirmed.address = edited.address.clone();
+        confirmed.addresses = edited.addresses.clone();
         confirmed.phones = edited.phones.clone();
         confirmed.email = edited.email.clone();
         confirmed.preferred_contact = edited.preferred_contact;
@@ -381,7 +381,7 @@ fn state_of(step: CheckInStep, facts: &CheckInFacts) -> StepState {
             if p.phones.is_empty() {
                 gaps.push("no phone number on file".to_string());
             }
-            if p.address.is_none() {
+            if p.home_address().is_none() {
                 gaps.push("no home address on file".to_string());
             }
             if gaps.is_empty() {
@@ -432,7 +432,9 @@ mod tests {
     use super::*;
     use crate::coverage::{CoverageOrder, SubscriberRelationship};
     use crate::directory::{Address, AdministrativeGender};
-    use crate::patient::{ContactMethod, Phone, PhoneKind};
+    use crate::patient::{
+        AddressType, AddressUse, ContactMethod, PatientAddress, Phone, PhoneKind,
+    };
     use crate::scheduling::AppointmentStatus;
     use jiff::civil::date;
 
@@ -448,14 +450,14 @@ mod tests {
             sex: AdministrativeGender::Female,
             gender_identity: None,
             pronouns: None,
-            address: Some(Address {
+            addresses: vec![PatientAddress::home(Address {
                 line1: "12 Oak St".into(),
                 line2: None,
                 city: "Austin".into(),
                 state: "TX".into(),
                 postal_code: "78701".into(),
                 country: "US".into(),
-            }),
+            })],
             phones: vec![Phone {
                 number: "+15125550142".into(),
                 kind: PhoneKind::Mobile,
@@ -595,7 +597,12 @@ mod tests {
         // In force on the day: on file but not verified.
         let coverages = [coverage(true, None)];
         p.phones.clear();
-        p.address = None;
+        // A mailing address alone is not where the patient lives.
+        p.addresses[0].type_ = Some(AddressType::Postal);
+        p.addresses.push(PatientAddress {
+            use_: AddressUse::Work,
+            ..p.addresses[0].clone()
+        });
         let f = CheckInFacts {
             intake_form: Some("Skin history"),
             ..facts(&p, &coverages)

@@ -120,6 +120,24 @@ pub fn mask_email(email: &str) -> String {
     }
 }
 
+/// The patient's addresses as the kiosk shows them: only whether there are
+/// any, never a street, city or ZIP code. "on file" (the home address),
+/// "on file, and 2 other addresses", "none on file".
+pub fn mask_addresses(patient: &Patient) -> String {
+    let home = patient.home_address().is_some();
+    let others = patient.addresses.len() - usize::from(home);
+    let other = |n: usize| match n {
+        1 => "1 other address".to_string(),
+        n => format!("{n} other addresses"),
+    };
+    match (home, others) {
+        (true, 0) => "on file".into(),
+        (true, n) => format!("on file, and {}", other(n)),
+        (false, 0) => "none on file".into(),
+        (false, n) => format!("none on file ({} on file)", other(n)),
+    }
+}
+
 /// Contact details the patient changed at the kiosk. They are not written
 /// to the record there: the desk sees them at check-in and confirms them
 /// with the patient.
@@ -130,6 +148,7 @@ pub struct ContactUpdate {
     pub phone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// A new home address.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub address: Option<Address>,
 }
@@ -207,10 +226,10 @@ impl ContactUpdate {
             lines.push(format!("email {e}"));
         }
         if let Some(a) = &self.address
-            && patient.address.as_ref() != Some(a)
+            && patient.home_address() != Some(a)
         {
             lines.push(format!(
-                "address {}, {}, {} {}",
+                "home address {}, {}, {} {}",
                 a.line1, a.city, a.state, a.postal_code
             ));
         }
@@ -299,7 +318,7 @@ mod tests {
             sex: AdministrativeGender::Male,
             gender_identity: None,
             pronouns: None,
-            address: None,
+            addresses: vec![],
             phones: vec![Phone {
                 number: "+15125550123".into(),
                 kind: PhoneKind::Mobile,
@@ -380,6 +399,30 @@ mod tests {
     fn contact_details_are_shown_masked() {
         assert_eq!(mask_phone("+15125550123"), "ending in 0123");
         assert_eq!(mask_email("jose@example.com"), "j•••@example.com");
+        let mut p = patient();
+        assert_eq!(mask_addresses(&p), "none on file");
+        let street = Address {
+            line1: "1 Main St".into(),
+            line2: None,
+            city: "Austin".into(),
+            state: "TX".into(),
+            postal_code: "78701".into(),
+            country: "US".into(),
+        };
+        p.addresses = vec![crate::patient::PatientAddress::new(
+            crate::patient::AddressUse::Work,
+            street.clone(),
+        )];
+        assert_eq!(mask_addresses(&p), "none on file (1 other address on file)");
+        p.addresses
+            .insert(0, crate::patient::PatientAddress::home(street.clone()));
+        p.addresses.push(crate::patient::PatientAddress::new(
+            crate::patient::AddressUse::Old,
+            street,
+        ));
+        let shown = mask_addresses(&p);
+        assert_eq!(shown, "on file, and 2 other addresses");
+        assert!(!shown.contains("Main") && !shown.contains("787"));
     }
 
     #[test]

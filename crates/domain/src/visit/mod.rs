@@ -52,7 +52,7 @@ pub use instructions::{
 };
 pub use kiosk::{
     CONSENT_TO_TREAT, Consent, ContactInput, ContactUpdate, DEFAULT_KIOSK_IDLE_SECONDS,
-    KioskLookup, MAX_SIGNATURE_CHARS, Signature, mask_email, mask_phone,
+    KioskLookup, MAX_SIGNATURE_CHARS, Signature, mask_addresses, mask_email, mask_phone,
 };
 pub use room::{
     MAX_CHECKLIST_ITEMS, MAX_PAR_LEVEL, RoomChange, RoomChecklist, RoomError, RoomState,

@@ -23,7 +23,8 @@
 use super::board::{capitalized, since_text};
 use super::patient_summary::alerts;
 use super::registration::{
-    Fields, LANGUAGES, PatientForm, input_id, sentence as patient_sentence, spec,
+    Fields, LANGUAGES, PatientForm, home_address_inputs, input_id, sentence as patient_sentence,
+    spec,
 };
 use super::schedule::{actor, clock, time_range, today_in};
 use super::visit_page::OpenVisit;
@@ -123,11 +124,10 @@ impl Input {
 /// The record's registration form with the check-in's inputs as typed;
 /// everything else stays as recorded.
 fn overlay(mut form: PatientForm, typed: &PatientForm) -> PatientForm {
-    form.line1.clone_from(&typed.line1);
-    form.line2.clone_from(&typed.line2);
-    form.city.clone_from(&typed.city);
-    form.state.clone_from(&typed.state);
-    form.postal_code.clone_from(&typed.postal_code);
+    // The home address; the other addresses stay as recorded.
+    if let (Some(home), Some(typed)) = (form.addresses.first_mut(), typed.addresses.first()) {
+        home.clone_from(typed);
+    }
     form.phones.clone_from(&typed.phones);
     form.email.clone_from(&typed.email);
     form.preferred_contact.clone_from(&typed.preferred_contact);
@@ -382,10 +382,13 @@ fn cannot_check_in(
 fn anchor(field: &str) -> String {
     match field {
         "phones" => "phones[0].number".into(),
-        "address" => "address.line1".into(),
+        "addresses" => "addresses[0].line1".into(),
+        "addresses[0].use" | "addresses[0].type" | "addresses[0].country" => {
+            "addresses[0].line1".into()
+        }
         "birth_date" | "email" | "preferred_contact" | "language" | "language_other"
         | "acknowledge" | "demographics" => field.into(),
-        f if f.starts_with("address.") || f.starts_with("phones[") => f.into(),
+        f if f.starts_with("addresses[0].") || f.starts_with("phones[") => f.into(),
         _ => String::new(),
     }
 }
@@ -500,14 +503,18 @@ fn demographics(f: &Fields, form: &PatientForm, changed: &[Demographic]) -> Mark
     );
     html! {
         (group(Demographic::Address, marked(Demographic::Address), html! {
-            div.row {
-                (f.text("address.line1", "Street address", &form.line1, spec("text", "w-l")))
-                (f.text("address.line2", "Apartment, suite", &form.line2, spec("text", "w-s")))
-            }
-            div.row {
-                (f.text("address.city", "City", &form.city, spec("text", "w-m")))
-                (f.text("address.state", "State", &form.state, spec("text", "w-s")))
-                (f.text("address.postal_code", "ZIP code", &form.postal_code, spec("text", "w-s")))
+            @let home = form.addresses.first().cloned().unwrap_or_default();
+            (home_address_inputs(f, &home, false))
+            @let others = form.addresses.get(1..).unwrap_or_default();
+            @if !others.is_empty() {
+                p.muted #other-addresses {
+                    "Also on file (changed on the patient's edit page): "
+                    @for (i, a) in others.iter().enumerate() {
+                        @let a = a.to_address();
+                        @if i > 0 { "; " }
+                        (a.label()) ": " (a.address.one_line())
+                    }
+                }
             }
         }))
         (group(Demographic::Phones, marked(Demographic::Phones), html! {

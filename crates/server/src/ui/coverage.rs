@@ -522,6 +522,8 @@ fn coverage_fields(
     }
 }
 
+/// Whose coverage the form is, with the patient's alerts (shown on every
+/// patient screen, as on the summary).
 fn patient_heading(patient: &Versioned<Patient>) -> Markup {
     let v = &patient.value;
     html! {
@@ -530,6 +532,7 @@ fn patient_heading(patient: &Versioned<Patient>) -> Markup {
             a href=(format!("/patients/{}", patient.id)) { (v.given) " " (v.family) }
             " · MRN " (v.mrn) " · born " (us_date(v.birth_date))
         }
+        (super::patient_summary::alerts(v))
     }
 }
 

@@ -35,8 +35,8 @@ use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::directory::{Location, Versioned};
 use carefront_domain::patient::{Patient, RegistrationRules};
 use carefront_domain::visit::{
-    CONSENT_TO_TREAT, ContactInput, ContactUpdate, KioskLookup, Signature, VisitStatus, mask_email,
-    mask_phone,
+    CONSENT_TO_TREAT, ContactInput, ContactUpdate, KioskLookup, Signature, VisitStatus,
+    mask_addresses, mask_email, mask_phone,
 };
 use carefront_store::{
     AppointmentQuery, AppointmentRecord, KioskArrival, KioskSession, Page, StoreError,
@@ -472,7 +472,7 @@ fn contact_screen(
             dl.kiosk-on-file {
                 dt { "Phone" } dd { (p.phones.first().map(|ph| mask_phone(&ph.number)).unwrap_or_else(|| "none on file".into())) }
                 dt { "Email" } dd { (p.email.as_deref().map(mask_email).unwrap_or_else(|| "none on file".into())) }
-                dt { "Home address" } dd { @if p.address.is_some() { "on file" } @else { "none on file" } }
+                dt { "Home address" } dd { (mask_addresses(p)) }
             }
             form.stack.kiosk-form method="post" action="/kiosk/contact" autocomplete="off" novalidate {
                 (hidden_identity(&k.session.csrf_token, input, &found.appointment.id))

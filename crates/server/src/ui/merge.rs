@@ -73,22 +73,11 @@ fn side_by_side(a: &Patient, b: &Patient) -> Vec<(&'static str, String, String)>
             .join("; ")
     };
     let address = |p: &Patient| {
-        p.address
-            .as_ref()
-            .map(|a| {
-                format!(
-                    "{}{}, {}, {} {}",
-                    a.line1,
-                    a.line2
-                        .as_deref()
-                        .map(|l| format!(" {l}"))
-                        .unwrap_or_default(),
-                    a.city,
-                    a.state,
-                    a.postal_code
-                )
-            })
-            .unwrap_or_default()
+        p.addresses
+            .iter()
+            .map(|a| format!("{}: {}", a.label(), a.address.one_line()))
+            .collect::<Vec<_>>()
+            .join("; ")
     };
     let contacts = |p: &Patient| {
         p.contacts
@@ -133,7 +122,7 @@ fn side_by_side(a: &Patient, b: &Patient) -> Vec<(&'static str, String, String)>
         ("Sex", sex_label(a.sex).into(), sex_label(b.sex).into()),
         ("Phones", phones(a), phones(b)),
         ("Email", opt(&a.email), opt(&b.email)),
-        ("Address", address(a), address(b)),
+        ("Addresses", address(a), address(b)),
         ("Language", language(a), language(b)),
         ("Contacts", contacts(a), contacts(b)),
         ("Alerts", a.alerts.join("; "), b.alerts.join("; ")),

@@ -26,7 +26,7 @@ use carefront_store::{
 };
 use jiff::civil::Date;
 use maud::{Markup, html};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A patient by id, or the page to answer instead.
 pub async fn load(
@@ -167,9 +167,98 @@ fn history_rows<'a>(
         .collect()
 }
 
+/// A record merged into the one shown (by a merge in effect, or into such
+/// a record in turn): its history is the shown record's history too.
+struct Absorbed {
+    id: String,
+    mrn: String,
+    history: Vec<HistoryEntry<Patient>>,
+    merges: Vec<PatientMerge>,
+}
+
+/// The records merged into `patient_id` by merges in effect (undone ones
+/// name nothing), and those merged into them in turn, each once.
+async fn absorbed(
+    state: &AppState,
+    org_id: &str,
+    patient_id: &str,
+    merges: &[PatientMerge],
+) -> Result<Vec<Absorbed>, StoreError> {
+    let into = |id: &str, merges: &[PatientMerge]| -> Vec<(String, String)> {
+        merges
+            .iter()
+            .filter(|m| m.is_active() && m.survivor_id == id)
+            .map(|m| {
+                (
+                    m.duplicate_id.clone(),
+                    m.snapshot.duplicate_before.mrn.clone(),
+                )
+            })
+            .collect()
+    };
+    let mut seen = HashSet::from([patient_id.to_string()]);
+    let mut waiting = into(patient_id, merges);
+    let mut found = Vec::new();
+    while let Some((id, mrn)) = waiting.pop() {
+        if !seen.insert(id.clone()) {
+            continue;
+        }
+        let history = state.db.history::<Patient>(org_id, &id).await?;
+        let merges = state.db.patient_merges(org_id, &id).await?;
+        waiting.extend(into(&id, &merges));
+        found.push(Absorbed {
+            id,
+            mrn,
+            history,
+            merges,
+        });
+    }
+    Ok(found)
+}
+
+/// One line of the History section: a version of the record shown or, with
+/// the MRN it came from, of a record merged into it.
+struct HistoryRow<'a> {
+    entry: &'a HistoryEntry<Patient>,
+    what: String,
+    from_mrn: Option<&'a str>,
+}
+
+/// The record's own [`history_rows`] and those of the records merged into
+/// it, interleaved by time, newest first.
+fn all_history_rows<'a>(
+    patient_id: &str,
+    history: &'a [HistoryEntry<Patient>],
+    merges: &[PatientMerge],
+    absorbed: &'a [Absorbed],
+) -> Vec<HistoryRow<'a>> {
+    let own = history_rows(patient_id, history, merges)
+        .into_iter()
+        .map(|(entry, what)| HistoryRow {
+            entry,
+            what,
+            from_mrn: None,
+        });
+    let merged = absorbed.iter().flat_map(|a| {
+        history_rows(&a.id, &a.history, &a.merges)
+            .into_iter()
+            .map(|(entry, what)| HistoryRow {
+                entry,
+                what,
+                from_mrn: Some(a.mrn.as_str()),
+            })
+    });
+    let mut rows: Vec<HistoryRow<'a>> = own.chain(merged).collect();
+    // Stable: each record's versions keep their order, its own first on a tie.
+    rows.sort_by_key(|r| std::cmp::Reverse(r.entry.changed_at_us));
+    rows
+}
+
 struct Loaded {
     history: Vec<HistoryEntry<Patient>>,
     merges: Vec<PatientMerge>,
+    /// The records merged into this one, whose history is shown with its own.
+    absorbed: Vec<Absorbed>,
     users: HashMap<String, String>,
     /// The other patients named by the merges and the survivor link.
     linked: HashMap<String, Versioned<Patient>>,
@@ -186,6 +275,7 @@ async fn load_rest(
     let org_id = principal.org_id.as_str();
     let history = state.db.history::<Patient>(org_id, &p.id).await?;
     let merges = state.db.patient_merges(org_id, &p.id).await?;
+    let absorbed = absorbed(state, org_id, &p.id, &merges).await?;
     let users = state
         .db
         .users(org_id)
@@ -213,6 +303,7 @@ async fn load_rest(
     Ok(Loaded {
         history,
         merges,
+        absorbed,
         users,
         linked,
         coverage,
@@ -306,16 +397,23 @@ pub async fn page(
                     }
                     @if v.phones.is_empty() { dt { "Phone" } dd { "—" } }
                     dt { "Email" } dd { (v.email.as_deref().unwrap_or("—")) }
-                    dt { "Address" } dd {
-                        @match &v.address {
-                            Some(a) => {
-                                (a.line1) @if let Some(l2) = &a.line2 { br; (l2) }
-                                br; (a.city) ", " (a.state) " " (a.postal_code)
-                                @if a.country != "US" { br; (a.country) }
+                    // Each address with its use, the home address first.
+                    @for pa in &v.addresses {
+                        @let a = &pa.address;
+                        dt { (pa.label()) }
+                        dd {
+                            (a.line1) @if let Some(l2) = &a.line2 { br; (l2) }
+                            br; (a.city) ", " (a.state) " " (a.postal_code)
+                            @if a.country != "US" { br; (a.country) }
+                            @match (pa.start, pa.end) {
+                                (None, None) => {}
+                                (Some(s), None) => { br; span.muted.small { "since " (us_date(s)) } }
+                                (None, Some(e)) => { br; span.muted.small { "until " (us_date(e)) } }
+                                (Some(s), Some(e)) => { br; span.muted.small { (us_date(s)) " to " (us_date(e)) } }
                             }
-                            None => "—",
                         }
                     }
+                    @if v.addresses.is_empty() { dt { "Address" } dd { "—" } }
                     dt { "Contact by" } dd { (contact_methods.unwrap_or("No preference")) }
                 }
             }
@@ -386,21 +484,27 @@ pub async fn page(
                         }
                     }
                 }
-                p.muted { "Each record keeps its own history; open a merged record to read its history." }
+                p.muted { "While a merge is in effect, the history below includes the merged record's history, each of its lines marked with the MRN it came from; undoing the merge takes them back." }
             }
         }
         section aria-labelledby="s-history" {
             h2 #s-history { "History" }
             table.dense {
-                caption.visually-hidden { "Versions of this record, newest first" }
+                caption.visually-hidden {
+                    @if rest.absorbed.is_empty() { "Versions of this record, newest first" }
+                    @else { "Versions of this record and of the records merged into it, newest first" }
+                }
                 thead { tr { th scope="col" { "Version" } th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What changed" } } }
                 tbody {
-                    @for (h, what) in history_rows(&patient.id, &rest.history, &rest.merges) {
+                    @for row in all_history_rows(&patient.id, &rest.history, &rest.merges, &rest.absorbed) {
                         tr {
-                            td { (h.version) }
-                            td { (local_time(h.changed_at_us, &tz)) }
-                            td { (who(&rest.users, &h.changed_by)) }
-                            td { (what) }
+                            td { (row.entry.version) }
+                            td { (local_time(row.entry.changed_at_us, &tz)) }
+                            td { (who(&rest.users, &row.entry.changed_by)) }
+                            td {
+                                (row.what)
+                                @if let Some(mrn) = row.from_mrn { " " span.tag.off { "from MRN " (mrn) } }
+                            }
                         }
                     }
                 }
@@ -421,7 +525,23 @@ pub async fn page(
             .patient(&patient.id)
             .detail("patient summary"),
     );
-    for l in rest.linked.values() {
+    // Showing a merged record's history reads that record.
+    for a in &rest.absorbed {
+        note(
+            &mut response,
+            AuditNote::new(Action::Read, "Patient", Some(&a.id))
+                .patient(&a.id)
+                .detail(format!(
+                    "history shown on the summary of Patient/{}, into which it is merged",
+                    patient.id
+                )),
+        );
+    }
+    for l in rest
+        .linked
+        .values()
+        .filter(|l| !rest.absorbed.iter().any(|a| a.id == l.id))
+    {
         note(
             &mut response,
             AuditNote::new(Action::Read, "Patient", Some(&l.id))

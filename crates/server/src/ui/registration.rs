@@ -1,9 +1,21 @@
 //! Registering and editing a patient: one form for both.
 //!
 //! Input names are the domain's field names (`given`, `birth_date`,
-//! `phones[0].number`, `address.postal_code`, `contacts[1].name`), so an
-//! error from `Patient::validate` lands on its input; blank rows are left
+//! `phones[0].number`, `addresses[0].postal_code`, `contacts[1].name`), so
+//! an error from `Patient::validate` lands on its input; blank rows are left
 //! out before validating and the error's row number is put back.
+//!
+//! Addresses: `addresses[0]` is the home address, always shown (as the
+//! single address was before). Each further address is a block of its own
+//! with its use (home, work, temporary, billing, old), its type (mailing
+//! only, physical only, both) and optionally the days it is used; a
+//! mailing address is a home address of type mailing-only. Below them,
+//! "Add another address" (a `<details>` disclosure: no script, reached and
+//! opened with the keyboard) holds one blank block; whenever the form comes
+//! back (an error, the duplicate check) or is opened again, the blocks
+//! typed in are shown and a new blank one waits under the disclosure.
+//! Blank blocks are dropped when the form is read, so block numbers are
+//! those of the blocks shown.
 //!
 //! Registration checks for duplicates before saving (see
 //! `carefront_domain::matching::Thresholds`): existing patients scoring at
@@ -34,7 +46,8 @@ use carefront_domain::matching::{
 };
 use carefront_domain::mpi::changed_fields;
 use carefront_domain::patient::{
-    ContactMethod, Identifier, Patient, PatientContact, Phone, PhoneKind, RegistrationRules,
+    AddressType, AddressUse, ContactMethod, Identifier, MAX_ADDRESSES, Patient, PatientAddress,
+    PatientContact, Phone, PhoneKind, RegistrationRules,
 };
 use carefront_store::{StoreError, new_id};
 use jiff::civil::Date;
@@ -111,6 +124,84 @@ pub struct ContactRow {
     pub guarantor: bool,
 }
 
+/// One address block as typed. Block 0 is the home address.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AddressRow {
+    /// FHIR `Address.use` code; `home` for block 0.
+    pub use_: String,
+    /// FHIR `Address.type` code, empty when not said.
+    pub type_: String,
+    pub line1: String,
+    pub line2: String,
+    pub city: String,
+    pub state: String,
+    pub postal_code: String,
+    /// Kept as recorded (a hidden input): empty or `US` for US addresses.
+    pub country: String,
+    /// First and last day at the address, as typed (empty: open).
+    pub start: String,
+    pub end: String,
+}
+
+impl AddressRow {
+    fn home() -> Self {
+        AddressRow {
+            use_: AddressUse::Home.code().into(),
+            ..Self::default()
+        }
+    }
+
+    fn from_address(a: &PatientAddress) -> Self {
+        let date = |d: Option<Date>| d.map(|d| d.to_string()).unwrap_or_default();
+        AddressRow {
+            use_: a.use_.code().into(),
+            type_: a.type_.map(|t| t.code().to_string()).unwrap_or_default(),
+            line1: a.address.line1.clone(),
+            line2: a.address.line2.clone().unwrap_or_default(),
+            city: a.address.city.clone(),
+            state: a.address.state.clone(),
+            postal_code: a.address.postal_code.clone(),
+            country: a.address.country.clone(),
+            start: date(a.start),
+            end: date(a.end),
+        }
+    }
+
+    /// The address this block describes, unchecked (an unknown use reads
+    /// as home).
+    pub fn to_address(&self) -> PatientAddress {
+        PatientAddress {
+            use_: AddressUse::from_code(&self.use_).unwrap_or(AddressUse::Home),
+            type_: AddressType::from_code(&self.type_),
+            start: self.start.parse().ok(),
+            end: self.end.parse().ok(),
+            address: Address {
+                line1: self.line1.clone(),
+                line2: Some(self.line2.clone()).filter(|l| !l.is_empty()),
+                city: self.city.clone(),
+                state: self.state.clone(),
+                postal_code: self.postal_code.clone(),
+                country: self.country.clone(),
+            },
+        }
+    }
+
+    /// Something was typed into it (the selects do not count).
+    fn is_typed(&self) -> bool {
+        [
+            &self.line1,
+            &self.line2,
+            &self.city,
+            &self.state,
+            &self.postal_code,
+            &self.start,
+            &self.end,
+        ]
+        .iter()
+        .any(|f| !f.trim().is_empty())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdentifierRow {
     pub system: String,
@@ -129,11 +220,8 @@ pub struct PatientForm {
     pub sex: String,
     pub gender_identity: String,
     pub pronouns: String,
-    pub line1: String,
-    pub line2: String,
-    pub city: String,
-    pub state: String,
-    pub postal_code: String,
+    /// The home address first, then the other addresses typed in.
+    pub addresses: Vec<AddressRow>,
     pub phones: Vec<PhoneRow>,
     pub email: String,
     pub preferred_contact: String,
@@ -160,6 +248,7 @@ fn pad<T: Default>(mut rows: Vec<T>, at_least: usize) -> Vec<T> {
 impl PatientForm {
     pub fn blank() -> Self {
         PatientForm {
+            addresses: vec![AddressRow::home()],
             phones: pad(Vec::new(), PHONE_ROWS),
             contacts: pad(Vec::new(), CONTACT_ROWS),
             identifiers: pad(Vec::new(), IDENTIFIER_ROWS),
@@ -168,7 +257,18 @@ impl PatientForm {
     }
 
     pub fn from_patient(p: &Patient, version: i64) -> Self {
-        let a = p.address.clone().unwrap_or_default();
+        let home = p.home_address_index();
+        let mut addresses = vec![
+            home.map(|i| AddressRow::from_address(&p.addresses[i]))
+                .unwrap_or_else(AddressRow::home),
+        ];
+        addresses.extend(
+            p.addresses
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| Some(*i) != home)
+                .map(|(_, a)| AddressRow::from_address(a)),
+        );
         let (language, language_other) = match &p.language {
             None => (String::new(), String::new()),
             Some(l) if LANGUAGES.iter().any(|(t, _)| t == l) => (l.clone(), String::new()),
@@ -184,11 +284,7 @@ impl PatientForm {
             sex: p.sex.code().to_string(),
             gender_identity: p.gender_identity.clone().unwrap_or_default(),
             pronouns: p.pronouns.clone().unwrap_or_default(),
-            line1: a.line1,
-            line2: a.line2.unwrap_or_default(),
-            city: a.city,
-            state: a.state,
-            postal_code: a.postal_code,
+            addresses,
             phones: pad(
                 p.phones
                     .iter()
@@ -267,6 +363,30 @@ impl PatientForm {
                 guarantor: on(&format!("contacts[{i}].guarantor")),
             })
             .collect();
+        // Block 0 (home) always; other blocks only when typed in. Blocks are
+        // numbered as shown, which a blank one in between would break.
+        let address = |i: usize| AddressRow {
+            use_: text(&format!("addresses[{i}].use")),
+            type_: text(&format!("addresses[{i}].type")),
+            line1: text(&format!("addresses[{i}].line1")),
+            line2: text(&format!("addresses[{i}].line2")),
+            city: text(&format!("addresses[{i}].city")),
+            state: text(&format!("addresses[{i}].state")),
+            postal_code: text(&format!("addresses[{i}].postal_code")),
+            country: text(&format!("addresses[{i}].country")),
+            start: text(&format!("addresses[{i}].start")),
+            end: text(&format!("addresses[{i}].end")),
+        };
+        let mut addresses = vec![AddressRow {
+            use_: AddressUse::Home.code().into(),
+            ..address(0)
+        }];
+        addresses.extend(
+            (1..MAX_ROWS)
+                .filter(|i| map.contains_key(format!("addresses[{i}].line1").as_str()))
+                .map(address)
+                .filter(AddressRow::is_typed),
+        );
         let identifiers = (0..rows("identifiers", "system"))
             .map(|i| IdentifierRow {
                 system: text(&format!("identifiers[{i}].system")),
@@ -283,11 +403,7 @@ impl PatientForm {
             sex: text("sex"),
             gender_identity: text("gender_identity"),
             pronouns: text("pronouns"),
-            line1: text("address.line1"),
-            line2: text("address.line2"),
-            city: text("address.city"),
-            state: text("address.state"),
-            postal_code: text("address.postal_code"),
+            addresses,
             phones: pad(phones, PHONE_ROWS),
             email: text("email"),
             preferred_contact: text("preferred_contact"),
@@ -331,23 +447,63 @@ impl PatientForm {
                 None
             }),
         };
-        let address_typed = [
-            &self.line1,
-            &self.line2,
-            &self.city,
-            &self.state,
-            &self.postal_code,
-        ]
-        .iter()
-        .any(|f| !f.trim().is_empty());
-        let address = address_typed.then(|| Address {
-            line1: self.line1.clone(),
-            line2: Some(self.line2.clone()).filter(|l| !l.trim().is_empty()),
-            city: self.city.clone(),
-            state: self.state.clone(),
-            postal_code: self.postal_code.clone(),
-            country: String::new(),
-        });
+        let address_rows: Vec<usize> = (0..self.addresses.len())
+            .filter(|&i| self.addresses[i].is_typed())
+            .collect();
+        let addresses: Vec<PatientAddress> = address_rows
+            .iter()
+            .map(|&i| {
+                let row = &self.addresses[i];
+                let field = |name: &str| format!("addresses[{i}].{name}");
+                let use_ = if i == 0 {
+                    AddressUse::Home
+                } else {
+                    AddressUse::from_code(&row.use_).unwrap_or_else(|| {
+                        let message = if row.use_.is_empty() {
+                            "is required: home (a mailing address is a home address of kind \
+                             mailing only), work, temporary, billing or old"
+                        } else {
+                            "choose one of the listed uses"
+                        };
+                        errors.add(field("use"), message);
+                        AddressUse::Home
+                    })
+                };
+                let type_ = match row.type_.as_str() {
+                    "" => None,
+                    code => AddressType::from_code(code).or_else(|| {
+                        errors.add(field("type"), "choose one of the listed kinds");
+                        None
+                    }),
+                };
+                let mut date = |name: &str, text: &str| match text.trim() {
+                    "" => None,
+                    _ => match parse_date(text) {
+                        Ok(d) => Some(d),
+                        Err(message) => {
+                            errors.add(field(name), message);
+                            None
+                        }
+                    },
+                };
+                let start = date("start", &row.start);
+                let end = date("end", &row.end);
+                PatientAddress {
+                    use_,
+                    type_,
+                    start,
+                    end,
+                    address: Address {
+                        line1: row.line1.clone(),
+                        line2: Some(row.line2.clone()).filter(|l| !l.trim().is_empty()),
+                        city: row.city.clone(),
+                        state: row.state.clone(),
+                        postal_code: row.postal_code.clone(),
+                        country: row.country.clone(),
+                    },
+                }
+            })
+            .collect();
         let language = match self.language.as_str() {
             "other" => self.language_other.clone(),
             l => l.to_string(),
@@ -382,7 +538,7 @@ impl PatientForm {
             sex,
             gender_identity: Some(self.gender_identity.clone()),
             pronouns: Some(self.pronouns.clone()),
-            address,
+            addresses,
             phones: phone_rows
                 .iter()
                 .map(|&i| {
@@ -428,6 +584,7 @@ impl PatientForm {
             Err(found) => {
                 for e in found.errors() {
                     let field = row_field(&e.field, "phones", &phone_rows)
+                        .or_else(|| row_field(&e.field, "addresses", &address_rows))
                         .or_else(|| row_field(&e.field, "contacts", &contact_rows))
                         .or_else(|| row_field(&e.field, "identifiers", &identifier_rows))
                         .unwrap_or_else(|| e.field.clone());
@@ -474,10 +631,17 @@ fn parse_date(text: &str) -> Result<Date, String> {
 fn anchor(field: &str) -> String {
     match field {
         "phones" => "phones[0].number".into(),
-        "address" => "address.line1".into(),
+        "addresses" => "addresses[0].line1".into(),
         "contacts" => "contacts[0].name".into(),
         "identifiers" => "identifiers[0].system".into(),
         f if f.starts_with("alerts") => "alerts".into(),
+        // Inputs the page keeps hidden (the home block's use and type, a
+        // recorded country): at the block's street address.
+        f if (f.starts_with("addresses[") && f.ends_with(".country"))
+            || matches!(f, "addresses[0].use" | "addresses[0].type") =>
+        {
+            format!("{}.line1", f.split_once('.').map_or(f, |(row, _)| row))
+        }
         f => f.into(),
     }
 }
@@ -522,7 +686,7 @@ fn form_order(field: &str) -> usize {
         "sex",
         "gender_identity",
         "pronouns",
-        "address",
+        "addresses",
         "phones",
         "email",
         "preferred_contact",
@@ -554,6 +718,26 @@ pub fn label(field: &str) -> String {
             t => format!("Phone {n} {t}"),
         };
     }
+    if let Some((n, tail)) = row("addresses") {
+        let (home, other) = match tail.as_str() {
+            "line1" => ("Street address", "street address"),
+            "line2" => ("Apartment, suite", "apartment, suite"),
+            "city" => ("City", "city"),
+            "state" => ("State", "state"),
+            "postal_code" => ("ZIP code", "ZIP code"),
+            "country" => ("Country", "country"),
+            "use" => ("Use", "use"),
+            "type" => ("Kind", "kind"),
+            "start" => ("From", "from"),
+            "end" => ("Until", "until"),
+            other => (other, other),
+        };
+        // The home block reads as the single address did.
+        return match n {
+            1 => home.to_string(),
+            n => format!("Address {n} {other}"),
+        };
+    }
     if let Some((n, tail)) = row("contacts") {
         return format!("Contact {n} {}", tail.replace('_', " "));
     }
@@ -573,13 +757,7 @@ pub fn label(field: &str) -> String {
         "sex" => "Sex",
         "gender_identity" => "Gender identity",
         "pronouns" => "Pronouns",
-        "address" => "Address",
-        "address.line1" => "Street address",
-        "address.line2" => "Apartment, suite",
-        "address.city" => "City",
-        "address.state" => "State",
-        "address.postal_code" => "ZIP code",
-        "address.country" => "Country",
+        "addresses" => "Home address",
         "phones" => "Phone numbers",
         "email" => "Email",
         "preferred_contact" => "Preferred contact",
@@ -764,15 +942,17 @@ pub fn match_value(p: &Patient, field: MatchField) -> String {
             .join(", "),
         MatchField::Email => opt(&p.email),
         MatchField::Address => p
-            .address
-            .as_ref()
-            .map(|a| a.line1.clone())
-            .unwrap_or_default(),
+            .addresses
+            .iter()
+            .map(|a| a.address.line1.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
         MatchField::PostalCode => p
-            .address
-            .as_ref()
-            .map(|a| a.postal_code.clone())
-            .unwrap_or_default(),
+            .addresses
+            .iter()
+            .map(|a| a.address.postal_code.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
     }
 }
 
@@ -888,6 +1068,99 @@ fn grade_class(grade: MatchGrade) -> &'static str {
         MatchGrade::Certain => "certain",
         MatchGrade::Probable => "probable",
         _ => "possible",
+    }
+}
+
+/// The inputs of address block `i`: the street lines, city, state and ZIP
+/// code, and (other blocks, or a home address recorded with them) the days
+/// it is used. The home block's own inputs keep the names and captions the
+/// single address had, under `addresses[0]`.
+fn address_inputs(f: &Fields, i: usize, row: &AddressRow, required: bool) -> Markup {
+    let name = |part: &str| format!("addresses[{i}].{part}");
+    // Short captions: the block's legend says which address they are of.
+    let caption = |part: &str| label(&format!("addresses[0].{part}"));
+    let dates = i > 0 || !row.start.is_empty() || !row.end.is_empty();
+    html! {
+        div.row {
+            (f.text(&name("line1"), &caption("line1"), &row.line1, spec("text", "w-l").req(required)))
+            (f.text(&name("line2"), &caption("line2"), &row.line2, spec("text", "w-s")))
+        }
+        div.row {
+            (f.text(&name("city"), &caption("city"), &row.city, spec("text", "w-m").req(required)))
+            (f.text(&name("state"), &caption("state"), &row.state, spec("text", "w-s").req(required)))
+            (f.text(&name("postal_code"), &caption("postal_code"), &row.postal_code, spec("text", "w-s").req(required)))
+        }
+        @if !row.country.is_empty() { input type="hidden" name=(name("country")) value=(row.country); }
+        @if dates {
+            div.row {
+                (f.text(&name("start"), &caption("start"), &row.start, spec("date", "w-s").hint("Optional: the first day at this address.")))
+                (f.text(&name("end"), &caption("end"), &row.end, spec("date", "w-s").hint("Optional: the last day, once the patient has left.")))
+            }
+        }
+    }
+}
+
+/// The inputs of the home address block (`addresses[0]`), its use and
+/// type hidden.
+pub(super) fn home_address_inputs(f: &Fields, home: &AddressRow, required: bool) -> Markup {
+    html! {
+        input type="hidden" name="addresses[0].use" value="home";
+        @if !home.type_.is_empty() { input type="hidden" name="addresses[0].type" value=(home.type_); }
+        (address_inputs(f, 0, home, required))
+    }
+}
+
+/// The home address block, one block per other address, and a blank block
+/// under "Add another address" (see the module documentation).
+fn address_blocks(f: &Fields, rows: &[AddressRow], need_address: bool) -> Markup {
+    let uses = options(
+        AddressUse::ALL
+            .iter()
+            .map(|u| (u.code().to_string(), u.label().to_string())),
+        Some("Choose…"),
+    );
+    let kinds = options(
+        [
+            (AddressType::Both, "Mailing and physical"),
+            (AddressType::Postal, "Mailing only (PO box, care of)"),
+            (AddressType::Physical, "Physical only (no mail)"),
+        ]
+        .iter()
+        .map(|(t, l)| (t.code().to_string(), l.to_string())),
+        Some("Not said"),
+    );
+    let home = rows.first().cloned().unwrap_or_else(AddressRow::home);
+    let other = |i: usize, row: &AddressRow| {
+        html! {
+            div.row {
+                (f.select(&format!("addresses[{i}].use"), "Use", &row.use_, &uses, false, "w-s"))
+                (f.select(&format!("addresses[{i}].type"), "Kind", &row.type_, &kinds, false, "w-m"))
+            }
+            (address_inputs(f, i, row, false))
+        }
+    };
+    // The blank block's number: after every block shown.
+    let next = rows.len().max(1);
+    html! {
+        fieldset #home-address {
+            legend { "Home address" }
+            (home_address_inputs(f, &home, need_address))
+        }
+        @for (i, row) in rows.iter().enumerate().skip(1) {
+            fieldset.address id=(format!("address-{}", i + 1)) {
+                legend { "Address " (i + 1) }
+                (other(i, row))
+            }
+        }
+        @if next < MAX_ADDRESSES.min(MAX_ROWS) {
+            details.add-address #add-address {
+                summary { "Add another address" }
+                fieldset.address {
+                    legend { "Address " (next + 1) " (optional: a mailing, work, temporary, billing or old address)" }
+                    (other(next, &AddressRow::default()))
+                }
+            }
+        }
     }
 }
 
@@ -1017,18 +1290,7 @@ fn render(state: &AppState, p: &Principal, v: View) -> Response {
                     (f.text("pronouns", "Pronouns", &form.pronouns, spec("text", "w-s")))
                 }
             }
-            fieldset {
-                legend { "Home address" }
-                div.row {
-                    (f.text("address.line1", "Street address", &form.line1, spec("text", "w-l").req(need_address)))
-                    (f.text("address.line2", "Apartment, suite", &form.line2, spec("text", "w-s")))
-                }
-                div.row {
-                    (f.text("address.city", "City", &form.city, spec("text", "w-m").req(need_address)))
-                    (f.text("address.state", "State", &form.state, spec("text", "w-s").req(need_address)))
-                    (f.text("address.postal_code", "ZIP code", &form.postal_code, spec("text", "w-s").req(need_address)))
-                }
-            }
+            (address_blocks(&f, &form.addresses, need_address))
             fieldset {
                 legend { "Phones" }
                 @for (i, ph) in form.phones.iter().enumerate() {
@@ -1476,10 +1738,11 @@ mod tests {
             ("family", "Reyes"),
             ("birth_date", "1962-03-14"),
             ("sex", "female"),
-            ("address.line1", "12 Oak St"),
-            ("address.city", "Austin"),
-            ("address.state", "tx"),
-            ("address.postal_code", "78701"),
+            ("addresses[0].use", "home"),
+            ("addresses[0].line1", "12 Oak St"),
+            ("addresses[0].city", "Austin"),
+            ("addresses[0].state", "tx"),
+            ("addresses[0].postal_code", "78701"),
             ("phones[0].number", ""),
             ("phones[0].kind", "mobile"),
             ("phones[1].number", "(512) 555-0142"),
@@ -1513,7 +1776,8 @@ mod tests {
         assert!(p.contacts[0].guarantor);
         assert_eq!(p.language.as_deref(), Some("hmn"));
         assert_eq!(p.alerts, ["needs wheelchair", "hard of hearing"]);
-        assert_eq!(p.address.unwrap().state, "TX");
+        assert_eq!(p.home_address().unwrap().state, "TX");
+        assert_eq!(p.addresses.len(), 1);
         assert!(p.middle.is_none());
         // And back: the edit form shows what was stored.
         let back = PatientForm::from_patient(
@@ -1549,12 +1813,94 @@ mod tests {
     }
 
     #[test]
+    fn other_addresses_are_read_block_by_block_and_blank_blocks_dropped() {
+        let mut typed = good();
+        typed.extend(pairs(&[
+            // A block emptied by the desk, then a mailing address.
+            ("addresses[1].use", "work"),
+            ("addresses[1].line1", ""),
+            ("addresses[1].city", ""),
+            ("addresses[2].use", "home"),
+            ("addresses[2].type", "postal"),
+            ("addresses[2].line1", "PO Box 9"),
+            ("addresses[2].city", "Austin"),
+            ("addresses[2].state", "TX"),
+            ("addresses[2].postal_code", "7876"),
+            ("addresses[2].start", "2024-01-31"),
+            // The blank block under "Add another address".
+            ("addresses[3].use", "home"),
+            ("addresses[3].type", ""),
+            ("addresses[3].line1", ""),
+        ]));
+        let form = PatientForm::from_pairs(&typed);
+        assert_eq!(form.addresses.len(), 2, "{:?}", form.addresses);
+        assert_eq!(form.addresses[1].line1, "PO Box 9");
+        // Errors name the block as shown again (the second).
+        let errors = form
+            .to_patient(None, &RegistrationRules::default(), date(2026, 1, 1))
+            .unwrap_err();
+        assert!(
+            errors.for_field("addresses[1].postal_code").is_some(),
+            "{errors}"
+        );
+        let mut fixed = form.clone();
+        fixed.addresses[1].postal_code = "78767".into();
+        let p = fixed
+            .to_patient(None, &RegistrationRules::default(), date(2026, 1, 1))
+            .unwrap();
+        assert_eq!(p.addresses.len(), 2);
+        assert_eq!(p.addresses[1].label(), "Mailing address");
+        assert_eq!(p.addresses[1].start, Some(date(2024, 1, 31)));
+        // And back: the edit form shows the home block first, then the rest.
+        let back = PatientForm::from_patient(&p, 1);
+        assert_eq!(back.addresses[0].line1, "12 Oak St");
+        assert_eq!(back.addresses[1].type_, "postal");
+        assert_eq!(back.addresses[1].start, "2024-01-31");
+        // An unknown use or kind, or a bad date, is named at its input.
+        let mut odd = fixed.clone();
+        odd.addresses[1].use_ = "holiday".into();
+        odd.addresses[1].end = "soon".into();
+        let errors = odd
+            .to_patient(None, &RegistrationRules::default(), date(2026, 1, 1))
+            .unwrap_err();
+        for field in ["addresses[1].use", "addresses[1].end"] {
+            assert!(errors.for_field(field).is_some(), "{field}: {errors}");
+        }
+        // A block typed in without choosing its use says so.
+        let mut unchosen = fixed.clone();
+        unchosen.addresses[1].use_ = String::new();
+        let errors = unchosen
+            .to_patient(None, &RegistrationRules::default(), date(2026, 1, 1))
+            .unwrap_err();
+        assert!(
+            errors
+                .for_field("addresses[1].use")
+                .is_some_and(|m| m.starts_with("is required")),
+            "{errors}"
+        );
+    }
+
+    #[test]
     fn dates_ids_and_labels() {
         assert_eq!(parse_date("03/14/1962"), Ok(date(1962, 3, 14)));
         assert_eq!(parse_date("1962-03-14"), Ok(date(1962, 3, 14)));
         assert!(parse_date("1962-02-30").is_err());
         assert_eq!(input_id("phones[0].number"), "f-phones-0-number");
-        assert_eq!(input_id("address.postal_code"), "f-address-postal_code");
+        assert_eq!(
+            input_id("addresses[0].postal_code"),
+            "f-addresses-0-postal_code"
+        );
+        assert_eq!(label("addresses[0].postal_code"), "ZIP code");
+        assert_eq!(label("addresses[2].postal_code"), "Address 3 ZIP code");
+        assert_eq!(label("addresses[1].use"), "Address 2 use");
+        assert_eq!(anchor("addresses"), "addresses[0].line1");
+        assert_eq!(anchor("addresses[0].use"), "addresses[0].line1");
+        assert_eq!(anchor("addresses[1].use"), "addresses[1].use");
+        assert_eq!(anchor("addresses[2].country"), "addresses[2].line1");
+        assert_eq!(
+            sentence("addresses", "is required"),
+            "Home address is required"
+        );
         assert_eq!(label("contacts[1].name"), "Contact 2 name");
         assert_eq!(label("phones[0].number"), "Phone 1");
         assert_eq!(anchor("phones"), "phones[0].number");
@@ -1568,6 +1914,7 @@ mod tests {
             "Date of birth is required"
         );
         assert!(form_order("given") < form_order("birth_date"));
-        assert!(form_order("address.city") < form_order("phones[0].number"));
+        assert!(form_order("addresses[1].city") < form_order("phones[0].number"));
+        assert!(form_order("pronouns") < form_order("addresses"));
     }
 }

@@ -28,7 +28,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use carefront_domain::Area;
 use carefront_domain::audit::Action;
-use carefront_domain::matching::{MatchGrade, MatchRecord, MatchScore, Thresholds};
+use carefront_domain::matching::{MatchAddress, MatchGrade, MatchRecord, MatchScore, Thresholds};
 use serde_json::{Value, json};
 
 pub const DEFINITION: &str = "http://hl7.org/fhir/OperationDefinition/Patient-match";
@@ -141,15 +141,19 @@ fn read_resource(p: &Obj, raw: &Value, issues: &mut Issues) -> Option<MatchRecor
         sex: parsed.gender,
         phones: p.phones.iter().map(|ph| ph.number.clone()).collect(),
         email: p.email.as_deref().and_then(non_empty),
-        address_line: p.address.as_ref().and_then(|a| non_empty(&a.line1)),
-        postal_code: p.address.as_ref().and_then(|a| non_empty(&a.postal_code)),
+        addresses: p
+            .addresses
+            .iter()
+            .map(|a| MatchAddress::from(&a.address))
+            .filter(|a| a.line.is_some() || a.postal_code.is_some())
+            .collect(),
     };
     let empty = record.given.trim().is_empty()
         && record.family.trim().is_empty()
         && record.birth_date.is_none()
         && record.phones.is_empty()
         && record.email.is_none()
-        && record.address_line.is_none();
+        && record.addresses.iter().all(|a| a.line.is_none());
     if empty {
         issues.push(Issue::at(
             "required",

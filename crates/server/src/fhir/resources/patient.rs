@@ -15,7 +15,7 @@
 //! | `email` | `telecom` system `email` |
 //! | `sex` | `gender` |
 //! | `birth_date` | `birthDate` |
-//! | `address` | `address[0]` (use `home`) |
+//! | `addresses` | `address[]`: `use` home / work / temp / billing / old (absent: home), `type` postal / physical / both, `period` start and end (dates; a dateTime's date is kept); the home address first |
 //! | `language` | `communication[0].language.coding[0]` (system `urn:ietf:bcp:47`), `preferred` true |
 //! | `interpreter_needed` | extension [`INTERPRETER_EXTENSION`] valueBoolean |
 //! | `preferred_contact` | extension [`PREFERRED_CONTACT_EXTENSION`] valueCode phone / sms / email / mail / portal |
@@ -47,7 +47,8 @@ use axum::routing::{get, post};
 use carefront_domain::audit::{Action, Outcome};
 use carefront_domain::directory::{AdministrativeGender, Versioned};
 use carefront_domain::patient::{
-    ContactMethod, Identifier, Patient, PatientContact, Phone, PhoneKind, RegistrationRules,
+    AddressType, AddressUse, ContactMethod, Identifier, Patient, PatientAddress, PatientContact,
+    Phone, PhoneKind, RegistrationRules,
 };
 use carefront_domain::patient_search::{MRN_WIDTH, fold_term};
 use carefront_domain::{Area, ValidationErrors};
@@ -283,11 +284,24 @@ fn patient_json(p: &Patient) -> Value {
         })
         .collect();
 
-    let address = p.address.as_ref().map(|a| {
-        let mut v = address_to_fhir(a);
-        v["use"] = json!("home");
-        v
-    });
+    let addresses: Vec<Value> = p
+        .addresses
+        .iter()
+        .map(|a| {
+            let mut v = address_to_fhir(&a.address);
+            v["use"] = json!(a.use_.code());
+            if let Some(t) = a.type_ {
+                v["type"] = json!(t.code());
+            }
+            if a.start.is_some() || a.end.is_some() {
+                v["period"] = json!({
+                    "start": a.start.map(|d| d.to_string()),
+                    "end": a.end.map(|d| d.to_string()),
+                });
+            }
+            v
+        })
+        .collect();
 
     json!({
         "extension": extensions,
@@ -297,7 +311,7 @@ fn patient_json(p: &Patient) -> Value {
         "telecom": telecom,
         "gender": p.sex.code(),
         "birthDate": p.birth_date.to_string(),
-        "address": [address],
+        "address": addresses,
         "contact": contacts,
         "communication": [p.language.as_ref().map(|l| json!({
             "language": { "coding": [{ "system": BCP47_SYSTEM, "code": l }] },
@@ -325,6 +339,8 @@ pub struct Paths {
     contact_phones: Vec<Option<String>>,
     alerts: Vec<String>,
     identifiers: Vec<String>,
+    /// `Patient.address[i]` of each address read, in the domain's order.
+    addresses: Vec<String>,
     gender_identity: Option<String>,
     pronouns: Option<String>,
     preferred_contact: Option<String>,
@@ -346,8 +362,18 @@ impl Paths {
                 .unwrap_or_else(|| format!("Patient.extension('{url}')"))
         };
         let official = self.official.as_deref().unwrap_or("Patient.name[0]");
-        if let Some(sub) = field.strip_prefix("address.") {
-            return address_expression("Patient.address[0]", sub);
+        if let Some((i, rest)) = indexed(field, "addresses") {
+            let base = self
+                .addresses
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("Patient.address[{i}]"));
+            return match rest.trim_start_matches('.') {
+                "" => base,
+                "start" => format!("{base}.period.start"),
+                "end" => format!("{base}.period.end"),
+                sub => address_expression(&base, sub),
+            };
         }
         if let Some((i, _)) = indexed(field, "phones") {
             return match self.phones.get(i) {
@@ -395,7 +421,7 @@ impl Paths {
                 Some(path) => format!("{path}.value"),
                 None => telecom_expression(KIND, "email"),
             },
-            "address" => "Patient.address".into(),
+            "addresses" => "Patient.address".into(),
             "language" => format!(
                 "{}.language",
                 self.communication
@@ -799,6 +825,66 @@ fn read_communication(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut 
     p.language = coding.string("code", issues);
 }
 
+/// A FHIR `date` or `dateTime` (whose date is kept) at `path`.
+fn period_date(obj: &Obj, key: &str, issues: &mut Issues) -> Option<Date> {
+    let text = obj.string(key, issues)?;
+    let parsed = text.get(..10).and_then(|d| d.parse::<Date>().ok());
+    if parsed.is_none() {
+        let path = obj.child(key);
+        issues.push(Issue::at(
+            "value",
+            &path,
+            format!("{path} '{text}' must be a full date such as 2024-05-31"),
+        ));
+    }
+    parsed
+}
+
+fn read_addresses(r: &Obj, p: &mut Patient, paths: &mut Paths, issues: &mut Issues) {
+    let known = [ADDRESS_ELEMENTS, &["use", "type", "period"]].concat();
+    for a in r.objects("address", &known, issues) {
+        let use_ = match a.string("use", issues) {
+            None => AddressUse::Home,
+            Some(code) => AddressUse::from_code(&code).unwrap_or_else(|| {
+                let at = a.child("use");
+                issues.push(Issue::at(
+                    "code-invalid",
+                    &at,
+                    format!("{at} '{code}' is not one of home | work | temp | billing | old"),
+                ));
+                AddressUse::Home
+            }),
+        };
+        let type_ = a.string("type", issues).and_then(|code| {
+            let parsed = AddressType::from_code(&code);
+            if parsed.is_none() {
+                let at = a.child("type");
+                issues.push(Issue::at(
+                    "code-invalid",
+                    &at,
+                    format!("{at} '{code}' is not one of postal | physical | both"),
+                ));
+            }
+            parsed
+        });
+        let (start, end) = match a.object("period", &["start", "end"], issues) {
+            Some(period) => (
+                period_date(&period, "start", issues),
+                period_date(&period, "end", issues),
+            ),
+            None => (None, None),
+        };
+        p.addresses.push(PatientAddress {
+            use_,
+            type_,
+            start,
+            end,
+            address: address_from_fhir(&a, issues),
+        });
+        paths.addresses.push(a.path.clone());
+    }
+}
+
 /// Reads a Patient resource. Problems with its structure go to `issues`;
 /// the domain's rules are checked afterwards by [`Patient::validate`].
 pub fn parse(r: &Obj, issues: &mut Issues) -> Parsed {
@@ -814,7 +900,7 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Parsed {
         sex: AdministrativeGender::Unknown,
         gender_identity: None,
         pronouns: None,
-        address: None,
+        addresses: Vec::new(),
         phones: Vec::new(),
         email: None,
         language: None,
@@ -860,17 +946,7 @@ pub fn parse(r: &Obj, issues: &mut Issues) -> Parsed {
     if let Some(d) = birth_date {
         p.birth_date = d;
     }
-    if let Some(a) = r.single("address", &[ADDRESS_ELEMENTS, &["use"]].concat(), issues) {
-        match a.string("use", issues).as_deref() {
-            None | Some("home") => {}
-            Some(other) => unsupported(
-                issues,
-                &a.child("use"),
-                format!("'{other}' is not kept: the address kept is the home address"),
-            ),
-        }
-        p.address = Some(address_from_fhir(&a, issues));
-    }
+    read_addresses(r, &mut p, &mut paths, issues);
     // The merge link is the server's; it is read only to check its shape.
     for link in r.objects("link", &["other", "type"], issues) {
         let _ = link.object("other", REFERENCE_ELEMENTS, issues);
@@ -1322,7 +1398,10 @@ impl FhirResource for Patient {
         middle...], suffix), name[1] use=usual (the preferred name, given); telecom phones with \
         use mobile|home|work and extension \
         http://carefront.example/fhir/StructureDefinition/sms-consent (valueBoolean), one email; \
-        gender; birthDate (full date, required); one home address; communication[0].language \
+        gender; birthDate (full date, required); addresses with use home|work|temp|billing|old \
+        (absent: home), type postal|physical|both and period (dates), at most one home address \
+        and one home mailing address in use at a time, read back with the home address first; \
+        communication[0].language \
         (urn:ietf:bcp:47 code, preferred=true); extensions \
         http://hl7.org/fhir/StructureDefinition/patient-interpreterRequired (valueBoolean), \
         http://carefront.example/fhir/StructureDefinition/preferred-contact-method (valueCode \
@@ -1407,9 +1486,26 @@ mod tests {
         );
         assert_eq!(paths.expression("birth_date"), "Patient.birthDate");
         assert_eq!(
-            paths.expression("address.postal_code"),
+            paths.expression("addresses[0].postal_code"),
             "Patient.address[0].postalCode"
         );
+        let paths = Paths {
+            addresses: vec!["Patient.address[0]".into(), "Patient.address[2]".into()],
+            ..Paths::default()
+        };
+        assert_eq!(
+            paths.expression("addresses[1].line1"),
+            "Patient.address[2].line[0]"
+        );
+        assert_eq!(
+            paths.expression("addresses[1].use"),
+            "Patient.address[2].use"
+        );
+        assert_eq!(
+            paths.expression("addresses[0].end"),
+            "Patient.address[0].period.end"
+        );
+        assert_eq!(paths.expression("addresses"), "Patient.address");
         assert_eq!(paths.expression("given"), "Patient.name[0].given[0]");
         assert_eq!(
             paths.expression("language"),
