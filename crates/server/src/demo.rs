@@ -12,6 +12,8 @@ use jiff::Timestamp;
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_PATIENTS: u64 = 2_000;
 const BATCH: u64 = 500;
+/// Patients read per search while seeding the schedule (the store's most).
+const PATIENT_PAGE: i64 = 1_000;
 
 /// Creates the demo organization with its locations, rooms, practitioners
 /// and one staff user per role. Returns the organization id and the staff
@@ -155,8 +157,12 @@ pub async fn add_patients(
 /// bookable rooms, opening hours, every provider's templates, holidays and
 /// time off, and appointments among its patients over the past and next 30
 /// days around `now` (`carefront_synth::schedule`), so the clinic is alive
-/// when it opens. Calls `progress(done, total)` as appointments are stored;
-/// returns how many were.
+/// when it opens. Every patient those book as established also gets their
+/// first visit, fulfilled 2 to 30 months earlier, so the new-or-established
+/// rule (`Db::patient_established`) agrees with the book: rescheduling or
+/// booking a follow-up for them is allowed, and a new-patient visit is not.
+/// Calls `progress(done, total)` as appointments are stored; returns how
+/// many were.
 pub async fn seed_schedule(
     db: &Db,
     org_id: &str,
@@ -188,22 +194,29 @@ pub async fn seed_schedule(
     }
     tx.commit().await?;
 
-    // Patient i of the generator has MRN i + 1 (see `add_patients`).
-    let (patients, _) = db
-        .search::<Patient>(
-            org_id,
-            &[],
-            carefront_store::Page {
-                offset: 0,
-                count: 1_000_000,
-            },
-        )
-        .await?;
-    let by_mrn: std::collections::HashMap<&str, &str> = patients
-        .iter()
-        .map(|p| (p.value.mrn.as_str(), p.id.as_str()))
-        .collect();
-    let plan = schedule.appointments(&AppointmentParams::demo(seed, patients.len() as u64, now));
+    // Patient i of the generator has MRN i + 1 (see `add_patients`). Every
+    // patient, a page at a time (a search answers at most 1,000).
+    let mut by_mrn: std::collections::HashMap<String, String> = std::collections::HashMap::new();
+    let mut offset = 0;
+    loop {
+        let (page, _) = db
+            .search::<Patient>(
+                org_id,
+                &[],
+                carefront_store::Page {
+                    offset,
+                    count: PATIENT_PAGE,
+                },
+            )
+            .await?;
+        let n = page.len() as i64;
+        by_mrn.extend(page.into_iter().map(|p| (p.value.mrn, p.id)));
+        offset += n;
+        if n < PATIENT_PAGE {
+            break;
+        }
+    }
+    let plan = schedule.appointments(&AppointmentParams::demo(seed, offset as u64, now));
     let total = plan.len() as u64;
     let mut stored = 0;
     for chunk in plan.chunks(BATCH as usize) {
@@ -214,7 +227,7 @@ pub async fn seed_schedule(
                 continue;
             };
             tx.record_appointment(
-                planned.to_appointment(new_id(), *patient_id, &schedule),
+                planned.to_appointment(new_id(), patient_id.as_str(), &schedule),
                 "demo",
             )
             .await?;
@@ -229,9 +242,11 @@ pub async fn seed_schedule(
             .resource("Appointment", None)
             .detail(format!(
                 "demo schedule from seed {seed}: {} appointment types, {} templates, \
-                 {stored} appointments around {around}",
+                 {stored} appointments around {around} ({} of them established patients' \
+                 earlier visits)",
                 schedule.appointment_types.len(),
-                schedule.templates.len()
+                schedule.templates.len(),
+                plan.iter().filter(|a| a.history).count()
             )),
     )
     .await?;

@@ -2,16 +2,24 @@
 //! CAREFRONT_TEST_POSTGRES) on PostgreSQL: the day view in local time,
 //! booking through the form (once, even when posted twice), a slot taken
 //! meanwhile, cancelling with a reason, rescheduling, the slot finder and
-//! the waitlist, a lead's override, and who may change the book.
+//! the waitlist, a lead's override, who may change the book, and the types
+//! for new or established patients only (named at once on the booking form,
+//! left out of the slot finder, explained on the reschedule page, and the
+//! demo's book agreeing with the rule).
 
 mod common;
 mod schedule_setup;
 
 use axum::http::StatusCode;
 use carefront_domain::Role;
-use carefront_domain::scheduling::{AppointmentStatus, CancelReason};
+use carefront_domain::scheduling::{
+    Appointment, AppointmentStatus, AppointmentType, BookingRequest, CancelReason, Modality,
+    PatientEligibility,
+};
+use carefront_store::{Actor, AppointmentDetails, BookAppointment, new_id};
 use common::*;
-use schedule_setup::{Derm, TYPE_ID, TYPE_NAME, dermatology};
+use jiff::{SignedDuration, Timestamp};
+use schedule_setup::{DERMATOLOGY, Derm, TYPE_ID, TYPE_NAME, dermatology};
 
 struct Desk<'a> {
     app: &'a TestApp,
@@ -642,5 +650,418 @@ async fn search_results_and_the_summary_show_the_patients_next_appointment() {
     assert!(
         !summary.contains("/schedule/find?patient="),
         "clinicians do not book"
+    );
+}
+
+// ---------------------------------------------------------------- new or established patients
+
+/// The dermatologist's type for new patients only, and one for established
+/// patients only.
+const NEW_ONLY: &str = "derm-new";
+const ESTABLISHED_ONLY: &str = "derm-follow-up";
+
+async fn add_type(app: &TestApp, id: &str, name: &str, eligibility: PatientEligibility) {
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    tx.create_appointment_type(
+        AppointmentType {
+            id: id.into(),
+            name: name.into(),
+            duration_minutes: 20,
+            color: "#1f5f8b".into(),
+            specialties: vec![DERMATOLOGY.into()],
+            practitioner_ids: vec![],
+            resource_kind: None,
+            modality: Modality::InPerson,
+            eligibility,
+            min_notice_minutes: 0,
+            max_days_ahead: 365,
+            instructions: None,
+            intake_form: None,
+            active: true,
+        },
+        &Actor::system("test-setup"),
+    )
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The dermatology schedule with both types; patient 0 is established (a
+/// fulfilled visit 400 days ago, recorded as the demo's history is), the
+/// others have never been seen.
+async fn new_and_established(app: &TestApp) -> Derm {
+    let d = dermatology(app).await;
+    add_type(
+        app,
+        NEW_ONLY,
+        "New dermatology patient",
+        PatientEligibility::New,
+    )
+    .await;
+    add_type(
+        app,
+        ESTABLISHED_ONLY,
+        "Dermatology follow-up",
+        PatientEligibility::Established,
+    )
+    .await;
+    seen(app, &d, 0, 400).await;
+    d
+}
+
+/// Records a fulfilled visit of the patient with the dermatologist `days`
+/// days before the test day, at 10:00.
+async fn seen(app: &TestApp, d: &Derm, patient: usize, days: i64) {
+    let start = d.at(10, 0) - SignedDuration::from_hours(24 * days);
+    let end = start + SignedDuration::from_mins(20);
+    let visit = Appointment {
+        id: new_id(),
+        patient_id: d.patients[patient].0.clone(),
+        practitioner_id: d.provider.clone(),
+        location_id: d.location.clone(),
+        appointment_type_id: TYPE_ID.into(),
+        resource_ids: vec![],
+        start,
+        end,
+        status: AppointmentStatus::Fulfilled,
+        status_changed_at: end,
+        max_seat: 0,
+        cancel_reason: None,
+        override_reason: None,
+        series_id: None,
+        rescheduled_from: None,
+        arrived_at: Some(start - SignedDuration::from_mins(5)),
+    };
+    let mut tx = app.db.begin(&app.org_id).await.unwrap();
+    tx.record_appointment(visit, "test-setup").await.unwrap();
+    tx.commit().await.unwrap();
+    let established = app
+        .db
+        .patient_established(&app.org_id, &d.patients[patient].0, Timestamp::now())
+        .await
+        .unwrap();
+    assert!(established, "seen {days} days ago");
+}
+
+/// The booking page of 9:00 on the test day for a type and patient.
+fn book_path(d: &Derm, kind: &str, patient: Option<usize>) -> String {
+    let link = d
+        .book_link(9, 0)
+        .replace("&amp;", "&")
+        .replace(&format!("type={TYPE_ID}"), &format!("type={kind}"));
+    match patient {
+        Some(i) => format!("{link}&patient={}", d.patients[i].0),
+        None => link,
+    }
+}
+
+const SEEN: &str = "Appointment type is for new patients; this patient has been seen here in \
+                    the last 3 years: choose a type for established patients";
+const NOT_SEEN: &str = "Appointment type is for established patients; this patient has not been \
+                        seen here in the last 3 years: choose a type for new patients";
+
+#[tokio::test]
+async fn the_booking_form_names_a_type_the_patient_may_not_book_as_soon_as_they_are_chosen() {
+    let app = TestApp::new().await;
+    let d = new_and_established(&app).await;
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+
+    // An established patient and a type for new patients: refused at the
+    // type field before anything is typed or sent.
+    let (status, html) = desk.get(&book_path(&d, NEW_ONLY, Some(0))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains(&format!("{SEEN}.")), "{html}");
+    assert!(
+        html.contains("id=\"f-appointment_type_id-error\""),
+        "at the type field: {html}"
+    );
+    let select = &html[html.find("<select id=\"f-appointment_type_id\"").unwrap()..];
+    let select = &select[..select.find('>').unwrap()];
+    assert!(select.contains("aria-invalid=\"true\""), "{select}");
+    assert!(
+        html.contains("Before you book, please correct:")
+            && html.contains("href=\"#f-appointment_type_id\""),
+        "the summary links to the type: {html}"
+    );
+    assert!(!html.contains("Nothing was saved"), "nothing was sent yet");
+    // Sending it anyway is refused the same way, and books nothing.
+    let token = hidden_value(&html, "idempotency_key").unwrap();
+    let start = d.at(9, 0).to_string();
+    let mut fields = book_fields(&d, &start, 0, &token);
+    fields.retain(|(k, _)| *k != "appointment_type_id");
+    fields.push(("appointment_type_id", NEW_ONLY));
+    let (status, _, body) = desk.post("/schedule/book", &fields).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(body.contains(SEEN), "{body}");
+    assert!(d.appointments(&app).await.is_empty());
+
+    // A patient never seen and a type for established patients: the same
+    // at once, the other way round.
+    let (_, html) = desk.get(&book_path(&d, ESTABLISHED_ONLY, Some(1))).await;
+    assert!(html.contains(NOT_SEEN), "{html}");
+    assert!(html.contains("id=\"f-appointment_type_id-error\""));
+
+    // Types that suit the patient, and no patient chosen yet: no error.
+    for (kind, patient) in [
+        (NEW_ONLY, Some(1)),
+        (ESTABLISHED_ONLY, Some(0)),
+        (TYPE_ID, Some(0)),
+        (TYPE_ID, Some(1)),
+        (NEW_ONLY, None),
+        (ESTABLISHED_ONLY, None),
+    ] {
+        let (status, html) = desk.get(&book_path(&d, kind, patient)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            !html.contains("is for new patients")
+                && !html.contains("is for established patients")
+                && !html.contains("aria-invalid"),
+            "{kind} {patient:?}: {html}"
+        );
+    }
+    // And booking the type that suits goes through.
+    let token = random_token(&desk, &d).await;
+    let mut fields = book_fields(&d, &start, 1, &token);
+    fields.retain(|(k, _)| *k != "appointment_type_id");
+    fields.push(("appointment_type_id", NEW_ONLY));
+    let (status, _, body) = desk.post("/schedule/book", &fields).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{body}");
+}
+
+/// A fresh idempotency token from the booking page.
+async fn random_token(desk: &Desk<'_>, d: &Derm) -> String {
+    let (_, html) = desk.get(&book_path(d, TYPE_ID, None)).await;
+    hidden_value(&html, "idempotency_key").unwrap()
+}
+
+#[tokio::test]
+async fn the_slot_finder_offers_only_the_types_the_patient_may_book() {
+    let app = TestApp::new().await;
+    let d = new_and_established(&app).await;
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    let day = d.day.to_string();
+    let find = |kind: &str, patient: Option<usize>| {
+        let mut path = format!("/schedule/find?type={kind}&from={day}&to={day}&part=morning");
+        if let Some(i) = patient {
+            path.push_str(&format!("&patient={}", d.patients[i].0));
+        }
+        path
+    };
+    let option = |kind: &str| format!("<option value=\"{kind}\"");
+
+    // No patient: every type, and free times for each.
+    for kind in [NEW_ONLY, ESTABLISHED_ONLY] {
+        let (status, page) = desk.get(&find(kind, None)).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(page.contains(&option(NEW_ONLY)) && page.contains(&option(ESTABLISHED_ONLY)));
+        assert!(page.contains("id=\"results\""), "{kind}: {page}");
+    }
+
+    // An established patient: the type for new patients is not offered;
+    // follow-ups are, with times.
+    let (_, page) = desk.get(&find(ESTABLISHED_ONLY, Some(0))).await;
+    assert!(!page.contains(&option(NEW_ONLY)), "{page}");
+    assert!(page.contains(&option(ESTABLISHED_ONLY)) && page.contains(&option(TYPE_ID)));
+    assert!(
+        page.contains("this patient has been seen here in the last 3 years"),
+        "{page}"
+    );
+    assert!(page.contains("id=\"results\""), "{page}");
+    assert!(page.contains(&format!("type={ESTABLISHED_ONLY}&amp;provider=")));
+
+    // A patient never seen who asks for a follow-up: named at the type,
+    // no times offered (the chosen type stays selected to be changed).
+    let (status, page) = desk.get(&find(ESTABLISHED_ONLY, Some(1))).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(NOT_SEEN), "{page}");
+    assert!(page.contains("id=\"f-type-error\""), "{page}");
+    assert!(!page.contains("id=\"results\""), "{page}");
+    assert!(!page.contains("/schedule/book?"), "nothing to book: {page}");
+    assert!(page.contains(&option(NEW_ONLY)) && page.contains(&option(TYPE_ID)));
+    // The type that suits them is found.
+    let (_, page) = desk.get(&find(NEW_ONLY, Some(1))).await;
+    assert!(page.contains("id=\"results\""), "{page}");
+    assert!(!page.contains(&option(ESTABLISHED_ONLY)), "{page}");
+}
+
+#[tokio::test]
+async fn rescheduling_a_type_that_no_longer_suits_the_patient_says_why() {
+    let app = TestApp::new().await;
+    let d = new_and_established(&app).await;
+    // Patient 1's first visit, booked while new, then they were seen
+    // elsewhere in the practice: a new-patient visit no longer suits them.
+    let booking = BookAppointment {
+        appointment_type_id: NEW_ONLY.into(),
+        request: BookingRequest {
+            practitioner_id: d.provider.clone(),
+            location_id: d.location.clone(),
+            start: d.at(9, 0),
+            resource_id: None,
+            patient_established: None,
+            ignore: vec![],
+        },
+        patient_id: d.patients[1].0.clone(),
+        details: AppointmentDetails {
+            reason_for_visit: Some("Rash".into()),
+            notes: None,
+        },
+        series_id: None,
+        lead_override: None,
+        idempotency_key: None,
+    };
+    let id = app
+        .db
+        .book(
+            &app.org_id,
+            &booking,
+            &Actor::system("other-desk"),
+            Timestamp::now(),
+        )
+        .await
+        .unwrap()
+        .appointment
+        .id;
+    seen(&app, &d, 1, 30).await;
+
+    let desk = Desk::new(&app, Role::FrontDesk).await;
+    let path = format!("/appointments/{id}/reschedule?from={}", d.day);
+    let (status, page) = desk.get(&path).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        page.contains(&format!(
+            "This appointment cannot be moved as it is: </strong>{SEEN}."
+        )),
+        "warned before choosing: {page}"
+    );
+    let version = hidden_value(&page, "version").unwrap();
+    let token = hidden_value(&page, "idempotency_key").unwrap();
+    let choice = format!("{}|{}|{}", d.at(15, 0), d.provider, d.location);
+    let (status, _, body) = desk
+        .post(
+            &format!("/appointments/{id}/reschedule"),
+            &[
+                ("version", version.as_str()),
+                ("idempotency_key", token.as_str()),
+                ("slot", choice.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(
+        body.contains(&format!("Nothing was changed: {SEEN}.")),
+        "the real reason: {body}"
+    );
+    assert!(!body.contains("no longer free"), "{body}");
+    let all = d.appointments(&app).await;
+    let kept = all.iter().find(|a| a.appointment.id == id).unwrap();
+    assert_eq!(kept.appointment.status, AppointmentStatus::Booked);
+    assert_eq!(kept.appointment.start, d.at(9, 0));
+    assert_eq!(all.len(), 1, "nothing booked");
+
+    // A time that is taken still says so.
+    let other = d.book(&app, 2, 10, 0).await;
+    let (_, page) = desk
+        .get(&format!("/appointments/{other}/reschedule?from={}", d.day))
+        .await;
+    assert!(!page.contains("cannot be moved as it is"), "{page}");
+    let version = hidden_value(&page, "version").unwrap();
+    let token = hidden_value(&page, "idempotency_key").unwrap();
+    let taken = format!("{}|{}|{}", d.at(9, 0), d.provider, d.location);
+    let (status, _, body) = desk
+        .post(
+            &format!("/appointments/{other}/reschedule"),
+            &[
+                ("version", version.as_str()),
+                ("idempotency_key", token.as_str()),
+                ("slot", taken.as_str()),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert!(body.contains("that time is no longer free"), "{body}");
+}
+
+/// The demo's appointment book agrees with the rule as the database applies
+/// it: every patient with a future booking may book its type now (those
+/// booked as established have a visit that happened in the last three
+/// years; those booked as new have none), so the desk may reschedule them.
+#[tokio::test]
+async fn the_demo_book_agrees_with_the_new_or_established_rule() {
+    let app = TestApp::new().await;
+    // The demo's patient count: with fewer, every established patient has
+    // been seen in the window's past days anyway.
+    carefront_server::demo::add_patients(
+        &app.db,
+        &app.org_id,
+        carefront_server::demo::DEFAULT_SEED,
+        carefront_server::demo::DEFAULT_PATIENTS - 40,
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let now = Timestamp::now();
+    let stored = carefront_server::demo::seed_schedule(
+        &app.db,
+        &app.org_id,
+        carefront_server::demo::DEFAULT_SEED,
+        now,
+        |_, _| {},
+    )
+    .await
+    .unwrap();
+    assert!(stored > 0);
+    let types = app.db.appointment_types(&app.org_id, true).await.unwrap();
+    let query = carefront_store::AppointmentQuery {
+        from: Some(now),
+        statuses: vec![AppointmentStatus::Booked],
+        ..Default::default()
+    };
+    let page = carefront_store::Page {
+        offset: 0,
+        count: 100_000,
+    };
+    let (future, _) = app
+        .db
+        .appointments(&app.org_id, &query, page)
+        .await
+        .unwrap();
+    let mut established = std::collections::HashMap::new();
+    let mut kinds = Vec::new();
+    for a in future.iter().map(|v| &v.value.appointment) {
+        let e = match established.get(&a.patient_id) {
+            Some(&e) => e,
+            None => {
+                let e = app
+                    .db
+                    .patient_established(&app.org_id, &a.patient_id, now)
+                    .await
+                    .unwrap();
+                established.insert(a.patient_id.clone(), e);
+                e
+            }
+        };
+        let kind = types
+            .iter()
+            .map(|t| &t.value)
+            .find(|t| t.id == a.appointment_type_id)
+            .unwrap();
+        assert!(
+            kind.accepts_patient(e),
+            "{} for patient {} (established: {e})",
+            kind.id,
+            a.patient_id
+        );
+        if !kinds.contains(&kind.eligibility) {
+            kinds.push(kind.eligibility);
+        }
+    }
+    assert!(
+        kinds.contains(&PatientEligibility::Established),
+        "{kinds:?} over {} future visits",
+        future.len()
+    );
+    assert_eq!(
+        app.db.check_claims(&app.org_id).await.unwrap(),
+        Vec::<String>::new()
     );
 }

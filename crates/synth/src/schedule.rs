@@ -9,13 +9,17 @@
 //! templates and exceptions as they are; planned appointments point at the
 //! clinic by index, like the rest of this crate.
 //!
-//! Every planned appointment was accepted by the domain's
+//! Every planned appointment of the window was accepted by the domain's
 //! [`evaluate_booking`] when it was placed: at its `booked_at` instant,
 //! against the templates, exceptions, opening hours, rooms and every planned
 //! appointment that held time then. The planner works one provider and one
 //! day at a time and only shows the domain the few bookings that overlap a
 //! candidate, so the benchmark scale (200 providers, 500,000 appointments)
-//! takes seconds.
+//! takes seconds. The plan agrees with the new-or-established rule
+//! ([`is_established`](carefront_domain::scheduling::is_established)):
+//! every patient it books as established has an
+//! earlier, fulfilled first visit ([`PlannedAppointment::history`]) 2 to 30
+//! months back, and a patient it books as new has none.
 
 use crate::places::{CITIES, City, address_in, fictional_phone};
 use crate::rng::{Draw, Purpose};
@@ -169,6 +173,8 @@ pub struct AppointmentParams {
     pub days_after: u32,
     /// When set, fill is scaled so the plan holds about this many
     /// appointments, then trimmed to exactly this many if it holds more.
+    /// The established patients' earlier visits
+    /// ([`PlannedAppointment::history`]) count towards it.
     pub target: Option<u64>,
 }
 
@@ -188,7 +194,8 @@ impl AppointmentParams {
     }
 
     /// The benchmark: exactly [`BENCHMARK_APPOINTMENTS`] over
-    /// [`BENCHMARK_PATIENTS`], 210 days back and 90 days ahead. A realistic
+    /// [`BENCHMARK_PATIENTS`], 210 days back and 90 days ahead, the
+    /// established patients' earlier visits included. A realistic
     /// clinic day holds about 14 visits per provider (most of them 15 to 45
     /// minutes, some time left open), so 200 providers need about 180
     /// working days for half a million at the demo's fill; the 90 days
@@ -213,8 +220,17 @@ pub struct PlannedAppointment {
     /// Index into the patient stream (`0..AppointmentParams::patients`).
     pub patient: u64,
     /// Whether this is the patient's first visit with the practice (their
-    /// index is never used before it in the plan).
+    /// index is never used before it in the plan), booked as a new patient.
     pub new_patient: bool,
+    /// An established patient's first visit, before the window: fulfilled,
+    /// 2 to 30 months before `now` and before the patient's first booking in
+    /// the window, so the patient counts as established (seen in the last
+    /// three years) whenever the window books them. It follows the
+    /// provider's weekly pattern (weekday, location, block hours, a
+    /// first-visit type the block offers, a room of its kind) but not the
+    /// templates' effective dates, and holds its time: no two of these
+    /// share a provider or a room. `new_patient` is set.
+    pub history: bool,
     /// Index into [`DemoClinic::practitioners`].
     pub practitioner: usize,
     /// Index into [`DemoClinic::locations`].
@@ -981,6 +997,7 @@ enum Stream {
     ScaledClinic = 3,
     Plan = 4,
     Trim = 5,
+    History = 6,
 }
 
 fn draw(seed: u64, stream: Stream, a: u64, b: u64) -> Draw {
@@ -1774,9 +1791,20 @@ const CANCEL_REASONS: &[(CancelReason, u32)] = &[
 /// reason. Under way: checked in. Later today: booked, or arrived when due
 /// within 20 minutes. Future: booked, 3.5% already cancelled.
 ///
-/// Patients: indexes below 80% of `params.patients` are established; new
-/// patients are taken from the top down, each once, so the plan runs out
-/// of new patients with a small patient count (their slots stay open).
+/// Patients: indexes below 80% of `params.patients` are the practice's
+/// established patients, new patients are taken from the top down, each
+/// once, so the plan runs out of new patients with a small patient count
+/// (their slots stay open). Every established patient the window books
+/// was born a week before, and has one earlier visit
+/// ([`PlannedAppointment::history`]): their first, with a first-visit type
+/// (`pc-new`, `derm-new`, …), fulfilled 2 to 30 months before `now` and
+/// before their first booking in the window, mostly with the provider the
+/// window books them with (another one when that provider's first-visit
+/// types do not suit their age then). So at every booking instant of the
+/// plan, and at `now`, the domain's three-year rule calls a patient
+/// established exactly when the plan booked them as such. The earlier
+/// visits come first in the result (by start), then the window in
+/// generation order; with a `target`, they count towards it.
 pub fn appointments(
     schedule: &DemoSchedule,
     params: &AppointmentParams,
@@ -1784,9 +1812,11 @@ pub fn appointments(
     let mut planner = Planner::new(schedule, params);
     let scale = match params.target {
         Some(target) => {
-            let expected = planner.expected();
+            let (expected, established) = planner.expected();
             if expected > 0.0 {
-                (target as f64 * 1.06 / expected).clamp(0.05, 1.25)
+                let window =
+                    window_for(target, established / expected, planner.patients.established);
+                (window * 1.06 / expected).clamp(0.05, 1.25)
             } else {
                 1.0
             }
@@ -1795,32 +1825,63 @@ pub fn appointments(
     };
     planner.scale = scale;
     planner.run();
-    let mut out = planner.out;
-    if let Some(target) = params.target {
-        trim(&mut out, target, params.seed);
-    }
-    out
+    planner.finish()
 }
 
-/// Drops a deterministic, evenly spread subset so exactly `target` remain
-/// (dropping appointments never makes another one invalid).
-fn trim(out: &mut Vec<PlannedAppointment>, target: u64, seed: u64) {
-    let target = usize::try_from(target).unwrap_or(usize::MAX);
-    if out.len() <= target {
-        return;
+/// How many window appointments, `share` of them booked as established
+/// among `pool` established patients drawn evenly, make `target` together
+/// with one earlier visit per distinct established patient (expected
+/// distinct draws: `pool * (1 - e^(-draws / pool))`).
+fn window_for(target: u64, share: f64, pool: u64) -> f64 {
+    let target = target as f64;
+    if pool == 0 {
+        return target;
     }
+    let pool = pool as f64;
+    let total = |w: f64| w + pool * (1.0 - (-share * w / pool).exp());
+    let (mut lo, mut hi) = (0.0, target);
+    for _ in 0..60 {
+        let mid = (lo + hi) / 2.0;
+        if total(mid) < target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    lo
+}
+
+/// Keeps a deterministic, evenly spread subset of the window so that it and
+/// the earlier visits of the established patients it still books make
+/// exactly `target` (when there are enough): window appointments are taken
+/// in a random order, each costing one, plus one for an established
+/// patient's earlier visit the first time they are kept; near the end,
+/// those that would overshoot are passed over. Dropping appointments never
+/// makes another one invalid. Returns whether each is kept.
+fn trim(out: &[PlannedAppointment], target: u64, seed: u64) -> Vec<bool> {
+    let mut keep = vec![false; out.len()];
     let mut d = draw(seed, Stream::Trim, 0, 0);
     let mut keys: Vec<(u64, usize)> = (0..out.len()).map(|i| (d.below(u64::MAX), i)).collect();
-    keys.select_nth_unstable(target);
-    let mut keep = vec![false; out.len()];
-    for &(_, i) in &keys[..target] {
+    keys.sort_unstable();
+    let mut seen: HashSet<u64> = HashSet::new();
+    let mut total = 0u64;
+    for (_, i) in keys {
+        if total >= target {
+            break;
+        }
+        let e = &out[i];
+        let first_visit = !e.new_patient && !seen.contains(&e.patient);
+        let cost = 1 + u64::from(first_visit);
+        if total + cost > target {
+            continue;
+        }
+        if first_visit {
+            seen.insert(e.patient);
+        }
         keep[i] = true;
+        total += cost;
     }
-    let mut i = 0;
-    out.retain(|_| {
-        i += 1;
-        keep[i - 1]
-    });
+    keep
 }
 
 /// A session of one provider at one location on one date.
@@ -1886,6 +1947,53 @@ struct Planner<'a> {
     /// Today's plan entries by location and by provider.
     by_location: Vec<Vec<usize>>,
     by_provider: Vec<Vec<usize>>,
+    history: HistoryBook,
+}
+
+/// Where the established patients' earlier visits may go, and the time they
+/// already hold.
+struct HistoryBook {
+    /// The earliest day (UTC) of an earlier visit: 30 months before now.
+    from: Date,
+    /// Earlier visits start before this: the window's first day and two
+    /// months before now, whichever comes first.
+    before: Timestamp,
+    /// Holidays (any part of the day) over the years the visits span.
+    closed: HashSet<Date>,
+    /// Rooms by location: (room index, kind).
+    rooms: Vec<Vec<(usize, ResourceKind)>>,
+    /// Time held by earlier visits, by (provider, local date) and (room,
+    /// local date).
+    provider_busy: HashMap<(usize, Date), Vec<(Timestamp, Timestamp)>>,
+    room_busy: HashMap<(usize, Date), Vec<(Timestamp, Timestamp)>>,
+}
+
+/// How far back the established patients' earlier visits go, in months
+/// (well within the three-year look-back).
+const HISTORY_MONTHS_BACK: i64 = 30;
+/// The most recent an earlier visit may be, in months before now.
+const HISTORY_MONTHS_RECENT: i64 = 2;
+
+impl HistoryBook {
+    /// The last day (UTC) an earlier visit may fall on for a patient booked
+    /// at `booked_at`: two days before it or [`HistoryBook::before`], so
+    /// that the visit, at any local time of that day, ends first.
+    fn until(&self, booked_at: Timestamp) -> Date {
+        let instant = booked_at.min(self.before);
+        instant
+            .to_zoned(TimeZone::UTC)
+            .date()
+            .checked_sub(2.days())
+            .unwrap_or(Date::MIN)
+    }
+
+    fn overlaps(
+        list: Option<&Vec<(Timestamp, Timestamp)>>,
+        start: Timestamp,
+        end: Timestamp,
+    ) -> bool {
+        list.is_some_and(|l| l.iter().any(|&(a, b)| a < end && start < b))
+    }
 }
 
 fn minutes(n: i64) -> SignedDuration {
@@ -2136,6 +2244,39 @@ impl<'a> Planner<'a> {
             })
             .collect();
 
+        let history = {
+            let now_day = params.now.to_zoned(TimeZone::UTC).date();
+            let months_ago = |n: i64| now_day.checked_sub(n.months()).unwrap_or(Date::MIN);
+            let window_start = window
+                .0
+                .to_zoned(TimeZone::UTC)
+                .map_or(Timestamp::MIN, |z| z.timestamp());
+            let recent = months_ago(HISTORY_MONTHS_RECENT)
+                .to_zoned(TimeZone::UTC)
+                .map_or(Timestamp::MIN, |z| z.timestamp());
+            let from = months_ago(HISTORY_MONTHS_BACK);
+            let mut closed = HashSet::new();
+            let mut year = from;
+            while year <= now_day {
+                closed.extend(holidays(year).iter().map(|h| h.start.date()));
+                year = year.checked_add(1.years()).unwrap_or(Date::MAX);
+            }
+            let mut rooms = vec![Vec::new(); ids.locations.len()];
+            for (i, r) in schedule.resources.iter().enumerate() {
+                if let Some(&l) = location_index.get(r.location_id.as_str()) {
+                    rooms[l].push((i, r.kind));
+                }
+            }
+            HistoryBook {
+                from,
+                before: window_start.min(recent),
+                closed,
+                rooms,
+                provider_busy: HashMap::new(),
+                room_busy: HashMap::new(),
+            }
+        };
+
         Planner {
             schedule,
             params,
@@ -2156,6 +2297,7 @@ impl<'a> Planner<'a> {
             out: Vec::new(),
             by_location: vec![Vec::new(); ids.locations.len()],
             by_provider: vec![Vec::new(); ids.practitioners.len()],
+            history,
         }
     }
 
@@ -2261,9 +2403,11 @@ impl<'a> Planner<'a> {
         out
     }
 
-    /// About how many appointments the plan holds at scale 1.
-    fn expected(&self) -> f64 {
+    /// About how many appointments the window holds at scale 1, and how
+    /// many of them are booked as established.
+    fn expected(&self) -> (f64, f64) {
         let mut total = 0.0;
+        let mut established = 0.0;
         for day in self.dates() {
             for p in 0..self.contexts.len() {
                 for (location, session) in self.sessions(p, day) {
@@ -2290,11 +2434,244 @@ impl<'a> Planner<'a> {
                         .map(|&t| f64::from(self.info[t].weight) * f64::from(self.info[t].minutes))
                         .sum::<f64>()
                         / weight.max(1.0);
-                    total += open / mean.max(5.0) * f64::from(self.fill(offset)) / 1000.0;
+                    let visits = open / mean.max(5.0) * f64::from(self.fill(offset)) / 1000.0;
+                    let new: f64 = session
+                        .types
+                        .iter()
+                        .filter(|&&t| self.info[t].eligibility == PatientEligibility::New)
+                        .map(|&t| f64::from(self.info[t].weight))
+                        .sum();
+                    total += visits;
+                    established += visits * (1.0 - new / weight.max(1.0));
                 }
             }
         }
-        total
+        (total, established)
+    }
+
+    /// The result: every established patient the window books gets an
+    /// earlier visit (one the planner cannot place drops the patient's
+    /// window appointments), the window is trimmed to the target, and the
+    /// earlier visits of the patients it still books come first.
+    fn finish(mut self) -> Vec<PlannedAppointment> {
+        // Established patients in order of their first booking in the plan,
+        // with that booking and the earliest instant one was made.
+        let mut first: HashMap<u64, (usize, Timestamp)> = HashMap::new();
+        let mut order = Vec::new();
+        for (i, e) in self.out.iter().enumerate() {
+            if e.new_patient {
+                continue;
+            }
+            first
+                .entry(e.patient)
+                .and_modify(|f| f.1 = f.1.min(e.booked_at))
+                .or_insert_with(|| {
+                    order.push(e.patient);
+                    (i, e.booked_at)
+                });
+        }
+        let mut history: HashMap<u64, PlannedAppointment> = HashMap::with_capacity(order.len());
+        for patient in order {
+            let (i, booked_at) = first[&patient];
+            let until = self.history.until(booked_at);
+            if let Some(visit) = self.place_history(patient, self.out[i].practitioner, until) {
+                history.insert(patient, visit);
+            }
+        }
+        let mut window = std::mem::take(&mut self.out);
+        window.retain(|e| e.new_patient || history.contains_key(&e.patient));
+        if let Some(target) = self.params.target {
+            let keep = trim(&window, target, self.params.seed);
+            let mut i = 0;
+            window.retain(|_| {
+                i += 1;
+                keep[i - 1]
+            });
+        }
+        let booked: HashSet<u64> = window
+            .iter()
+            .filter(|e| !e.new_patient)
+            .map(|e| e.patient)
+            .collect();
+        let mut out: Vec<PlannedAppointment> = history
+            .into_values()
+            .filter(|h| booked.contains(&h.patient))
+            .collect();
+        out.sort_by_key(|h| (h.start, h.practitioner, h.patient));
+        out.extend(window);
+        out
+    }
+
+    /// The earlier visit of an established patient, on a day from
+    /// [`HistoryBook::from`] (or a week after their birth) to `until`:
+    /// with `provider` when their first-visit types suit the patient then,
+    /// else with another provider.
+    fn place_history(
+        &mut self,
+        patient: u64,
+        provider: usize,
+        until: Date,
+    ) -> Option<PlannedAppointment> {
+        let born = self.patients.birth(patient).checked_add(7.days()).ok()?;
+        let from = self.history.from.max(born);
+        if from > until {
+            return None;
+        }
+        let span = (until.duration_since(from).as_hours() / 24) as u64 + 1;
+        let mut d = draw(
+            self.params.seed,
+            Stream::History,
+            patient >> 24,
+            patient & 0xFF_FFFF,
+        );
+        let providers = self.contexts.len();
+        let offset = d.below(providers as u64) as usize;
+        let others = (0..providers)
+            .map(|i| (offset + i) % providers)
+            .filter(|&p| p != provider);
+        for (k, p) in std::iter::once(provider).chain(others).enumerate() {
+            for _ in 0..if k == 0 { 24 } else { 3 } {
+                let day = from
+                    .checked_add((d.below(span) as i64).days())
+                    .unwrap_or(until);
+                if self.history.closed.contains(&day) {
+                    continue;
+                }
+                if let Some(visit) = self.place_history_on(patient, p, day, &mut d) {
+                    return Some(visit);
+                }
+            }
+        }
+        None
+    }
+
+    /// A first visit for `patient` with provider `p` on `day` in one of
+    /// their weekly blocks that offers a first-visit type suiting the
+    /// patient's age then (an any-patient type when the blocks have no
+    /// first-visit type), at the first time from a random quarter hour on
+    /// where the provider and a room of the type's kind are free.
+    fn place_history_on(
+        &mut self,
+        patient: u64,
+        p: usize,
+        day: Date,
+        d: &mut Draw,
+    ) -> Option<PlannedAppointment> {
+        let weekday = day.weekday().to_monday_one_offset() as u8;
+        let provider_ages = self.contexts[p].ages;
+        // (source, type) pairs.
+        let mut options: Vec<(usize, usize)> = Vec::new();
+        for eligibility in [PatientEligibility::New, PatientEligibility::Any] {
+            for (i, source) in self.contexts[p].sources.iter().enumerate() {
+                if source.on.is_some() || source.weekday != weekday {
+                    continue;
+                }
+                for &t in &source.session.types {
+                    if self.info[t].eligibility == eligibility {
+                        options.push((i, t));
+                    }
+                }
+            }
+            options.retain(|&(_, t)| {
+                let ages = (
+                    self.info[t].ages.0.max(provider_ages.0),
+                    self.info[t].ages.1.min(provider_ages.1),
+                );
+                self.patients.age_fits(patient, day, ages)
+            });
+            if !options.is_empty() {
+                break;
+            }
+        }
+        if options.is_empty() {
+            return None;
+        }
+        let (source, t) = options[d.weighted_index(&options, |o| self.info[o.1].weight)];
+        let source = &self.contexts[p].sources[source];
+        let (location, session_start, session_end, overbook) = (
+            source.location,
+            source.session.start,
+            source.session.end,
+            source.session.overbook,
+        );
+        let info = &self.info[t];
+        let length = minutes(i64::from(info.minutes));
+        let kind = self.types[t].resource_kind;
+        let tz = &self.zones[location];
+        let steps = (session_end - session_start - info.minutes) / 5 + 1;
+        if steps <= 0 {
+            return None;
+        }
+        let first = d.below(steps as u64) as i32 / 3 * 3;
+        let mut found = None;
+        for step in (first..steps).chain(0..first) {
+            let local_start = at_minute(day, session_start + step * 5);
+            let Some(start) = slot_start_instant(tz, local_start) else {
+                continue;
+            };
+            let end = start + length;
+            if HistoryBook::overlaps(self.history.provider_busy.get(&(p, day)), start, end) {
+                continue;
+            }
+            let room = match kind {
+                None => None,
+                Some(kind) => {
+                    let free = self.history.rooms[location].iter().find(|&&(r, k)| {
+                        k == kind
+                            && !HistoryBook::overlaps(
+                                self.history.room_busy.get(&(r, day)),
+                                start,
+                                end,
+                            )
+                    });
+                    match free {
+                        Some(&(r, _)) => Some(r),
+                        None => continue,
+                    }
+                }
+            };
+            found = Some((local_start, start, end, room));
+            break;
+        }
+        let (local_start, start, end, room) = found?;
+        self.history
+            .provider_busy
+            .entry((p, day))
+            .or_default()
+            .push((start, end));
+        if let Some(r) = room {
+            self.history
+                .room_busy
+                .entry((r, day))
+                .or_default()
+                .push((start, end));
+        }
+        let lead_min = info.min_notice.max(1);
+        let lead_max = info.max_lead.max(lead_min);
+        let (lo, hi) = (
+            info.lead.0.clamp(lead_min, lead_max),
+            info.lead.1.clamp(lead_min, lead_max),
+        );
+        let booked_at = start - minutes(lo + d.below((hi - lo + 1) as u64) as i64);
+        let arrived_at = (start - minutes(d.below(21) as i64)).max(booked_at);
+        Some(PlannedAppointment {
+            patient,
+            new_patient: true,
+            history: true,
+            practitioner: p,
+            location,
+            appointment_type: t,
+            room,
+            start,
+            end,
+            local_start,
+            booked_at,
+            status: AppointmentStatus::Fulfilled,
+            status_changed_at: end + minutes(d.below(16) as i64),
+            cancel_reason: None,
+            arrived_at: Some(arrived_at),
+            max_seat: overbook,
+        })
     }
 
     fn run(&mut self) {
@@ -2536,7 +2913,14 @@ impl<'a> Planner<'a> {
         let patient = if new_patient {
             self.patients.new_patient(day, ages)?
         } else {
-            self.patients.established(day, ages, d)?
+            // Established: their earlier visit must fit between their birth
+            // (a week after it) and this booking.
+            let until = self.history.until(booked_at);
+            if until < self.history.from {
+                return None;
+            }
+            let born_by = until.checked_sub(7.days()).ok()?;
+            self.patients.established(day, ages, born_by, d)?
         };
 
         match self.evaluate(p, location, t, start, end, booked_at, !new_patient) {
@@ -2545,6 +2929,7 @@ impl<'a> Planner<'a> {
                 Some(PlannedAppointment {
                     patient,
                     new_patient,
+                    history: false,
                     practitioner: p,
                     location,
                     appointment_type: t,
@@ -2708,13 +3093,28 @@ impl PatientPool {
         lo <= age && age <= hi
     }
 
-    fn established(&mut self, day: Date, ages: (i16, i16), d: &mut Draw) -> Option<u64> {
+    fn birth(&mut self, patient: u64) -> Date {
+        self.births.get(&self.generator, patient)
+    }
+
+    /// An established patient of a fitting age on `day`, born by `born_by`,
+    /// not yet seen that day.
+    fn established(
+        &mut self,
+        day: Date,
+        ages: (i16, i16),
+        born_by: Date,
+        d: &mut Draw,
+    ) -> Option<u64> {
         if self.established == 0 {
             return None;
         }
         for _ in 0..16 {
             let patient = d.below(self.established);
-            if !self.today.contains(&patient) && self.age_fits(patient, day, ages) {
+            if !self.today.contains(&patient)
+                && self.birth(patient) <= born_by
+                && self.age_fits(patient, day, ages)
+            {
                 return Some(patient);
             }
         }

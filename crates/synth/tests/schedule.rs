@@ -4,7 +4,7 @@ use carefront_domain::directory::{RoomKind, is_valid_npi};
 use carefront_domain::scheduling::time::local;
 use carefront_domain::scheduling::{
     AppointmentStatus, BookingRequest, ExceptionKind, Modality, ScheduleException, SlotInput,
-    Template, evaluate_booking, free_slots,
+    Template, established_since, evaluate_booking, free_slots, is_established,
 };
 use carefront_synth::schedule::{
     AppointmentParams, BENCHMARK_APPOINTMENTS, BENCHMARK_PROVIDERS, DemoSchedule,
@@ -343,6 +343,21 @@ fn check_plan(
         by_location.entry((e.location, day(e))).or_default().push(i);
     }
 
+    // Every patient's visits (start, final status): the three-year rule
+    // over them decides who is established when.
+    let mut visits: HashMap<u64, Vec<(Timestamp, AppointmentStatus)>> = HashMap::new();
+    for e in plan {
+        visits
+            .entry(e.patient)
+            .or_default()
+            .push((e.start, e.status));
+    }
+    // The earlier visits come first, and end before the window's first day.
+    let earlier = plan.iter().take_while(|e| e.history).count();
+    assert!(plan[earlier..].iter().all(|e| !e.history));
+    let window_start = plan[earlier..].iter().map(|e| e.start).min();
+    let mut history_of: HashMap<u64, usize> = HashMap::new();
+
     let mut inputs: Vec<SlotInput> = (0..schedule.appointment_types.len())
         .map(|t| schedule.slot_input(t, now, now, now))
         .collect();
@@ -357,8 +372,14 @@ fn check_plan(
         assert!(e.booked_at <= e.start);
         assert!(e.status_changed_at >= e.booked_at);
 
+        // New or established, as the domain's three-year rule sees the
+        // plan's own visits at the booking instant: exactly as booked.
+        let established = is_established(visits[&e.patient].iter().copied(), e.booked_at);
+        assert_eq!(established, !e.new_patient, "{e:?}");
+        assert!(kind.accepts_patient(established), "{e:?}");
+
         // Replay the booking at its own instant against what held time then.
-        if i % replay_every == 0 {
+        if !e.history && i % replay_every == 0 {
             let tau = e.booked_at;
             let input = &mut inputs[e.appointment_type];
             input.now = tau;
@@ -425,7 +446,31 @@ fn check_plan(
             }
             _ => false,
         });
-        assert!(in_block || in_extra, "{e:?}");
+        if e.history {
+            // Earlier visits follow the provider's weekly pattern (the
+            // templates' dates aside), months back and before the window.
+            let in_pattern = schedule.templates.iter().any(|t| {
+                t.practitioner_id == ids.practitioners[e.practitioner]
+                    && t.location_id == ids.locations[e.location]
+                    && t.blocks.iter().any(|b| {
+                        b.weekday == weekday
+                            && b.start <= e.local_start.time()
+                            && local_end.time() <= b.end
+                            && b.allows(&kind.id)
+                    })
+            });
+            assert!(in_pattern, "{e:?}");
+            assert_eq!(e.status, AppointmentStatus::Fulfilled);
+            assert!(kind.accepts_patient(false), "a first visit: {e:?}");
+            assert!(e.start > established_since(now), "{e:?}");
+            assert!(
+                e.start <= now - SignedDuration::from_hours(24 * 59),
+                "{e:?}"
+            );
+            assert!(window_start.is_none_or(|w| e.end <= w), "{e:?}");
+        } else {
+            assert!(in_block || in_extra, "{e:?}");
+        }
 
         // Nobody on a holiday.
         for x in &schedule.exceptions {
@@ -470,7 +515,14 @@ fn check_plan(
             e.patient,
             day(e)
         );
-        if e.new_patient {
+        if e.history {
+            assert!(e.patient < established_end);
+            assert!(
+                history_of.insert(e.patient, i).is_none(),
+                "patient {} has two earlier visits",
+                e.patient
+            );
+        } else if e.new_patient {
             assert!(e.patient >= established_end);
             assert!(
                 new_patients.insert(e.patient),
@@ -480,7 +532,11 @@ fn check_plan(
         } else {
             assert!(e.patient < established_end);
         }
-        assert!(kind.accepts_patient(!e.new_patient));
+        if !e.new_patient {
+            // Their earlier visit came before this booking.
+            let h = &plan[history_of[&e.patient]];
+            assert!(h.end <= e.booked_at, "{h:?} then {e:?}");
+        }
         let birth = generator.patient(e.patient).birth_date;
         assert!(
             birth <= day(e),
@@ -489,6 +545,14 @@ fn check_plan(
             day(e)
         );
     }
+
+    // An earlier visit only for a patient the window books as established.
+    let booked: HashSet<u64> = plan
+        .iter()
+        .filter(|e| !e.new_patient)
+        .map(|e| e.patient)
+        .collect();
+    assert_eq!(history_of.len(), booked.len());
 
     // Capacity, directly: at no moment do more time-holding visits hold a
     // provider than the block allows, and no room is shared.
@@ -588,7 +652,29 @@ fn demo_plan_fits_the_schedule() {
     for d in [date(2026, 11, 26), date(2026, 11, 27)] {
         assert!(plan.iter().all(|e| e.local_start.date() != d), "{d}");
     }
-    assert!(plan.iter().any(|e| e.new_patient));
+    assert!(plan.iter().any(|e| e.new_patient && !e.history));
+    // Established patients' earlier visits: about one per established
+    // patient booked, spread over the months before the window.
+    let earlier: Vec<&PlannedAppointment> = plan.iter().filter(|e| e.history).collect();
+    let booked: HashSet<u64> = plan
+        .iter()
+        .filter(|e| !e.new_patient)
+        .map(|e| e.patient)
+        .collect();
+    assert_eq!(earlier.len(), booked.len());
+    let oldest = earlier.iter().map(|e| e.local_start.date()).min().unwrap();
+    let latest = earlier.iter().map(|e| e.local_start.date()).max().unwrap();
+    eprintln!("{} earlier visits from {oldest} to {latest}", earlier.len());
+    assert!(oldest <= around() - 24.months(), "{oldest}");
+    assert!(latest >= around() - 4.months(), "{latest}");
+    assert!(
+        earlier
+            .iter()
+            .map(|e| e.practitioner)
+            .collect::<HashSet<_>>()
+            .len()
+            == clinic.practitioners.len()
+    );
     assert!(
         plan.iter()
             .any(|e| schedule.appointment_types[e.appointment_type].id == "cardio-echo")
@@ -669,6 +755,59 @@ fn demo_plan_fits_the_schedule() {
         assert!(!input.bookings.iter().any(|b| {
             b.practitioner_id == s.practitioner_id && b.start < s.end && s.start < b.end
         }));
+    }
+}
+
+/// The plan agrees with the new-or-established rule as the database will
+/// apply it: at `now`, every future booking's type accepts its patient,
+/// judged by the domain's three-year rule over the plan's own past visits
+/// (so patients booked as established were seen in the last three years,
+/// and patients booked as new were not).
+#[test]
+fn future_bookings_accept_their_patients_under_the_three_year_rule() {
+    // The demo's patient count, the CLI test's, and a small pool.
+    for (seed, patients) in [(1, 2_000), (7, 30), (2, 800)] {
+        let (_, schedule) = demo(seed);
+        let params = AppointmentParams::demo(seed, patients, now());
+        let plan = schedule.appointments(&params);
+        let mut visits: HashMap<u64, Vec<(Timestamp, AppointmentStatus)>> = HashMap::new();
+        for e in &plan {
+            visits
+                .entry(e.patient)
+                .or_default()
+                .push((e.start, e.status));
+        }
+        let mut by_kind = HashMap::new();
+        for e in plan.iter().filter(|e| {
+            e.start > now()
+                && matches!(
+                    e.status,
+                    AppointmentStatus::Booked | AppointmentStatus::Arrived
+                )
+        }) {
+            let established = is_established(visits[&e.patient].iter().copied(), now());
+            let kind = &schedule.appointment_types[e.appointment_type];
+            assert!(
+                kind.accepts_patient(established),
+                "seed {seed}: {} for patient {} (established: {established}): {e:?}",
+                kind.id,
+                e.patient
+            );
+            assert_eq!(established, !e.new_patient, "{e:?}");
+            *by_kind.entry(established).or_insert(0) += 1;
+        }
+        let earlier = plan.iter().filter(|e| e.history).count();
+        eprintln!(
+            "seed {seed}, {patients} patients: {} appointments, {earlier} earlier visits; \
+             future bookings by established: {by_kind:?}",
+            plan.len()
+        );
+        assert!(by_kind[&true] > 0, "seed {seed}: {by_kind:?}");
+        if patients >= 2_000 {
+            // Smaller pools have used up their new patients by now.
+            assert!(by_kind[&false] > 0, "seed {seed}: {by_kind:?}");
+        }
+        check_plan(&schedule, &plan, &params, 7);
     }
 }
 
@@ -754,7 +893,11 @@ fn benchmark_scale() {
         .collect();
     assert_eq!(npis.len(), BENCHMARK_PROVIDERS);
     let patients: HashSet<u64> = plan.iter().map(|e| e.patient).collect();
-    eprintln!("distinct patients: {}", patients.len());
+    eprintln!(
+        "distinct patients: {}, earlier visits of established patients: {}",
+        patients.len(),
+        plan.iter().filter(|e| e.history).count()
+    );
     let started = Instant::now();
     check_plan(&schedule, &plan, &params, 25);
     eprintln!(

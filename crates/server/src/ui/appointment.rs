@@ -12,8 +12,8 @@ use super::patients::today;
 use super::registration::input_id;
 use super::schedule::{
     ALL, Directory, TYPES_CSS, actor, cancel_reasons, clock, day_href, done_href, error_summary,
-    inline_error, local, long_day, parse_date, same_field, status_text, today_in, type_class, when,
-    zone_on,
+    inline_error, local, long_day, parse_date, same_field, sentence, status_text, today_in,
+    type_class, when, zone_on,
 };
 use super::{CsrfForm, csrf_field, error_page, local_time, shell_with_styles};
 use crate::audit::{AuditNote, note};
@@ -27,8 +27,8 @@ use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{
-    AppointmentStatus, CancelReason, EARLIEST_ARRIVAL, Preferences, Slot, SlotSearch,
-    next_available,
+    AppointmentStatus, CancelReason, EARLIEST_ARRIVAL, PatientEligibility, Preferences, Refusal,
+    Slot, SlotSearch, next_available,
 };
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
@@ -618,6 +618,26 @@ async fn render_reschedule(
         Ok(c) => c,
         Err(resp) => return resp,
     };
+    // The type no longer suiting the patient (new or established) refuses
+    // every time: say so before a time is chosen.
+    let unsuitable = match dir.kind(&a.appointment_type_id) {
+        Some(k) if v.message.is_none() && k.eligibility != PatientEligibility::Any => {
+            match state
+                .db
+                .patient_established(&p.org_id, &a.patient_id, Timestamp::now())
+                .await
+            {
+                Ok(e) if !k.accepts_patient(e) => {
+                    let type_is_for = if e { "new" } else { "established" };
+                    let (field, message) = refusal_error(&Refusal::WrongPatientKind(type_is_for));
+                    Some(sentence(field, &message))
+                }
+                Ok(_) => None,
+                Err(e) => return ops::internal_error(e),
+            }
+        }
+        _ => None,
+    };
     let tz = dir.tz(&a.location_id);
     let from_date = parse_date(&v.q.from).unwrap_or_else(|| today_in(&tz));
     let offering: Vec<String> = {
@@ -656,6 +676,12 @@ async fn render_reschedule(
         @if let Some(pt) = &patient { (header(pt, today())) }
         @if let Some(m) = &v.message {
             div.error.conflict #conflict role="alert" tabindex="-1" autofocus { p { (m) } }
+        }
+        @if let Some(why) = &unsuitable {
+            div.notice.warn #unsuitable role="note" {
+                p { strong { "This appointment cannot be moved as it is: " } (why) "." }
+                p { "To give the patient another type, cancel this appointment and book a new one." }
+            }
         }
         (error_summary("form-errors", v.errors, same_field))
         section.card aria-labelledby="now-title" {
@@ -832,6 +858,23 @@ pub async fn reschedule(
             };
             Redirect::to(&done_href(&dir, &done.new.value.appointment, "rescheduled"))
                 .into_response()
+        }
+        Err(BookError::Refused(r @ Refusal::WrongPatientKind(_))) => {
+            // Not the time: the appointment's type no longer suits the
+            // patient (new or established), whichever time is chosen.
+            let (field, message) = refusal_error(&r);
+            let message = format!(
+                "Nothing was changed: {}. To give the patient another type, cancel this \
+                 appointment and book a new one.",
+                sentence(field, &message)
+            );
+            render_reschedule(
+                &state,
+                &p,
+                &current,
+                again(StatusCode::UNPROCESSABLE_ENTITY, &none, Some(message)),
+            )
+            .await
         }
         Err(BookError::Refused(r)) => {
             let (_, message) = refusal_error(&r);

@@ -22,7 +22,7 @@ use super::patients::today;
 use super::registration::input_id;
 use super::schedule::{
     Directory, TYPES_CSS, clock, day_href, done_href, error_summary, href, inline_error, local,
-    same_field, short_day, status_text, when, zone_on,
+    same_field, sentence, short_day, status_text, when, zone_on,
 };
 use super::{CsrfForm, csrf_field, shell_with_styles};
 use crate::audit::{AuditNote, note};
@@ -435,7 +435,20 @@ fn render(state: &AppState, p: &Principal, dir: &Directory, v: View) -> Response
                 Problem::Taken => {}
             }
         }
-        (error_summary("form-errors", v.errors, anchor))
+        @if v.attempted || v.errors.is_empty() {
+            (error_summary("form-errors", v.errors, anchor))
+        } @else {
+            // Found before the form was sent (the type does not suit the
+            // patient): nothing was tried yet, so not "nothing was saved".
+            div.notice.warn #form-errors role="note" {
+                p { strong { "Before you book, please correct:" } }
+                ul {
+                    @for e in v.errors.errors() {
+                        li { a href=(format!("#{}", input_id(&anchor(&e.field)))) { (sentence(&e.field, &e.message)) } }
+                    }
+                }
+            }
+        }
         section.book-patient aria-labelledby="patient-title" {
             h2 #patient-title { "Patient" }
             @if let Some(pt) = v.patient {
@@ -653,11 +666,15 @@ pub async fn page(
     } else {
         None
     };
-    // Check the time now, so the desk learns before typing that it is gone.
+    // Check the time now, so the desk learns before typing that it is gone,
+    // and, once the patient is chosen, whether the type suits them (new or
+    // established): that refusal is shown at the type.
+    let mut errors = ValidationErrors::new();
     let problem = if kind.is_empty() {
         None
     } else {
-        let request = BookingRequest {
+        let now = Timestamp::now();
+        let mut request = BookingRequest {
             practitioner_id: q.provider.clone(),
             location_id: q.location.clone(),
             start,
@@ -665,13 +682,28 @@ pub async fn page(
             patient_established: None,
             ignore: vec![],
         };
+        if let Some(pt) = &patient {
+            request = match state
+                .db
+                .with_patient_established(&p.org_id, &pt.id, &request, now)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => return ops::internal_error(e),
+            };
+        }
         match state
             .db
-            .evaluate_booking(&p.org_id, &kind, &request, Timestamp::now())
+            .evaluate_booking(&p.org_id, &kind, &request, now)
             .await
         {
             Ok(Ok(e)) if e.fits() => None,
             Ok(Ok(e)) => Some(Problem::from_refusal(Refusal::NeedsOverride(e.issues))),
+            Ok(Err(r @ Refusal::WrongPatientKind(_))) => {
+                let (field, message) = refusal_error(&r);
+                errors.add(field, message);
+                None
+            }
             Ok(Err(r)) => Some(Problem::from_refusal(r)),
             Err(StoreError::NotFound) => None,
             Err(e) => return ops::internal_error(e),
@@ -692,7 +724,7 @@ pub async fn page(
         View {
             status: StatusCode::OK,
             form: &form,
-            errors: &ValidationErrors::new(),
+            errors: &errors,
             patient: patient.as_ref(),
             q: typed,
             hits: hits.as_ref(),
@@ -866,7 +898,7 @@ pub async fn submit(
                 Err(e) => Err(e),
             }
         }
-        None => match state.db.book(&p.org_id, &booking, &actor, now).await {
+        None => match state.bookings.book(&p.org_id, &booking, &actor, now).await {
             Ok(booked) => {
                 return Redirect::to(&done_href(
                     &dir,
@@ -966,9 +998,13 @@ pub fn refusal_error(r: &Refusal) -> (&'static str, String) {
             "appointment_type_id",
             "is not offered by this provider".into(),
         ),
-        Refusal::WrongPatientKind(kind) => {
-            ("appointment_type_id", format!("is for {kind} patients"))
-        }
+        Refusal::WrongPatientKind(kind) => (
+            "appointment_type_id",
+            format!(
+                "is for {kind} patients; {}",
+                carefront_domain::scheduling::wrong_patient_kind_reason(kind)
+            ),
+        ),
         Refusal::OffGrid => ("start", "must be on a 5-minute mark".into()),
         Refusal::AlreadyOver => ("start", "is already over: choose a later time".into()),
         Refusal::OutOfRange => ("start", "is outside the supported range".into()),

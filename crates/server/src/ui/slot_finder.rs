@@ -6,6 +6,7 @@
 //! the same wishes; the waitlist panel of the day view lists them, and a
 //! cancellation offers its time to them.
 
+use super::booking::refusal_error;
 use super::patient_summary::{header, us_date};
 use super::patients::today;
 use super::registration::input_id;
@@ -26,7 +27,8 @@ use carefront_domain::directory::{SPECIALTIES, Specialty, Versioned};
 use carefront_domain::patient::Patient;
 use carefront_domain::patient_search::parse;
 use carefront_domain::scheduling::{
-    PartOfDay, Preferences, Slot, SlotSearch, WaitlistEntry, next_available,
+    ESTABLISHED_LOOKBACK_YEARS, PartOfDay, Preferences, Refusal, Slot, SlotSearch, WaitlistEntry,
+    next_available,
 };
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{Actor, PatientHits, SlotFilter, StoreError};
@@ -311,18 +313,39 @@ async fn render(
         Err(e) => return ops::internal_error(e),
     };
     let mut errors = ValidationErrors::new();
-    let search = check(&dir, f, &mut errors);
+    let mut search = check(&dir, f, &mut errors);
+    let patient: Option<Versioned<Patient>> = if f.patient.is_empty() {
+        None
+    } else {
+        state.db.get::<Patient>(&p.org_id, &f.patient).await.ok()
+    };
+    // For a patient, only the types they may book (new or established), as
+    // `$find` proposes: another type is named at the field, with no times.
+    let established = match &patient {
+        Some(pt) => match state
+            .db
+            .patient_established(&p.org_id, &pt.id, Timestamp::now())
+            .await
+        {
+            Ok(e) => Some(e),
+            Err(e) => return ops::internal_error(e),
+        },
+        None => None,
+    };
+    if let (Some(s), Some(e)) = (&search, established)
+        && dir.kind(&s.kind).is_some_and(|k| !k.accepts_patient(e))
+    {
+        let type_is_for = if e { "new" } else { "established" };
+        let (_, message) = refusal_error(&Refusal::WrongPatientKind(type_is_for));
+        errors.add("type", message);
+        search = None;
+    }
     let results = match &search {
         Some(s) => match find(state, &p.org_id, s).await {
             Ok(r) => Some(r),
             Err(resp) => return resp,
         },
         None => None,
-    };
-    let patient: Option<Versioned<Patient>> = if f.patient.is_empty() {
-        None
-    } else {
-        state.db.get::<Patient>(&p.org_id, &f.patient).await.ok()
     };
     let hits: Option<PatientHits> = if patient.is_none() && !f.q.is_empty() {
         let parsed = parse(&f.q, today());
@@ -366,6 +389,26 @@ async fn render(
     };
     let field = |name: &str| inline_error(&errors, name, same_field);
     let (type_invalid, type_error, type_block) = field("type");
+    let type_hint = established.map(|e| {
+        let (kind, seen) = if e {
+            ("established", "has")
+        } else {
+            ("new", "has not")
+        };
+        format!(
+            "Types for {kind} patients and for anyone: this patient {seen} been seen here in the \
+             last {ESTABLISHED_LOOKBACK_YEARS} years."
+        )
+    });
+    let type_described = [
+        type_error.clone(),
+        type_hint.as_ref().map(|_| "f-type-hint".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(" ");
+    let type_described = (!type_described.is_empty()).then_some(type_described);
     let (spec_invalid, spec_error, spec_block) = field("specialty");
     let (from_invalid, from_error, from_block) = field("from");
     let (to_invalid, to_error, to_block) = field("to");
@@ -400,13 +443,14 @@ async fn render(
                 div.row {
                     div.field.w-m.invalid[type_invalid.is_some()] {
                         label for=(input_id("type")) { "Appointment type " span.req { "required" } }
-                        select id=(input_id("type")) name="type" aria-invalid=[type_invalid] aria-describedby=[type_error]
+                        select id=(input_id("type")) name="type" aria-invalid=[type_invalid] aria-describedby=[type_described]
                             autofocus[f.kind.is_empty() && errors.is_empty() && done.is_none()] {
                             option value="" { "Choose…" }
-                            @for t in dir.active_types() {
+                            @for t in dir.active_types().filter(|t| t.id == f.kind || established.is_none_or(|e| t.accepts_patient(e))) {
                                 option value=(t.id) selected[t.id == f.kind] { (t.name) " (" (t.duration_minutes) " min)" }
                             }
                         }
+                        @if let Some(hint) = &type_hint { span.hint #f-type-hint { (hint) } }
                         (type_block)
                     }
                     div.field.w-m.invalid[spec_invalid.is_some()] {
