@@ -2,6 +2,7 @@
 //! evaluation, appointment lists and holds.
 
 use super::records::AppointmentRecord;
+use super::schedule_config::ScheduleSetup;
 use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
 use crate::db::sql;
 use crate::records::{Page, Val, select_columns, versioned};
@@ -163,20 +164,16 @@ impl Db {
         Ok(types)
     }
 
-    /// A live appointment type, from the kept schedule set-up.
-    pub async fn appointment_type(
+    /// A live appointment type, from `setup`; one it does not hold is read,
+    /// to tell a deleted type from an unknown one.
+    async fn appointment_type(
         &self,
+        setup: &ScheduleSetup,
         org_id: &str,
         appointment_type_id: &str,
     ) -> Result<AppointmentType> {
-        match self
-            .schedule_setup(org_id)
-            .await?
-            .types
-            .get(appointment_type_id)
-        {
+        match setup.types.get(appointment_type_id) {
             Some(kind) => Ok(kind.clone()),
-            // Read it to tell a deleted type from an unknown one.
             None => Ok(self
                 .get::<AppointmentType>(org_id, appointment_type_id)
                 .await?
@@ -200,9 +197,13 @@ impl Db {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<SlotInput> {
-        let appointment_type = self.appointment_type(org_id, appointment_type_id).await?;
+        let setup = self.schedule_setup(org_id).await?;
+        let appointment_type = self
+            .appointment_type(&setup, org_id, appointment_type_id)
+            .await?;
         let needs_resources = appointment_type.resource_kind.is_some();
         self.load_slot_input(
+            &setup,
             org_id,
             appointment_type,
             needs_resources,
@@ -234,7 +235,9 @@ impl Db {
             return Ok(None);
         };
         let needs_resources = kinds.iter().any(|k| k.resource_kind.is_some());
+        let setup = self.schedule_setup(org_id).await?;
         self.load_slot_input(
+            &setup,
             org_id,
             first.clone(),
             needs_resources,
@@ -251,6 +254,7 @@ impl Db {
     #[allow(clippy::too_many_arguments)]
     async fn load_slot_input(
         &self,
+        setup: &ScheduleSetup,
         org_id: &str,
         appointment_type: AppointmentType,
         needs_resources: bool,
@@ -260,7 +264,6 @@ impl Db {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<SlotInput> {
-        let setup = self.schedule_setup(org_id).await?;
         let mut locations = Vec::with_capacity(setup.locations.len());
         let mut open_locations = BTreeSet::new();
         for (hours, active) in &setup.locations {
@@ -426,7 +429,10 @@ impl Db {
         request: &BookingRequest,
         now: Timestamp,
     ) -> Result<std::result::Result<Evaluation, Refusal>> {
-        let kind = self.appointment_type(org_id, appointment_type_id).await?;
+        let setup = self.schedule_setup(org_id).await?;
+        let kind = self
+            .appointment_type(&setup, org_id, appointment_type_id)
+            .await?;
         let end = request
             .start
             .saturating_add(kind.duration())
@@ -435,11 +441,15 @@ impl Db {
             practitioner_ids: vec![request.practitioner_id.clone()],
             location_ids: vec![],
         };
+        let needs_resources = kind.resource_kind.is_some();
         let input = self
-            .slot_input(
+            .load_slot_input(
+                &setup,
                 org_id,
-                appointment_type_id,
+                kind,
+                needs_resources,
                 &filter,
+                &[],
                 request.start,
                 end,
                 now,
