@@ -79,13 +79,25 @@ impl Record for Patient {
             self.pronouns.clone().into(),
             self.email.clone().into(),
         ];
-        // The columns hold the home address; `addresses_json` all of them.
+        // The columns hold the home address; `addresses_json` all of them,
+        // unless the columns say it all (no address, or one home address
+        // without type or period: most patients), as in rows written
+        // before patients had several addresses.
         match self.home_address() {
             Some(a) => v.extend(address_values(a)),
             None => v.extend((0..6).map(|_| Val::Text(None))),
         }
+        let said_by_columns = match self.addresses.as_slice() {
+            [] => true,
+            [only] => *only == PatientAddress::home(only.address.clone()),
+            _ => false,
+        };
         v.extend([
-            to_json(&self.addresses),
+            if said_by_columns {
+                Val::Text(None)
+            } else {
+                to_json(&self.addresses)
+            },
             self.language.clone().into(),
             self.interpreter_needed.into(),
             self.preferred_contact.map(|m| m.code().to_string()).into(),
@@ -103,8 +115,7 @@ impl Record for Patient {
         let birth_date: String = row.try_get("birth_date")?;
         let sex: String = row.try_get("sex")?;
         let contact: Option<String> = row.try_get("preferred_contact")?;
-        // Rows written before patients had several addresses hold one,
-        // the home address, in the address columns.
+        // Without `addresses_json`, the columns hold the only address, at home.
         let addresses: Vec<PatientAddress> =
             match row.try_get::<Option<String>, _>("addresses_json")? {
                 Some(text) => serde_json::from_str(&text)

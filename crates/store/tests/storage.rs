@@ -405,6 +405,62 @@ async fn mrns_are_sequential_per_organization() {
 }
 
 #[tokio::test]
+async fn every_single_address_reads_back_as_it_was_saved() {
+    use carefront_domain::patient::{AddressType, AddressUse, Patient, PatientAddress};
+    let (db, _) = fresh_database().await.unwrap();
+    let org_id = org(&db, "A").await;
+    let base = carefront_synth::PatientGenerator::new(5).patient(0);
+    let street = Address {
+        line1: "77 Birch Rd".into(),
+        line2: Some("Apt 2".into()),
+        city: "Reno".into(),
+        state: "NV".into(),
+        postal_code: "89501".into(),
+        country: "US".into(),
+    };
+    let mut postal = PatientAddress::home(street.clone());
+    postal.type_ = Some(AddressType::Postal);
+    let mut moved_in = PatientAddress::home(street.clone());
+    moved_in.start = Some(jiff::civil::date(2021, 3, 1));
+    let cases = [
+        vec![],
+        vec![PatientAddress::home(street.clone())],
+        vec![postal],
+        vec![moved_in],
+        vec![PatientAddress::new(AddressUse::Work, street.clone())],
+        vec![PatientAddress::new(AddressUse::Old, street)],
+    ];
+    let mut tx = db.begin(&org_id).await.unwrap();
+    let mut ids = Vec::new();
+    for addresses in &cases {
+        let patient = Patient {
+            addresses: addresses.clone(),
+            ..base.clone()
+        };
+        let id = new_id();
+        tx.create_patient(&id, patient, "t").await.unwrap();
+        ids.push(id);
+    }
+    let bulk: Vec<(String, Patient)> = cases
+        .iter()
+        .map(|addresses| {
+            let patient = Patient {
+                addresses: addresses.clone(),
+                ..base.clone()
+            };
+            (new_id(), patient)
+        })
+        .collect();
+    ids.extend(bulk.iter().map(|(id, _)| id.clone()));
+    tx.create_patients(bulk, "import").await.unwrap();
+    tx.commit().await.unwrap();
+    for (id, addresses) in ids.iter().zip(cases.iter().chain(cases.iter())) {
+        let stored = db.get::<Patient>(&org_id, id).await.unwrap();
+        assert_eq!(&stored.value.addresses, addresses);
+    }
+}
+
+#[tokio::test]
 async fn several_addresses_are_kept_and_rows_from_before_read_as_the_home_address() {
     use carefront_domain::patient::{AddressType, AddressUse, Patient, PatientAddress};
     let (db, url) = fresh_database().await.unwrap();
