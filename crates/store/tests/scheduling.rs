@@ -374,6 +374,17 @@ async fn a_booking_takes_its_slot_out_of_the_free_slots() {
         !starts(&c.slots(&c.visit, &c.dr_b, now()).await).contains(&monday(9, 30)),
         "the room is taken"
     );
+    // Evaluating provider B's booking there sees provider A's room booking
+    // at this location as well.
+    match c
+        .db
+        .evaluate_booking(&c.org, &c.visit, &c.request(&c.dr_b, monday(9, 30)), now())
+        .await
+        .unwrap()
+    {
+        Err(Refusal::NoResourceFree(_)) => {}
+        other => panic!("expected no free room, got {other:?}"),
+    }
     // The provider is busy for telehealth too.
     assert!(!starts(&c.slots(&c.tele, &c.dr_a, now()).await).contains(&monday(9, 40)));
 

@@ -350,8 +350,21 @@ impl Db {
                 in_list(&mut binds, &provider_ids)
             };
             if needs_resources {
-                booking_filter =
-                    format!(" AND (practitioner_id IN ({list}) OR resource_ids_json <> '[]')");
+                // A resource is booked only at its own location, so slots
+                // at some locations meet only those locations' bookings of
+                // resources (a booking's evaluation: one location, not
+                // every room booking of the organization in its window).
+                let rooms_here = if filter.location_ids.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        " AND location_id IN ({})",
+                        in_list(&mut binds, &filter.location_ids)
+                    )
+                };
+                booking_filter = format!(
+                    " AND (practitioner_id IN ({list}) OR (resource_ids_json <> '[]'{rooms_here}))"
+                );
             } else {
                 booking_filter = format!(" AND practitioner_id IN ({list})");
                 let list = if provider_ids.is_empty() {
@@ -439,7 +452,7 @@ impl Db {
             .unwrap_or(Timestamp::MAX);
         let filter = SlotFilter {
             practitioner_ids: vec![request.practitioner_id.clone()],
-            location_ids: vec![],
+            location_ids: vec![request.location_id.clone()],
         };
         let needs_resources = kind.resource_kind.is_some();
         let input = self
