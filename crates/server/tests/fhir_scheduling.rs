@@ -1129,6 +1129,15 @@ async fn bad_input_is_refused_naming_the_element_and_nothing_is_written() {
     );
 
     let mut body = good.clone();
+    body["participant"][2]["actor"]["reference"] = json!(format!("Location/{}", new_id()));
+    let res = post(&s.app, &desk, "/Appointment", &body).await;
+    assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);
+    assert_eq!(
+        res.issue(),
+        ("business-rule", "Appointment.participant[2].actor")
+    );
+
+    let mut body = good.clone();
     body["serviceType"][0]["coding"][0]["code"] = json!("no-such-type");
     let res = post(&s.app, &desk, "/Appointment", &body).await;
     assert_eq!(res.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", res.body);

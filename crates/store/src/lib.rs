@@ -33,9 +33,9 @@ pub use patients::{PatientHits, format_mrn};
 pub use records::{Filter, HistoryEntry, Page, Record, Val};
 pub use scheduling::{
     Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, BookError,
-    Booked, BookingWriter, HeldClaim, IdempotencyKey, LocationOpeningHours, NewAppointment,
-    PlaceHold, RescheduleTo, Rescheduled, SlotFilter, StatusChange, Task, TaskKind, TaskStatus,
-    WaitlistOffer,
+    Booked, BookingParties, BookingWriter, HeldClaim, IdempotencyKey, LocationOpeningHours,
+    NewAppointment, PlaceHold, RescheduleTo, Rescheduled, SlotFilter, StatusChange, Task, TaskKind,
+    TaskStatus, WaitlistOffer,
 };
 pub use settings::Setting;
 pub use visits::{

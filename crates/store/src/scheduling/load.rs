@@ -19,6 +19,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 /// Narrows a slot search. Empty lists mean "all".
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +29,35 @@ pub struct SlotFilter {
     pub practitioner_ids: Vec<String>,
     /// Only slots at these locations.
     pub location_ids: Vec<String>,
+}
+
+/// What a booking request names, as the kept schedule set-up has it: a
+/// request's practitioner and location are checked here before any of
+/// them is read on its own (a booking arrives many times a second; the
+/// set-up changes when an admin edits it).
+#[derive(Debug, Clone)]
+pub struct BookingParties(Arc<ScheduleSetup>);
+
+impl BookingParties {
+    /// Every live appointment type, active or not, by name.
+    pub fn appointment_types(&self) -> Vec<AppointmentType> {
+        let mut types: Vec<AppointmentType> = self.0.types.values().cloned().collect();
+        types.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        types
+    }
+
+    /// An active practitioner (false: inactive, deleted or unknown).
+    pub fn is_active_provider(&self, practitioner_id: &str) -> bool {
+        self.0.providers.contains_key(practitioner_id)
+    }
+
+    /// A live location, active or not (false: deleted or unknown).
+    pub fn is_live_location(&self, location_id: &str) -> bool {
+        self.0
+            .locations
+            .iter()
+            .any(|(hours, _)| hours.location_id == location_id)
+    }
 }
 
 /// Filters of [`Db::appointments`]; all optional, combined with AND.
@@ -153,15 +183,13 @@ impl Db {
     /// Every live (not deleted) appointment type, active or not, by name,
     /// from the kept schedule set-up.
     pub async fn live_appointment_types(&self, org_id: &str) -> Result<Vec<AppointmentType>> {
-        let mut types: Vec<AppointmentType> = self
-            .schedule_setup(org_id)
-            .await?
-            .types
-            .values()
-            .cloned()
-            .collect();
-        types.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-        Ok(types)
+        Ok(self.booking_parties(org_id).await?.appointment_types())
+    }
+
+    /// The kept schedule set-up's types, providers and locations, which a
+    /// booking request names.
+    pub async fn booking_parties(&self, org_id: &str) -> Result<BookingParties> {
+        Ok(BookingParties(self.schedule_setup(org_id).await?))
     }
 
     /// A live appointment type, from `setup`; one it does not hold is read,
@@ -269,7 +297,12 @@ impl Db {
         for (hours, active) in &setup.locations {
             let wanted =
                 filter.location_ids.is_empty() || filter.location_ids.contains(&hours.location_id);
-            if *active && wanted {
+            // Slots elsewhere need no other location's zone or hours (a
+            // provider's bookings there count all the same).
+            if !wanted {
+                continue;
+            }
+            if *active {
                 open_locations.insert(hours.location_id.clone());
             }
             locations.push(hours.clone());

@@ -49,7 +49,7 @@ pub use booking::{
 };
 pub use claims::HeldClaim;
 pub use group_booking::BookingWriter;
-pub use load::{AppointmentQuery, SlotFilter};
+pub use load::{AppointmentQuery, BookingParties, SlotFilter};
 pub use records::{AppointmentRecord, LocationOpeningHours};
 pub(crate) use schedule_config::KeptSetups;
 pub use waitlist::{Task, TaskKind, TaskStatus, WaitlistOffer};

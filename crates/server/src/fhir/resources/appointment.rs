@@ -821,7 +821,8 @@ pub async fn resolve_booking(
     input: &mut Input,
     patient: Option<&str>,
 ) -> Result<Booking, FhirError> {
-    let types = appointment_types(ctx).await?;
+    let parties = ctx.state.db.booking_parties(ctx.org()).await?;
+    let types = parties.appointment_types();
     apply_slot(ctx, input, &types).await?;
     if input.patient.is_none() {
         input.patient = patient.map(str::to_string);
@@ -898,21 +899,26 @@ pub async fn resolve_booking(
         }
     }
     let gone = |e: &StoreError| matches!(e, StoreError::NotFound | StoreError::Gone);
-    match db.get::<Practitioner>(org, &practitioner).await {
-        Err(e) if gone(&e) => issues.push(rule(
-            &at.practitioner,
-            format!("Practitioner/{practitioner} is not known"),
-        )),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
+    // Only a practitioner or location the set-up does not schedule is read.
+    if !parties.is_active_provider(&practitioner) {
+        match db.get::<Practitioner>(org, &practitioner).await {
+            Err(e) if gone(&e) => issues.push(rule(
+                &at.practitioner,
+                format!("Practitioner/{practitioner} is not known"),
+            )),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
     }
-    match db.get::<Location>(org, &location).await {
-        Err(e) if gone(&e) => issues.push(rule(
-            &at.location,
-            format!("Location/{location} is not known"),
-        )),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
+    if !parties.is_live_location(&location) {
+        match db.get::<Location>(org, &location).await {
+            Err(e) if gone(&e) => issues.push(rule(
+                &at.location,
+                format!("Location/{location} is not known"),
+            )),
+            Err(e) => return Err(e.into()),
+            Ok(_) => {}
+        }
     }
     match db.get::<Patient>(org, &patient_id).await {
         Err(e) if gone(&e) => issues.push(rule(
