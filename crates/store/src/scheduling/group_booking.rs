@@ -2,9 +2,9 @@
 //! schedule's evaluation) run on the request's own task against a reader;
 //! its writes are a dozen short statements and a durable commit. Committed
 //! one transaction each, concurrent bookings queue on the single writer
-//! (on SQLite) and each pays BEGIN, COMMIT and an fsync in turn. Here one
-//! task writes whatever bookings queued while the previous group
-//! committed in one transaction: each booking inside its own savepoint, so
+//! (on SQLite) and each pays BEGIN, COMMIT and an fsync in turn. Here a
+//! task (on PostgreSQL, a few side by side) writes whatever bookings
+//! queued while its previous group committed in one transaction: each booking inside its own savepoint, so
 //! a conflict undoes that booking alone and the others still commit, and
 //! their audit events appended together at the end. Every caller still
 //! gets its own answer only once its booking is durable.
@@ -15,13 +15,26 @@
 
 use super::Actor;
 use super::booking::{BookAppointment, BookError, Booked, IdempotencyKey, NewAppointment};
-use crate::{Db, Result, StoreError, WriteTx};
+use crate::{Backend, Db, Result, StoreError, WriteTx};
 use carefront_domain::audit::AuditEntry;
 use jiff::Timestamp;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::{Mutex, mpsc, oneshot};
 
 /// Bookings per group transaction; a longer queue waits for the next one.
 const MAX_GROUP: usize = 128;
+
+/// Groups written at once. SQLite has one writer, so one task. On
+/// PostgreSQL each of a booking's dozen statements is a round trip, so one
+/// task holding one connection caps a server's bookings whatever the
+/// database could take; several tasks write groups side by side, as
+/// several servers on one database do (the same order, the same claims).
+fn writing_tasks(backend: Backend) -> usize {
+    match backend {
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+    }
+}
 
 struct Pending {
     org_id: String,
@@ -32,7 +45,7 @@ struct Pending {
     done: oneshot::Sender<Result<Booked>>,
 }
 
-/// A handle on the booking task; cheap to clone. The task ends when the
+/// A handle on the booking tasks; cheap to clone. The tasks end when the
 /// last handle is dropped.
 #[derive(Clone, Debug)]
 pub struct BookingWriter {
@@ -41,20 +54,19 @@ pub struct BookingWriter {
 }
 
 impl BookingWriter {
-    /// Starts the writing task on the current Tokio runtime.
+    /// Starts the writing tasks on the current Tokio runtime.
     pub fn start(db: Db) -> BookingWriter {
-        let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
-        let writer_db = db.clone();
-        tokio::spawn(async move {
-            while let Some(first) = incoming.recv().await {
-                let mut group = vec![first];
-                while group.len() < MAX_GROUP {
-                    let Ok(next) = incoming.try_recv() else { break };
-                    group.push(next);
+        let (queue, incoming) = mpsc::unbounded_channel::<Pending>();
+        let incoming = Arc::new(Mutex::new(incoming));
+        for _ in 0..writing_tasks(db.backend()) {
+            let writer_db = db.clone();
+            let incoming = incoming.clone();
+            tokio::spawn(async move {
+                while let Some(group) = next_group(&incoming).await {
+                    write_group(&writer_db, group).await;
                 }
-                write_group(&writer_db, group).await;
-            }
-        });
+            });
+        }
         BookingWriter { db, queue }
     }
 
@@ -86,6 +98,19 @@ impl BookingWriter {
             .await
             .map_err(|_| StoreError::from(sqlx::Error::PoolClosed))??)
     }
+}
+
+/// What queued while the previous group was written (at least one
+/// booking; `None` once every handle is dropped). The queue is held only
+/// while taking, so another task takes the next group meanwhile.
+async fn next_group(incoming: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
+    let mut incoming = incoming.lock().await;
+    let mut group = vec![incoming.recv().await?];
+    while group.len() < MAX_GROUP {
+        let Ok(next) = incoming.try_recv() else { break };
+        group.push(next);
+    }
+    Some(group)
 }
 
 /// One transaction per organization in the group. Should the transaction
