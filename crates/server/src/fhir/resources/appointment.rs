@@ -899,25 +899,26 @@ pub async fn resolve_booking(
         }
     }
     let gone = |e: &StoreError| matches!(e, StoreError::NotFound | StoreError::Gone);
+    let known = |read: Result<_, StoreError>| match read {
+        Ok(_) => Ok(true),
+        Err(e) if gone(&e) => Ok(false),
+        Err(e) => Err(FhirError::from(e)),
+    };
     // Only a practitioner or location the set-up does not schedule is read.
-    if !parties.is_active_provider(&practitioner) {
-        match db.get::<Practitioner>(org, &practitioner).await {
-            Err(e) if gone(&e) => issues.push(rule(
-                &at.practitioner,
-                format!("Practitioner/{practitioner} is not known"),
-            )),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
-        }
-    }
-    if !parties.is_live_location(&location) {
-        match db.get::<Location>(org, &location).await {
-            Err(e) if gone(&e) => issues.push(rule(
-                &at.location,
-                format!("Location/{location} is not known"),
-            )),
-            Err(e) => return Err(e.into()),
-            Ok(_) => {}
+    let practitioner_known = parties.is_active_provider(&practitioner)
+        || known(db.get::<Practitioner>(org, &practitioner).await.map(drop))?;
+    let location_known = parties.is_live_location(&location)
+        || known(db.get::<Location>(org, &location).await.map(drop))?;
+    for (is_known, path, what) in [
+        (
+            practitioner_known,
+            &at.practitioner,
+            format!("Practitioner/{practitioner}"),
+        ),
+        (location_known, &at.location, format!("Location/{location}")),
+    ] {
+        if !is_known {
+            issues.push(rule(path, format!("{what} is not known")));
         }
     }
     match db.get::<Patient>(org, &patient_id).await {
