@@ -333,6 +333,42 @@ fn invalid(err: StoreError) -> ValidationErrors {
 }
 
 #[tokio::test]
+async fn a_room_asked_for_at_another_location_is_refused_as_elsewhere() {
+    let c = clinic().await;
+    let by = actor();
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    let uptown = tx.create(&new_id(), &location(), "t").await.unwrap().id;
+    let room = Room {
+        location_id: uptown,
+        name: "Exam 9".into(),
+        kind: RoomKind::Exam,
+    };
+    let elsewhere = tx.create(&new_id(), &room, "t").await.unwrap().id;
+    tx.commit().await.unwrap();
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.add_room_resource(&elsewhere, &by).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let mut request = c.request(&c.dr_a, monday(9, 30));
+    request.resource_id = Some(elsewhere.clone());
+    match c
+        .db
+        .evaluate_booking(&c.org, &c.visit, &request, now())
+        .await
+        .unwrap()
+    {
+        Err(Refusal::ResourceUnavailable { resource_id, why }) => {
+            assert_eq!(resource_id, elsewhere);
+            assert_eq!(why, "it is at another location");
+        }
+        other => panic!("expected the room refused as elsewhere, got {other:?}"),
+    }
+    // Without asking for a room, this location's own room is chosen.
+    let accepted = c.accepted(&c.visit, &c.dr_a, monday(9, 30)).await;
+    assert_eq!(accepted.placement.resource_ids, vec![c.room.clone()]);
+}
+
+#[tokio::test]
 async fn a_booking_takes_its_slot_out_of_the_free_slots() {
     let c = clinic().await;
     let before = c.slots(&c.visit, &c.dr_a, now()).await;

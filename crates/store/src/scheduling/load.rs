@@ -361,7 +361,15 @@ impl Db {
             .cloned()
             .collect();
 
-        let resources = setup.resources.clone();
+        // Rooms elsewhere cannot serve slots at the wanted locations.
+        let resources = setup
+            .resources
+            .iter()
+            .filter(|r| {
+                filter.location_ids.is_empty() || filter.location_ids.contains(&r.location_id)
+            })
+            .cloned()
+            .collect();
 
         // Bookings: the loaded providers' (everywhere) and, when the type
         // needs a room or device, any that use a resource. Holds likewise
@@ -488,7 +496,7 @@ impl Db {
             location_ids: vec![request.location_id.clone()],
         };
         let needs_resources = kind.resource_kind.is_some();
-        let input = self
+        let mut input = self
             .load_slot_input(
                 &setup,
                 org_id,
@@ -501,6 +509,15 @@ impl Db {
                 now,
             )
             .await?;
+        // A room asked for by id is judged even when it is elsewhere, so
+        // that the refusal says where it is.
+        if let Some(id) = &request.resource_id
+            && !input.resources.iter().any(|r| &r.id == id)
+        {
+            input
+                .resources
+                .extend(setup.resources.iter().find(|r| &r.id == id).cloned());
+        }
         Ok(evaluate_booking(&input, request))
     }
 
