@@ -1,5 +1,5 @@
 use crate::records::Val;
-use crate::scheduling::KeptSetups;
+use crate::scheduling::{KeptBookings, KeptSetups, ScheduleChanges};
 use crate::{Result, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{Any, AnyPool, Transaction};
@@ -21,6 +21,7 @@ pub struct Db {
     read: AnyPool,
     pub(crate) write: AnyPool,
     setups: Arc<KeptSetups>,
+    bookings: Arc<KeptBookings>,
 }
 
 static MIGRATE_SQLITE: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -77,6 +78,7 @@ impl Db {
                 read,
                 write,
                 setups: Arc::default(),
+                bookings: Arc::default(),
             })
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = AnyPoolOptions::new()
@@ -89,6 +91,7 @@ impl Db {
                 read: pool.clone(),
                 write: pool,
                 setups: Arc::default(),
+                bookings: Arc::default(),
             })
         } else {
             Err(StoreError::Conflict(format!(
@@ -125,6 +128,11 @@ impl Db {
         &self.setups
     }
 
+    /// The bookings this server keeps (`scheduling::kept_bookings`).
+    pub(crate) fn kept_bookings(&self) -> &KeptBookings {
+        &self.bookings
+    }
+
     /// A write transaction for one organization. On SQLite it takes the write
     /// lock at BEGIN, so it never fails half-way on a lock upgrade.
     pub async fn begin(&self, org_id: &str) -> Result<WriteTx> {
@@ -136,6 +144,7 @@ impl Db {
             org_id: org_id.to_string(),
             backend: self.backend,
             tx,
+            schedule_changes: ScheduleChanges::default(),
         })
     }
 
@@ -219,6 +228,9 @@ pub struct WriteTx {
     pub(crate) org_id: String,
     pub(crate) backend: Backend,
     pub(crate) tx: Transaction<'static, Any>,
+    /// Appointments and holds whose time this transaction took or gave
+    /// back, logged when it commits.
+    pub(crate) schedule_changes: ScheduleChanges,
 }
 
 impl WriteTx {
@@ -226,7 +238,8 @@ impl WriteTx {
         &self.org_id
     }
 
-    pub async fn commit(self) -> Result<()> {
+    pub async fn commit(mut self) -> Result<()> {
+        self.log_schedule_changes().await?;
         self.tx.commit().await?;
         Ok(())
     }
@@ -253,6 +266,7 @@ impl WriteTx {
         sqlx::raw_sql("SAVEPOINT part")
             .execute(&mut *self.tx)
             .await?;
+        self.schedule_changes.savepoint();
         Ok(())
     }
 
@@ -270,6 +284,7 @@ impl WriteTx {
         sqlx::raw_sql("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
             .execute(&mut *self.tx)
             .await?;
+        self.schedule_changes.rollback_to_savepoint();
         Ok(())
     }
 

@@ -368,6 +368,71 @@ async fn a_room_asked_for_at_another_location_is_refused_as_elsewhere() {
     assert_eq!(accepted.placement.resource_ids, vec![c.room.clone()]);
 }
 
+/// Free starts of the visit type with Dr A on Monday 9 March, as `db`
+/// (one server) computes them at `at`.
+async fn free_starts(c: &Clinic, db: &Db, at: Timestamp) -> BTreeSet<Timestamp> {
+    let filter = SlotFilter {
+        practitioner_ids: vec![c.dr_a.clone()],
+        location_ids: vec![],
+    };
+    let input = db
+        .slot_input(&c.org, &c.visit, &filter, monday(0, 0), monday(23, 0), at)
+        .await
+        .unwrap();
+    starts(&free_slots(&input).unwrap())
+}
+
+#[tokio::test]
+async fn a_server_sees_what_another_booked_held_and_gave_back_at_once() {
+    let c = clinic().await;
+    // Two servers on one database; the first keeps its bookings between
+    // computations.
+    let other = Db::connect(&c.url).await.unwrap();
+    let (booked_at, held_at) = (monday(9, 30), monday(10, 0));
+    let before = free_starts(&c, &c.db, now()).await;
+    assert!(before.contains(&booked_at) && before.contains(&held_at));
+
+    let booked = other
+        .book(&c.org, &c.booking(&c.visit, 0, booked_at), &actor(), now())
+        .await
+        .unwrap();
+    let hold = other
+        .place_hold(
+            &c.org,
+            &PlaceHold {
+                appointment_type_id: c.visit.clone(),
+                request: c.request(&c.dr_a, held_at),
+                patient_id: c.patients[1].clone(),
+                ttl: Some(SignedDuration::from_mins(5)),
+            },
+            &actor(),
+            now(),
+        )
+        .await
+        .unwrap();
+    let taken = free_starts(&c, &c.db, now()).await;
+    assert!(!taken.contains(&booked_at), "the other server's booking");
+    assert!(!taken.contains(&held_at), "the other server's hold");
+    // The hold lapses by itself.
+    let later = now() + SignedDuration::from_mins(6);
+    assert!(free_starts(&c, &c.db, later).await.contains(&held_at));
+
+    let mut tx = other.begin(&c.org).await.unwrap();
+    tx.cancel_appointment(
+        &booked.appointment.id,
+        CancelReason::Patient,
+        None,
+        &actor(),
+        now(),
+    )
+    .await
+    .unwrap();
+    tx.release_hold(&hold.id, &actor()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(free_starts(&c, &c.db, now()).await, before);
+    other.close().await;
+}
+
 #[tokio::test]
 async fn a_booking_takes_its_slot_out_of_the_free_slots() {
     let c = clinic().await;

@@ -87,6 +87,8 @@ impl Busy {
 pub(crate) struct Zone<'a> {
     pub tz: TimeZone,
     pub hours: &'a LocationHours,
+    /// Its place in `SlotInput::locations`.
+    pub index: u32,
 }
 
 /// A stretch of availability on one local date: a template block or an
@@ -128,7 +130,9 @@ pub(crate) struct Calendar<'a> {
     zones: HashMap<&'a str, Zone<'a>>,
     load: HashMap<&'a str, Load>,
     resource_busy: HashMap<&'a str, Busy>,
-    rooms: HashMap<(&'a str, ResourceKind), Vec<&'a Resource>>,
+    /// Active resources by location and kind, by id, with their place in
+    /// `SlotInput::resources`.
+    rooms: HashMap<(&'a str, ResourceKind), Vec<(u32, &'a Resource)>>,
     resources: HashMap<&'a str, &'a Resource>,
     templates: HashMap<&'a str, Vec<&'a Template>>,
     extras: HashMap<&'a str, Vec<&'a ScheduleException>>,
@@ -142,13 +146,13 @@ impl<'a> Calendar<'a> {
     /// `ignore` (the hold being confirmed, the appointment being moved).
     pub(crate) fn new(input: &'a SlotInput, ignore: &[String]) -> Result<Self, ScheduleError> {
         let mut zones = HashMap::new();
-        for hours in &input.locations {
+        for (index, hours) in (0..).zip(&input.locations) {
             let tz =
                 TimeZone::get(&hours.timezone).map_err(|_| ScheduleError::UnknownTimeZone {
                     location_id: hours.location_id.clone(),
                     timezone: hours.timezone.clone(),
                 })?;
-            zones.insert(hours.location_id.as_str(), Zone { tz, hours });
+            zones.insert(hours.location_id.as_str(), Zone { tz, hours, index });
         }
 
         let occupied = input
@@ -187,17 +191,17 @@ impl<'a> Calendar<'a> {
             }
         }
 
-        let mut rooms: HashMap<(&str, ResourceKind), Vec<&Resource>> = HashMap::new();
+        let mut rooms: HashMap<(&str, ResourceKind), Vec<(u32, &Resource)>> = HashMap::new();
         let mut resources = HashMap::new();
-        for r in input.resources.iter().filter(|r| r.active) {
+        for (index, r) in (0..).zip(&input.resources).filter(|(_, r)| r.active) {
             rooms
                 .entry((r.location_id.as_str(), r.kind))
                 .or_default()
-                .push(r);
+                .push((index, r));
             resources.insert(r.id.as_str(), r);
         }
         for list in rooms.values_mut() {
-            list.sort_by(|a, b| a.id.cmp(&b.id));
+            list.sort_by(|a, b| a.1.id.cmp(&b.1.id));
         }
 
         let mut templates: HashMap<&str, Vec<&Template>> = HashMap::new();
@@ -294,18 +298,19 @@ impl<'a> Calendar<'a> {
             .is_none_or(|busy| !busy.overlaps(a, b))
     }
 
-    /// The first free resource (by id) of `kind` at the location.
+    /// The first free resource (by id) of `kind` at the location, with its
+    /// place in `SlotInput::resources`.
     pub(crate) fn free_resource(
         &self,
         location_id: &str,
         kind: ResourceKind,
         a: Timestamp,
         b: Timestamp,
-    ) -> Option<&'a Resource> {
+    ) -> Option<(u32, &'a Resource)> {
         self.rooms
             .get(&(location_id, kind))?
             .iter()
-            .find(|r| self.resource_free(&r.id, a, b))
+            .find(|(_, r)| self.resource_free(&r.id, a, b))
             .copied()
     }
 

@@ -44,8 +44,8 @@ pub use series::{
     SeriesConflict, SeriesRequest, SeriesRule, plan_series,
 };
 pub use slots::{
-    Booking, Provider, ScheduleError, Slot, SlotInput, SlotSearch, ThirdNextAvailable, free_slots,
-    next_available, third_next_available,
+    Booking, FreeSlots, Provider, ScheduleError, Slot, SlotAt, SlotInput, SlotSearch,
+    ThirdNextAvailable, free_slots, free_slots_by_type, next_available, third_next_available,
 };
 pub use status::{Appointment, AppointmentStatus, CancelReason, EARLIEST_ARRIVAL, TransitionError};
 pub use waitlist::{RankedEntry, WaitlistEntry, rank_waitlist};

@@ -19,7 +19,8 @@ use super::time::{at_minute, days_between, local, slot_start_instant};
 use jiff::civil::{Date, DateTime};
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 
 /// A provider who may be scheduled, with the specialties (NUCC codes) of
 /// their practitioner roles.
@@ -107,8 +108,177 @@ pub fn free_slots(input: &SlotInput) -> Result<Vec<Slot>, ScheduleError> {
     generate(&cal, input.from, input.until, |_| true, |_| true)
 }
 
+/// A free slot as places in its input and in the types asked about: cheap
+/// to compute, order, count and keep; [`FreeSlots::slot`] writes it out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SlotAt {
+    /// Index into `SlotInput::providers`.
+    pub provider: u32,
+    /// Index into `SlotInput::locations`.
+    pub location: u32,
+    /// Index into the types asked about.
+    pub kind: u32,
+    /// Index into `SlotInput::resources`.
+    pub resource: Option<u32>,
+    pub start: Timestamp,
+    pub end: Timestamp,
+    pub local_start: DateTime,
+    pub local_end: DateTime,
+    pub booked: u32,
+    pub capacity: u32,
+}
+
+impl SlotAt {
+    /// See [`Slot::is_overbook`].
+    pub fn is_overbook(&self) -> bool {
+        self.booked > 0
+    }
+}
+
+/// Free slots of several types, kept as runs: each run is one provider's
+/// slots of one type, by start (a provider offers a start once per type,
+/// at the first of its locations by id). Runs are merged in order on
+/// demand, so a search that wants the first few of many thousand slots
+/// and their number never sorts or writes out the rest.
+#[derive(Debug, Clone, Default)]
+pub struct FreeSlots {
+    pub runs: Vec<Vec<SlotAt>>,
+    /// Order of each provider, location and type by id (by index).
+    provider_rank: Vec<u32>,
+    location_rank: Vec<u32>,
+    kind_rank: Vec<u32>,
+}
+
+fn ranks<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<u32> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| id(&items[a]).cmp(id(&items[b])));
+    let mut rank = vec![0; items.len()];
+    for (r, i) in (0..).zip(order) {
+        rank[i] = r;
+    }
+    rank
+}
+
+impl FreeSlots {
+    /// The order of slots: by start, then provider, location and type id.
+    fn key(&self, s: &SlotAt) -> (Timestamp, u32, u32, u32) {
+        (
+            s.start,
+            self.provider_rank[s.provider as usize],
+            self.location_rank[s.location as usize],
+            self.kind_rank[s.kind as usize],
+        )
+    }
+
+    /// Every slot, by start, then provider, location and type id.
+    pub fn in_order(&self) -> impl Iterator<Item = &SlotAt> {
+        self.merged(vec![0; self.runs.len()])
+    }
+
+    /// The slots starting at or after their type's `earliest` (`None`:
+    /// none of that type), in order, with how many there are.
+    pub fn starting_from<'s>(
+        &'s self,
+        earliest: &[Option<Timestamp>],
+    ) -> (usize, impl Iterator<Item = &'s SlotAt> + use<'s>) {
+        let firsts: Vec<usize> = self
+            .runs
+            .iter()
+            .map(
+                |run| match run.first().and_then(|s| earliest[s.kind as usize]) {
+                    Some(t) => run.partition_point(|s| s.start < t),
+                    None => run.len(),
+                },
+            )
+            .collect();
+        let total = self
+            .runs
+            .iter()
+            .zip(&firsts)
+            .map(|(run, first)| run.len() - first)
+            .sum();
+        (total, self.merged(firsts))
+    }
+
+    /// The runs merged in order, each from its index in `firsts`.
+    fn merged(&self, firsts: Vec<usize>) -> impl Iterator<Item = &SlotAt> {
+        type Next = Reverse<((Timestamp, u32, u32, u32), usize, usize)>;
+        let mut heap: BinaryHeap<Next> = self
+            .runs
+            .iter()
+            .zip(firsts)
+            .enumerate()
+            .filter_map(|(r, (run, first))| {
+                run.get(first).map(|s| Reverse((self.key(s), r, first)))
+            })
+            .collect();
+        std::iter::from_fn(move || {
+            let Reverse((_, r, i)) = heap.pop()?;
+            let run = &self.runs[r];
+            if let Some(next) = run.get(i + 1) {
+                heap.push(Reverse((self.key(next), r, i + 1)));
+            }
+            Some(&run[i])
+        })
+    }
+
+    /// Keeps the slots `keep` selects.
+    pub fn retain(&mut self, keep: impl Fn(&SlotAt) -> bool) {
+        for run in &mut self.runs {
+            run.retain(&keep);
+        }
+        self.runs.retain(|run| !run.is_empty());
+    }
+
+    /// The slot written out, from the input and types it was computed from.
+    pub fn slot(at: &SlotAt, input: &SlotInput, kinds: &[AppointmentType]) -> Slot {
+        Slot {
+            practitioner_id: input.providers[at.provider as usize]
+                .practitioner_id
+                .clone(),
+            location_id: input.locations[at.location as usize].location_id.clone(),
+            appointment_type_id: kinds[at.kind as usize].id.clone(),
+            start: at.start,
+            end: at.end,
+            local_start: at.local_start,
+            local_end: at.local_end,
+            resource_id: at.resource.map(|r| input.resources[r as usize].id.clone()),
+            booked: at.booked,
+            capacity: at.capacity,
+        }
+    }
+}
+
+/// The free slots of each of `kinds` (the input's own type is not looked
+/// at), indexing the input once for all of them.
+pub fn free_slots_by_type<'a>(
+    input: &'a SlotInput,
+    kinds: &'a [AppointmentType],
+) -> Result<FreeSlots, ScheduleError> {
+    let mut cal = Calendar::new(input, &[])?;
+    let mut free = FreeSlots {
+        runs: Vec::new(),
+        provider_rank: ranks(&input.providers, |p| &p.practitioner_id),
+        location_rank: ranks(&input.locations, |l| &l.location_id),
+        kind_rank: ranks(kinds, |k| &k.id),
+    };
+    for (index, kind) in (0..).zip(kinds) {
+        cal.kind = kind;
+        generate_runs(
+            &cal,
+            index,
+            input.from,
+            input.until,
+            |_| true,
+            |_| true,
+            &mut free.runs,
+        )?;
+    }
+    Ok(free)
+}
+
 /// Slot generation over `[from, until)` for the providers `keep` selects and
-/// the locations `keep_location` selects.
+/// the locations `keep_location` selects, written out in order.
 pub(crate) fn generate(
     cal: &Calendar,
     from: Timestamp,
@@ -116,6 +286,32 @@ pub(crate) fn generate(
     keep: impl Fn(&Provider) -> bool,
     keep_location: impl Fn(&str) -> bool,
 ) -> Result<Vec<Slot>, ScheduleError> {
+    let input = cal.input;
+    let mut free = FreeSlots {
+        runs: Vec::new(),
+        provider_rank: ranks(&input.providers, |p| &p.practitioner_id),
+        location_rank: ranks(&input.locations, |l| &l.location_id),
+        kind_rank: vec![0],
+    };
+    generate_runs(cal, 0, from, until, keep, keep_location, &mut free.runs)?;
+    let kinds = std::slice::from_ref(cal.kind);
+    Ok(free
+        .in_order()
+        .map(|s| FreeSlots::slot(s, input, kinds))
+        .collect())
+}
+
+/// Adds one run per provider of the calendar's type (`kind` is its index)
+/// to `runs`.
+fn generate_runs(
+    cal: &Calendar,
+    kind_index: u32,
+    from: Timestamp,
+    until: Timestamp,
+    keep: impl Fn(&Provider) -> bool,
+    keep_location: impl Fn(&str) -> bool,
+    runs: &mut Vec<Vec<SlotAt>>,
+) -> Result<(), ScheduleError> {
     let input = cal.input;
     let kind = cal.kind;
     let earliest = from.max(
@@ -126,15 +322,17 @@ pub(crate) fn generate(
     );
     let duration = kind.duration();
     let step = kind.duration_minutes as i32;
-    let mut out = Vec::new();
     // A zero duration (invalid, but possible in unvalidated input) would never advance.
     if earliest >= until || !kind.active || step <= 0 {
-        return Ok(out);
+        return Ok(());
     }
-    for provider in input.providers.iter().filter(|p| cal.offers(p) && keep(p)) {
+    for (provider_index, provider) in (0..).zip(&input.providers) {
+        if !cal.offers(provider) || !keep(provider) {
+            continue;
+        }
         let p = provider.practitioner_id.as_str();
         let load = cal.load(p);
-        let mut mine: Vec<Slot> = Vec::new();
+        let mut mine: Vec<SlotAt> = Vec::new();
         for location_id in cal.provider_locations(p) {
             if !keep_location(location_id) {
                 continue;
@@ -187,22 +385,22 @@ pub(crate) fn generate(
                         if booked >= capacity {
                             continue;
                         }
-                        let resource_id = match kind.resource_kind {
+                        let resource = match kind.resource_kind {
                             None => None,
                             Some(rk) => match cal.free_resource(location_id, rk, start, end) {
-                                Some(r) => Some(r.id.clone()),
+                                Some((index, _)) => Some(index),
                                 None => continue,
                             },
                         };
-                        mine.push(Slot {
-                            practitioner_id: p.to_string(),
-                            location_id: location_id.to_string(),
-                            appointment_type_id: kind.id.clone(),
+                        mine.push(SlotAt {
+                            provider: provider_index,
+                            location: zone.index,
+                            kind: kind_index,
+                            resource,
                             start,
                             end,
                             local_start,
                             local_end: local(tz, end),
-                            resource_id,
                             booked,
                             capacity,
                         });
@@ -215,23 +413,15 @@ pub(crate) fn generate(
             }
         }
         // Overlapping sessions (an extra session over a template block) must
-        // not offer the same start twice.
-        mine.sort_by(|a, b| {
-            a.start
-                .cmp(&b.start)
-                .then_with(|| a.location_id.cmp(&b.location_id))
-        });
-        mine.dedup_by(|a, b| a.start == b.start);
-        out.extend(mine);
+        // not offer the same start twice; locations come by id, and the
+        // stable sort keeps the first location's.
+        mine.sort_by_key(|s| s.start);
+        mine.dedup_by_key(|s| s.start);
+        if !mine.is_empty() {
+            runs.push(mine);
+        }
     }
-    out.sort_by(|a, b| {
-        (a.start, &a.practitioner_id, &a.location_id).cmp(&(
-            b.start,
-            &b.practitioner_id,
-            &b.location_id,
-        ))
-    });
-    Ok(out)
+    Ok(())
 }
 
 /// A "next available" search across providers.

@@ -43,6 +43,64 @@ fn ordinary_day_follows_the_template() {
 }
 
 #[test]
+fn slots_of_several_types_are_each_types_own_in_one_order() {
+    let day = date(2026, 3, 9);
+    let mut input = on_day(clinic(NY), day);
+    input
+        .bookings
+        .push(booking("b1", "dr-a", &["room-1"], at(NY, day, 10, 0), 45));
+    let kinds = [
+        visit_type(),
+        telehealth_type(20),
+        AppointmentType {
+            id: "tele-long".into(),
+            ..telehealth_type(60)
+        },
+    ];
+    let free = free_slots_by_type(&input, &kinds).unwrap();
+    let written: Vec<Slot> = free
+        .in_order()
+        .map(|s| FreeSlots::slot(s, &input, &kinds))
+        .collect();
+    for kind in &kinds {
+        let mut alone = input.clone();
+        alone.appointment_type = kind.clone();
+        let own: Vec<Slot> = written
+            .iter()
+            .filter(|s| s.appointment_type_id == kind.id)
+            .cloned()
+            .collect();
+        assert_eq!(own, free_slots(&alone).unwrap(), "{}", kind.id);
+    }
+    // One order across the types: by start, then type id.
+    let order: Vec<(Timestamp, &str)> = written
+        .iter()
+        .map(|s| (s.start, s.appointment_type_id.as_str()))
+        .collect();
+    let mut sorted = order.clone();
+    sorted.sort();
+    assert_eq!(order, sorted);
+
+    // From noon for visits, none of the short video visits, every long one.
+    let noon = at(NY, day, 12, 0);
+    let earliest = [Some(noon), None, Some(input.from)];
+    let (total, first) = free.starting_from(&earliest);
+    let expected: Vec<Slot> = written
+        .iter()
+        .filter(|s| match s.appointment_type_id.as_str() {
+            "tele" => false,
+            "tele-long" => true,
+            _ => s.start >= noon,
+        })
+        .cloned()
+        .collect();
+    assert!(expected.len() > 10);
+    assert_eq!(total, expected.len());
+    let first: Vec<Slot> = first.map(|s| FreeSlots::slot(s, &input, &kinds)).collect();
+    assert_eq!(first, expected);
+}
+
+#[test]
 fn spring_forward_day_keeps_local_times() {
     for (tz, before, after) in [
         (NY, "2026-03-07T14:00:00Z", "2026-03-08T13:00:00Z"),

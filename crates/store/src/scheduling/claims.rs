@@ -89,6 +89,7 @@ impl WriteTx {
         now_us: i64,
         slot: &str,
     ) -> Result<()> {
+        self.schedule_changes.touch(owner_id);
         let mut by_key: BTreeMap<&str, BTreeMap<i64, i64>> = BTreeMap::new();
         for c in claims {
             let max = by_key
@@ -236,6 +237,7 @@ impl WriteTx {
 
     /// Gives back every seat `owner_id` holds; returns how many.
     pub(crate) async fn release_claims(&mut self, owner_id: &str) -> Result<u64> {
+        self.schedule_changes.touch(owner_id);
         let done =
             sqlx::query("DELETE FROM appointment_claims WHERE org_id = $1 AND owner_id = $2")
                 .bind(&self.org_id)

@@ -1,6 +1,7 @@
 //! Reads: what one slot computation needs ([`Db::slot_input`]), booking
 //! evaluation, appointment lists and holds.
 
+use super::kept_bookings::BookingScope;
 use super::records::AppointmentRecord;
 use super::schedule_config::ScheduleSetup;
 use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
@@ -10,9 +11,9 @@ use crate::{Db, Result, StoreError};
 use carefront_domain::audit::Action;
 use carefront_domain::directory::Versioned;
 use carefront_domain::scheduling::{
-    AppointmentStatus, AppointmentType, Booking, BookingRequest, Evaluation, ExceptionKind, Hold,
-    LocationHours, MAX_DURATION_MINUTES, OpeningHours, Placement, Provider, Refusal,
-    ScheduleException, SlotInput, Template, evaluate_booking,
+    AppointmentStatus, AppointmentType, BookingRequest, Evaluation, ExceptionKind, Hold,
+    LocationHours, OpeningHours, Placement, Provider, Refusal, ScheduleException, SlotInput,
+    Template, evaluate_booking,
 };
 use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp};
@@ -84,9 +85,6 @@ pub(crate) fn holding_statuses() -> String {
         .join(", ")
 }
 
-/// The longest an appointment lasts: bookings starting this much before a
-/// range may still reach into it.
-const LONGEST: SignedDuration = SignedDuration::from_mins(MAX_DURATION_MINUTES as i64);
 /// Local wall-clock times are within a day of UTC anywhere.
 const ZONE_SLACK: SignedDuration = SignedDuration::from_hours(48);
 
@@ -372,91 +370,14 @@ impl Db {
             .collect();
 
         // Bookings: the loaded providers' (everywhere) and, when the type
-        // needs a room or device, any that use a resource. Holds likewise
-        // (they are few and short-lived: all of them when a resource counts).
-        let mut binds = vec![
-            Val::from(org_id),
-            int(us(until)),
-            int(us(from)),
-            int(us(from.saturating_sub(LONGEST).unwrap_or(from))),
-        ];
-        let mut hold_binds = binds.clone();
-        hold_binds.push(int(us(now)));
-        let mut booking_filter = String::new();
-        let mut hold_filter = String::new();
-        if !filter.practitioner_ids.is_empty() || !specialties.is_empty() {
-            let list = if provider_ids.is_empty() {
-                "NULL".to_string()
-            } else {
-                in_list(&mut binds, &provider_ids)
-            };
-            if needs_resources {
-                // A resource is booked only at its own location, so slots
-                // at some locations meet only those locations' bookings of
-                // resources (a booking's evaluation: one location, not
-                // every room booking of the organization in its window).
-                let rooms_here = if filter.location_ids.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " AND location_id IN ({})",
-                        in_list(&mut binds, &filter.location_ids)
-                    )
-                };
-                booking_filter = format!(
-                    " AND (practitioner_id IN ({list}) OR (resource_ids_json <> '[]'{rooms_here}))"
-                );
-            } else {
-                booking_filter = format!(" AND practitioner_id IN ({list})");
-                let list = if provider_ids.is_empty() {
-                    "NULL".to_string()
-                } else {
-                    in_list(&mut hold_binds, &provider_ids)
-                };
-                hold_filter = format!(" AND practitioner_id IN ({list})");
-            }
-        }
-        let range = "org_id = $1 AND start_us < $2 AND end_us > $3 AND start_us >= $4";
-        // Only what a `Booking` holds: decoding whole appointments cost
-        // more than the rest of a slot search.
-        let rows = bind_vals(
-            sqlx::query(sql(format!(
-                "SELECT id, practitioner_id, resource_ids_json, start_us, end_us \
-                 FROM appointments WHERE {range} AND deleted = 0 \
-                 AND status IN ({}){} ORDER BY start_us, id",
-                holding_statuses(),
-                booking_filter
-            ))),
-            &binds,
-        )
-        .fetch_all(self.reader())
-        .await?;
-        let bookings = rows
-            .iter()
-            .map(|row| {
-                Ok(Booking {
-                    id: row.try_get("id")?,
-                    practitioner_id: row.try_get("practitioner_id")?,
-                    resource_ids: json_col(row, "resource_ids_json")?,
-                    start: ts_col(row, "start_us")?,
-                    end: ts_col(row, "end_us")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-
-        let hold_rows = bind_vals(
-            sqlx::query(sql(format!(
-                "SELECT {HOLD_COLUMNS} FROM appointment_holds WHERE {range} \
-                 AND expires_at_us > $5{hold_filter} ORDER BY start_us, id"
-            ))),
-            &hold_binds,
-        )
-        .fetch_all(self.reader())
-        .await?;
-        let holds = hold_rows
-            .iter()
-            .map(hold_from_row)
-            .collect::<Result<Vec<_>>>()?;
+        // needs a room or device, those using one at the wanted locations (a
+        // resource is booked only at its own location). Holds likewise.
+        let wanted: Vec<String> = locations.iter().map(|l| l.location_id.clone()).collect();
+        let scope = BookingScope {
+            providers: &provider_ids,
+            rooms_at: needs_resources.then_some(wanted.as_slice()),
+        };
+        let (bookings, holds) = self.bookings_in(org_id, scope, from, until, now).await?;
 
         Ok(SlotInput {
             appointment_type,

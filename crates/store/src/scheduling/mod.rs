@@ -36,6 +36,7 @@ mod claims;
 mod config;
 mod established;
 mod group_booking;
+mod kept_bookings;
 mod load;
 mod records;
 mod schedule_config;
@@ -49,6 +50,7 @@ pub use booking::{
 };
 pub use claims::HeldClaim;
 pub use group_booking::BookingWriter;
+pub(crate) use kept_bookings::{KeptBookings, ScheduleChanges};
 pub use load::{AppointmentQuery, BookingParties, SlotFilter};
 pub use records::{AppointmentRecord, LocationOpeningHours};
 pub(crate) use schedule_config::KeptSetups;

@@ -332,18 +332,22 @@ async fn find(ctx: Ctx, pairs: Result<Vec<(String, String, String)>, FhirError>)
             Some(id) => Some(ctx.state.db.patient_established(ctx.org(), id, now).await?),
             None => None,
         };
-        let on_offer = answer.as_deref().map(|a| {
-            a.on_offer(start, now)
-                .filter(move |(_, kind)| established.is_none_or(|e| kind.accepts_patient(e)))
-        });
-        let total = on_offer.clone().map_or(0, Iterator::count);
+        let (total, on_offer) = match answer.as_deref() {
+            Some(a) => {
+                let (total, proposals) = a.on_offer(start, now, |kind| {
+                    established.is_none_or(|e| kind.accepts_patient(e))
+                });
+                (total, Some(proposals))
+            }
+            None => (0, None),
+        };
         let count = input.count.unwrap_or(DEFAULT_COUNT);
         let entries: Vec<Value> = on_offer
             .into_iter()
             .flatten()
             .take(count)
-            .map(|(f, kind)| {
-                let resource = proposed_json(&f.slot, &kind.name, patient.as_deref());
+            .map(|(slot, kind)| {
+                let resource = proposed_json(&slot, &kind.name, patient.as_deref());
                 let id = resource["id"].as_str().unwrap_or_default().to_string();
                 match_entry(format!("{}/Appointment/{id}", ctx.base), resource)
             })

@@ -22,7 +22,8 @@ use crate::fhir::outcome::{FhirError, Issue};
 use carefront_domain::ValidationErrors;
 use carefront_domain::directory::{NUCC_TAXONOMY_SYSTEM, Specialty, Versioned};
 use carefront_domain::scheduling::{
-    AppointmentType, FitIssue, Refusal, ScheduleError, Slot, SlotInput, free_slots,
+    AppointmentType, FitIssue, FreeSlots, Refusal, ScheduleError, Slot, SlotInput,
+    free_slots_by_type,
 };
 use carefront_store::{BookError, Db, Page, Record, SlotFilter, StoreError};
 use jiff::{SignedDuration, Timestamp};
@@ -409,14 +410,50 @@ pub struct Scope {
 }
 
 /// The free slots of each of `kinds` over one loaded input.
-fn computed(input: &mut SlotInput, kinds: &[AppointmentType]) -> Result<Vec<Vec<Slot>>, FhirError> {
-    kinds
-        .iter()
-        .map(|kind| {
-            input.appointment_type = kind.clone();
-            free_slots(input).map_err(|e| FhirError::Internal(e.to_string()))
-        })
-        .collect()
+fn computed(input: &SlotInput, kinds: &[AppointmentType]) -> Result<Vec<Vec<Slot>>, FhirError> {
+    let free = free_slots_by_type(input, kinds).map_err(|e| FhirError::Internal(e.to_string()))?;
+    let mut by_kind = vec![Vec::new(); kinds.len()];
+    for at in free.in_order() {
+        by_kind[at.kind as usize].push(FreeSlots::slot(at, input, kinds));
+    }
+    Ok(by_kind)
+}
+
+/// The free slots of `kinds` in the scope, with the input they were
+/// computed from (`None` without kinds), as [`find_slots`] loads them: for
+/// searches that want the first few of many.
+pub async fn free_slots_in(
+    db: &Db,
+    org_id: &str,
+    kinds: &[AppointmentType],
+    scope: &Scope,
+    specialties: &[String],
+) -> Result<Option<(SlotInput, FreeSlots)>, FhirError> {
+    let Some(input) = load_input(db, org_id, kinds, scope, specialties).await? else {
+        return Ok(None);
+    };
+    let free = free_slots_by_type(&input, kinds).map_err(|e| FhirError::Internal(e.to_string()))?;
+    Ok(Some((input, free)))
+}
+
+async fn load_input(
+    db: &Db,
+    org_id: &str,
+    kinds: &[AppointmentType],
+    scope: &Scope,
+    specialties: &[String],
+) -> Result<Option<SlotInput>, FhirError> {
+    Ok(db
+        .slot_input_for_types(
+            org_id,
+            kinds,
+            &scope.filter,
+            specialties,
+            scope.from,
+            scope.until,
+            scope.now,
+        )
+        .await?)
 }
 
 type SlotAt<'a> = (&'a str, &'a str, Timestamp);
@@ -448,32 +485,21 @@ pub async fn find_slots(
     specialties: &[String],
 ) -> Result<Option<(SlotInput, Vec<Found>)>, FhirError> {
     let wants = |s: SlotStatus| scope.statuses.is_empty() || scope.statuses.contains(&s);
-    let Some(mut input) = db
-        .slot_input_for_types(
-            org_id,
-            kinds,
-            &scope.filter,
-            specialties,
-            scope.from,
-            scope.until,
-            scope.now,
-        )
-        .await?
-    else {
+    let Some(input) = load_input(db, org_id, kinds, scope, specialties).await? else {
         return Ok(None);
     };
-    let free = computed(&mut input, kinds)?;
+    let free = computed(&input, kinds)?;
     let (unheld, open) = if wants(SlotStatus::BusyTentative) || wants(SlotStatus::Busy) {
         let mut unheld = input.clone();
         unheld.holds.clear();
         let open = if wants(SlotStatus::Busy) {
             let mut open = unheld.clone();
             open.bookings.clear();
-            computed(&mut open, kinds)?
+            computed(&open, kinds)?
         } else {
             Vec::new()
         };
-        (computed(&mut unheld, kinds)?, open)
+        (computed(&unheld, kinds)?, open)
     } else {
         (Vec::new(), Vec::new())
     };

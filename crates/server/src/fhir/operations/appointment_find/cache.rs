@@ -13,8 +13,8 @@
 //! horizon moves): the answer lapses then.
 
 use crate::fhir::outcome::FhirError;
-use crate::fhir::resources::scheduling::{Found, Scope, SlotStatus, every, find_slots};
-use carefront_domain::scheduling::{AppointmentType, SlotInput};
+use crate::fhir::resources::scheduling::{Scope, SlotStatus, every, free_slots_in};
+use carefront_domain::scheduling::{AppointmentType, FreeSlots, Slot, SlotInput};
 use carefront_store::{Db, SlotFilter};
 use jiff::Timestamp;
 use jiff::tz::TimeZone;
@@ -35,36 +35,53 @@ pub struct Question {
     pub visit_types: Vec<String>,
 }
 
-/// The free slots needing no overbooking, by start, of the active types
-/// asked about (`Found::kind` indexes `kinds`), as of when it was computed.
+/// The free slots needing no overbooking of the active types asked about,
+/// as of when it was computed, with what writes them out (the input
+/// without its bookings and holds).
 #[derive(Debug)]
 pub struct Answer {
     pub kinds: Vec<AppointmentType>,
-    pub proposals: Vec<Found>,
+    /// `None` when no type was asked about.
+    found: Option<(SlotInput, FreeSlots)>,
 }
 
 impl Answer {
-    /// The proposals still on offer at `now` for a search from `start`, with
-    /// their types: a kept answer may be older than `now`, and minimum
+    /// How many proposals are still on offer at `now` for a search from
+    /// `start` of the types `wanted` accepts, and those proposals by start
+    /// with their types: a kept answer may be older than `now`, and minimum
     /// notice (as slot search applies it) takes its first slots away.
     pub fn on_offer(
         &self,
         start: Timestamp,
         now: Timestamp,
-    ) -> impl Iterator<Item = (&Found, &AppointmentType)> + Clone {
+        wanted: impl Fn(&AppointmentType) -> bool,
+    ) -> (usize, impl Iterator<Item = (Slot, &AppointmentType)>) {
         let earliest: Vec<Option<Timestamp>> = self
             .kinds
             .iter()
             .map(|k| {
+                if !wanted(k) {
+                    return None;
+                }
                 now.saturating_add(k.min_notice())
                     .ok()
                     .map(|t| t.max(start))
             })
             .collect();
-        self.proposals.iter().filter_map(move |f| {
-            let earliest = earliest[f.kind]?;
-            (f.slot.start >= earliest).then(|| (f, &self.kinds[f.kind]))
-        })
+        let (total, proposals) = match &self.found {
+            Some((input, free)) => {
+                let (total, proposals) = free.starting_from(&earliest);
+                let written = proposals.map(move |at| {
+                    (
+                        FreeSlots::slot(at, input, &self.kinds),
+                        &self.kinds[at.kind as usize],
+                    )
+                });
+                (total, Some(written))
+            }
+            None => (0, None),
+        };
+        (total, proposals.into_iter().flatten())
     }
 }
 
@@ -238,18 +255,23 @@ async fn compute(db: &Db, q: &Question, now: Timestamp) -> Result<(Answer, Times
         specialty: None,
         statuses: vec![SlotStatus::Free],
     };
-    let (proposals, lapses_at) =
-        match find_slots(db, &q.org_id, &kinds, &scope, &q.specialties).await? {
-            Some((input, found)) => (
-                found
-                    .into_iter()
-                    .filter(|f| !f.slot.is_overbook())
-                    .collect(),
-                lapses(&input, now),
-            ),
-            None => (Vec::new(), Timestamp::MAX),
-        };
-    Ok((Answer { kinds, proposals }, lapses_at))
+    match free_slots_in(db, &q.org_id, &kinds, &scope, &q.specialties).await? {
+        Some((mut input, mut free)) => {
+            free.retain(|s| !s.is_overbook());
+            let lapses_at = lapses(&input, now);
+            // Writing slots out needs only ids: bookings stay out of memory.
+            input.bookings = Vec::new();
+            input.holds = Vec::new();
+            Ok((
+                Answer {
+                    kinds,
+                    found: Some((input, free)),
+                },
+                lapses_at,
+            ))
+        }
+        None => Ok((Answer { kinds, found: None }, Timestamp::MAX)),
+    }
 }
 
 /// When slots computed from `input` at `now` may come back: the first live
@@ -278,17 +300,25 @@ mod tests {
     use carefront_store::{Actor, BookAppointment, Page, PlaceHold, testing::fresh_database};
     use jiff::SignedDuration;
 
-    fn starts(a: &Answer) -> Vec<(String, Timestamp, String)> {
-        a.proposals
+    /// Every proposal of the answer, in order, with its type.
+    fn proposals(a: &Answer) -> Vec<(Slot, AppointmentType)> {
+        a.found
             .iter()
-            .map(|f| {
-                let s = &f.slot;
-                (
-                    s.practitioner_id.clone(),
-                    s.start,
-                    s.appointment_type_id.clone(),
-                )
+            .flat_map(|(input, free)| {
+                free.in_order().map(|at| {
+                    (
+                        FreeSlots::slot(at, input, &a.kinds),
+                        a.kinds[at.kind as usize].clone(),
+                    )
+                })
             })
+            .collect()
+    }
+
+    fn starts(a: &Answer) -> Vec<(String, Timestamp, String)> {
+        proposals(a)
+            .into_iter()
+            .map(|(s, _)| (s.practitioner_id, s.start, s.appointment_type_id))
             .collect()
     }
 
@@ -326,7 +356,7 @@ mod tests {
         }
         assert!(kept.computing().is_empty());
         let first = kept.answer(&db, question.clone(), now).await.unwrap();
-        assert!(!first.proposals.is_empty());
+        assert!(!proposals(&first).is_empty());
 
         // Reads change nothing: the answer is kept.
         db.audit(
@@ -354,16 +384,16 @@ mod tests {
         let patient = patients[0].id.clone();
         let established = db.patient_established(&org, &patient, now).await.unwrap();
         let bookable = |a: &Answer| {
-            a.proposals
+            proposals(a)
                 .iter()
-                .position(|f| a.kinds[f.kind].accepts_patient(established))
+                .position(|(_, kind)| kind.accepts_patient(established))
                 .unwrap()
         };
-        let taken = &first.proposals[bookable(&first)];
+        let taken = &proposals(&first)[bookable(&first)].0;
         let request = BookingRequest {
-            practitioner_id: taken.slot.practitioner_id.clone(),
-            location_id: taken.slot.location_id.clone(),
-            start: taken.slot.start,
+            practitioner_id: taken.practitioner_id.clone(),
+            location_id: taken.location_id.clone(),
+            start: taken.start,
             resource_id: None,
             patient_established: None,
             ignore: vec![],
@@ -372,7 +402,7 @@ mod tests {
         db.book(
             &org,
             &BookAppointment {
-                appointment_type_id: taken.slot.appointment_type_id.clone(),
+                appointment_type_id: taken.appointment_type_id.clone(),
                 request: request.clone(),
                 patient_id: patient.clone(),
                 details: Default::default(),
@@ -392,15 +422,15 @@ mod tests {
         assert_eq!(starts(&booked), starts(&fresh));
 
         // A hold takes a slot until it expires, then the answer lapses.
-        let held = &booked.proposals[bookable(&booked)];
+        let held = &proposals(&booked)[bookable(&booked)].0;
         db.place_hold(
             &org,
             &PlaceHold {
-                appointment_type_id: held.slot.appointment_type_id.clone(),
+                appointment_type_id: held.appointment_type_id.clone(),
                 request: BookingRequest {
-                    practitioner_id: held.slot.practitioner_id.clone(),
-                    location_id: held.slot.location_id.clone(),
-                    start: held.slot.start,
+                    practitioner_id: held.practitioner_id.clone(),
+                    location_id: held.location_id.clone(),
+                    start: held.start,
                     ..request
                 },
                 patient_id: patient.clone(),
