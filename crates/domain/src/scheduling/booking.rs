@@ -377,7 +377,7 @@ pub(crate) fn evaluate_with(cal: &Calendar, req: &BookingRequest) -> Result<Eval
         (Some(k), None) => vec![
             cal.free_resource(&req.location_id, k, start, end)
                 .ok_or(Refusal::NoResourceFree(k))?
-                .1
+                .resource
                 .id
                 .clone(),
         ],

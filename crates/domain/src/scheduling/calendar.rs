@@ -56,7 +56,7 @@ impl Load {
 }
 
 /// Disjoint, sorted busy intervals.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Busy(Vec<Interval>);
 
 impl Busy {
@@ -81,6 +81,21 @@ impl Busy {
     pub(crate) fn contains(&self, a: Timestamp, b: Timestamp) -> bool {
         let i = self.0.partition_point(|iv| iv.1 < b);
         i < self.0.len() && self.0[i].0 <= a
+    }
+}
+
+/// A bookable resource with its place in `SlotInput::resources` and its
+/// busy time.
+#[derive(Debug)]
+pub(crate) struct Room<'a> {
+    pub index: u32,
+    pub resource: &'a Resource,
+    busy: Busy,
+}
+
+impl Room<'_> {
+    pub(crate) fn free(&self, a: Timestamp, b: Timestamp) -> bool {
+        !self.busy.overlaps(a, b)
     }
 }
 
@@ -130,9 +145,8 @@ pub(crate) struct Calendar<'a> {
     zones: HashMap<&'a str, Zone<'a>>,
     load: HashMap<&'a str, Load>,
     resource_busy: HashMap<&'a str, Busy>,
-    /// Active resources by location and kind, by id, with their place in
-    /// `SlotInput::resources`.
-    rooms: HashMap<(&'a str, ResourceKind), Vec<(u32, &'a Resource)>>,
+    /// Active resources by location and kind, by id.
+    rooms: HashMap<(&'a str, ResourceKind), Vec<Room<'a>>>,
     resources: HashMap<&'a str, &'a Resource>,
     templates: HashMap<&'a str, Vec<&'a Template>>,
     extras: HashMap<&'a str, Vec<&'a ScheduleException>>,
@@ -244,6 +258,27 @@ impl<'a> Calendar<'a> {
             }
         }
 
+        let resource_busy: HashMap<&str, Busy> = by_resource
+            .into_iter()
+            .map(|(k, v)| (k, Busy::build(v)))
+            .collect();
+        let rooms = rooms
+            .into_iter()
+            .map(|(key, list)| {
+                let list = list
+                    .into_iter()
+                    .map(|(index, resource)| Room {
+                        index,
+                        resource,
+                        busy: resource_busy
+                            .get(resource.id.as_str())
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                    .collect();
+                (key, list)
+            })
+            .collect();
         Ok(Calendar {
             input,
             kind: &input.appointment_type,
@@ -252,10 +287,7 @@ impl<'a> Calendar<'a> {
                 .into_iter()
                 .map(|(k, v)| (k, Load::build(&v)))
                 .collect(),
-            resource_busy: by_resource
-                .into_iter()
-                .map(|(k, v)| (k, Busy::build(v)))
-                .collect(),
+            resource_busy,
             rooms,
             resources,
             templates,
@@ -306,12 +338,20 @@ impl<'a> Calendar<'a> {
         kind: ResourceKind,
         a: Timestamp,
         b: Timestamp,
-    ) -> Option<(u32, &'a Resource)> {
+    ) -> Option<&Room<'a>> {
         self.rooms
-            .get(&(location_id, kind))?
             .iter()
-            .find(|(_, r)| self.resource_free(&r.id, a, b))
-            .copied()
+            .find(|((l, k), _)| *l == location_id && *k == kind)?
+            .1
+            .iter()
+            .find(|r| r.free(a, b))
+    }
+
+    /// The active resources of `kind` at the location, by id.
+    pub(crate) fn rooms(&self, location_id: &'a str, kind: ResourceKind) -> &[Room<'a>] {
+        self.rooms
+            .get(&(location_id, kind))
+            .map_or(&[], Vec::as_slice)
     }
 
     /// Locations where the provider has templates or extra sessions.

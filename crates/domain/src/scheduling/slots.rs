@@ -349,6 +349,7 @@ fn generate_runs(
                 continue;
             }
             let removals = cal.removals(p, location_id, tz, first, last);
+            let rooms = kind.resource_kind.map(|rk| cal.rooms(location_id, rk));
             let mut date = first;
             while date <= last {
                 let sessions = cal.sessions(p, location_id, date);
@@ -385,10 +386,10 @@ fn generate_runs(
                         if booked >= capacity {
                             continue;
                         }
-                        let resource = match kind.resource_kind {
+                        let resource = match rooms {
                             None => None,
-                            Some(rk) => match cal.free_resource(location_id, rk, start, end) {
-                                Some((index, _)) => Some(index),
+                            Some(rooms) => match rooms.iter().find(|r| r.free(start, end)) {
+                                Some(room) => Some(room.index),
                                 None => continue,
                             },
                         };

@@ -18,7 +18,10 @@
 //! A provider's bookings (and a location's bookings of rooms) are read
 //! whole, from the kept floor on, the first time a computation needs them;
 //! changes to others are left for that first read. Ranges reaching before
-//! the floor (yesterday and earlier) are read from the database as before.
+//! the floor (yesterday and earlier) are read from the database, and so
+//! are a booking evaluation's ([`BookingSource::Database`]): bookings
+//! arrive many at once, each needs one provider's hour, and the kept
+//! bookings catch up one request at a time.
 
 use super::load::{HOLD_COLUMNS, hold_from_row, holding_statuses};
 use super::{bind_vals, in_list, int, json_col, ts_col, us};
@@ -123,6 +126,15 @@ pub(crate) struct BookingScope<'a> {
     pub rooms_at: Option<&'a [String]>,
 }
 
+/// Where a computation's bookings come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum BookingSource {
+    /// The server's kept bookings, brought up to date first.
+    Kept,
+    /// The database, for this range alone.
+    Database,
+}
+
 /// A booking with where it is (a room booking counts only there).
 #[derive(Debug, Clone)]
 struct Stored {
@@ -211,31 +223,36 @@ impl OrgBookings {
         }
     }
 
+    /// The kept bookings `scope` meets in `[from, until)`: each provider's
+    /// by start and id, then the other providers' room bookings.
     fn bookings(&self, scope: BookingScope, from: Timestamp, until: Timestamp) -> Vec<Booking> {
         let earliest = (from.saturating_sub(LONGEST).unwrap_or(from), String::new());
-        let mut found: Vec<&Booking> = Vec::new();
-        let lists = scope
+        let in_range = |list: &'_ BTreeMap<(Timestamp, String), Booking>| {
+            list.range(earliest.clone()..)
+                .map(|(_, b)| b)
+                .take_while(|b| b.start < until)
+                .filter(|b| b.end > from)
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        let mut found: Vec<Booking> = scope
             .providers
             .iter()
             .filter_map(|p| self.providers.get(p))
-            .chain(
-                scope
-                    .rooms_at
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|l| self.rooms.get(l)),
-            );
-        for list in lists {
+            .flat_map(in_range)
+            .collect();
+        if let Some(locations) = scope.rooms_at {
+            // A scoped provider's room bookings are among theirs already.
+            let theirs: HashSet<&str> = scope.providers.iter().map(String::as_str).collect();
             found.extend(
-                list.range(earliest.clone()..)
-                    .map(|(_, b)| b)
-                    .take_while(|b| b.start < until)
-                    .filter(|b| b.end > from),
+                locations
+                    .iter()
+                    .filter_map(|l| self.rooms.get(l))
+                    .flat_map(in_range)
+                    .filter(|b| !theirs.contains(b.practitioner_id.as_str())),
             );
         }
-        found.sort_unstable_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
-        found.dedup_by(|a, b| a.id == b.id);
-        found.into_iter().cloned().collect()
+        found
     }
 }
 
@@ -274,7 +291,11 @@ impl Db {
         from: Timestamp,
         until: Timestamp,
         now: Timestamp,
+        source: BookingSource,
     ) -> Result<(Vec<Booking>, Vec<Hold>)> {
+        if source == BookingSource::Database {
+            return self.bookings_read(org_id, scope, from, until, now).await;
+        }
         let asked_at = std::time::Instant::now();
         let kept = self.kept_bookings().of(org_id);
         let mut kept = kept.lock().await;
@@ -286,16 +307,8 @@ impl Db {
             self.catch_up(org_id, &mut kept, now).await?;
         }
         if from.saturating_sub(LONGEST).unwrap_or(from) < kept.floor {
-            let bookings = self
-                .read_bookings(org_id, scope, from, until)
-                .await?
-                .into_iter()
-                .map(|s| s.booking)
-                .collect();
-            // Holds that lapsed before the floor are not kept either.
-            let (_, holds) = self.read_items(org_id, None, now).await?;
-            let holds = holds_met(holds.iter(), scope, from, until, now);
-            return Ok((bookings, holds));
+            drop(kept);
+            return self.bookings_read(org_id, scope, from, until, now).await;
         }
         let providers: Vec<String> = scope
             .providers
@@ -333,6 +346,25 @@ impl Db {
             kept.bookings(scope, from, until),
             holds_met(kept.holds.values(), scope, from, until, now),
         ))
+    }
+
+    /// The bookings and live holds `scope` meets, from the database.
+    async fn bookings_read(
+        &self,
+        org_id: &str,
+        scope: BookingScope<'_>,
+        from: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<(Vec<Booking>, Vec<Hold>)> {
+        let bookings = self
+            .read_bookings(org_id, scope, from, until)
+            .await?
+            .into_iter()
+            .map(|s| s.booking)
+            .collect();
+        let (_, holds) = self.read_items(org_id, None, now).await?;
+        Ok((bookings, holds_met(holds.iter(), scope, from, until, now)))
     }
 
     /// Brings `kept` up to the newest logged change (or starts it).
@@ -474,14 +506,16 @@ impl Db {
 
     /// Appointments keeping time that also meet `condition` (its
     /// parameters from `$2`; `$1` is the organization), by start and id.
+    /// SQLite tests the conditions in the order written: the range first
+    /// drops most rows of an index range at an integer compare each.
     async fn stored_bookings(&self, condition: &str, binds: &[Val]) -> Result<Vec<Stored>> {
         // Only what a `Booking` holds: decoding whole appointments cost
         // more than the rest of a slot search.
         let rows = bind_vals(
             sqlx::query(sql(format!(
                 "SELECT id, practitioner_id, location_id, resource_ids_json, start_us, end_us \
-                 FROM appointments WHERE org_id = $1 AND deleted = 0 \
-                 AND status IN ({}) AND {condition} ORDER BY start_us, id",
+                 FROM appointments WHERE org_id = $1 AND {condition} AND deleted = 0 \
+                 AND status IN ({}) ORDER BY start_us, id",
                 holding_statuses()
             ))),
             binds,

@@ -1,7 +1,7 @@
 //! Reads: what one slot computation needs ([`Db::slot_input`]), booking
 //! evaluation, appointment lists and holds.
 
-use super::kept_bookings::BookingScope;
+use super::kept_bookings::{BookingScope, BookingSource};
 use super::records::AppointmentRecord;
 use super::schedule_config::ScheduleSetup;
 use super::{bind_vals, corrupt, in_list, int, json_col, ts_col, us};
@@ -238,6 +238,7 @@ impl Db {
             from,
             until,
             now,
+            BookingSource::Kept,
         )
         .await
     }
@@ -272,6 +273,7 @@ impl Db {
             from,
             until,
             now,
+            BookingSource::Kept,
         )
         .await
         .map(Some)
@@ -289,6 +291,7 @@ impl Db {
         from: Timestamp,
         until: Timestamp,
         now: Timestamp,
+        source: BookingSource,
     ) -> Result<SlotInput> {
         let mut locations = Vec::with_capacity(setup.locations.len());
         let mut open_locations = BTreeSet::new();
@@ -377,7 +380,9 @@ impl Db {
             providers: &provider_ids,
             rooms_at: needs_resources.then_some(wanted.as_slice()),
         };
-        let (bookings, holds) = self.bookings_in(org_id, scope, from, until, now).await?;
+        let (bookings, holds) = self
+            .bookings_in(org_id, scope, from, until, now, source)
+            .await?;
 
         Ok(SlotInput {
             appointment_type,
@@ -428,6 +433,9 @@ impl Db {
                 request.start,
                 end,
                 now,
+                // Many bookings are evaluated at once: each reads its own
+                // hour rather than wait for the kept bookings' turn.
+                BookingSource::Database,
             )
             .await?;
         // A room asked for by id is judged even when it is elsewhere, so
