@@ -2986,16 +2986,19 @@ impl<'a> Planner<'a> {
             }
             if n == bookings.len() {
                 bookings.push(Booking {
-                    id: String::new(),
-                    practitioner_id: String::new(),
+                    id: "".into(),
+                    practitioner_id: "".into(),
                     resource_ids: vec![],
                     start: e.start,
                     end: e.end,
                 });
             }
             let b = &mut bookings[n];
-            b.practitioner_id
-                .clone_from(&self.schedule.ids.practitioners[e.practitioner]);
+            if *b.practitioner_id != *self.schedule.ids.practitioners[e.practitioner] {
+                b.practitioner_id = self.schedule.ids.practitioners[e.practitioner]
+                    .as_str()
+                    .into();
+            }
             match e.room {
                 Some(r) => b.resource_ids.clone_from(&self.room_ids[r]),
                 None => b.resource_ids.clear(),

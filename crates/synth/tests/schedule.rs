@@ -753,7 +753,7 @@ fn demo_plan_fits_the_schedule() {
     // …and none of them collides with a planned visit.
     for s in slots.iter().filter(|s| !s.is_overbook()) {
         assert!(!input.bookings.iter().any(|b| {
-            b.practitioner_id == s.practitioner_id && b.start < s.end && s.start < b.end
+            *b.practitioner_id == *s.practitioner_id && b.start < s.end && s.start < b.end
         }));
     }
 }

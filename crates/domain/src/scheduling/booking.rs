@@ -460,8 +460,8 @@ impl Hold {
     /// The time the hold keeps, as a booking.
     pub fn booking(&self) -> Booking {
         Booking {
-            id: self.id.clone(),
-            practitioner_id: self.slot.practitioner_id.clone(),
+            id: self.id.as_str().into(),
+            practitioner_id: self.slot.practitioner_id.as_str().into(),
             resource_ids: self.slot.resource_ids.clone(),
             start: self.slot.start,
             end: self.slot.end,

@@ -172,8 +172,8 @@ impl<'a> Calendar<'a> {
         let occupied = input
             .bookings
             .iter()
-            .filter(|b| !ignore.contains(&b.id))
-            .map(|b| (&b.practitioner_id, &b.resource_ids, b.start, b.end))
+            .filter(|b| !ignore.iter().any(|i| **i == *b.id))
+            .map(|b| (&*b.practitioner_id, &b.resource_ids, b.start, b.end))
             .chain(
                 input
                     .holds
@@ -181,7 +181,7 @@ impl<'a> Calendar<'a> {
                     .filter(|h| h.is_live(input.now) && !ignore.contains(&h.id))
                     .map(|h| {
                         (
-                            &h.slot.practitioner_id,
+                            h.slot.practitioner_id.as_str(),
                             &h.slot.resource_ids,
                             h.slot.start,
                             h.slot.end,
@@ -197,7 +197,7 @@ impl<'a> Calendar<'a> {
             .collect();
         let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::new();
         for (p, rs, s, e) in occupied {
-            if let Some(taken) = by_practitioner.get_mut(p.as_str()) {
+            if let Some(taken) = by_practitioner.get_mut(p) {
                 taken.push((s, e));
             }
             for r in rs {

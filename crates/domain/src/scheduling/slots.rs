@@ -21,6 +21,7 @@ use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
 
 /// A provider who may be scheduled, with the specialties (NUCC codes) of
 /// their practitioner roles.
@@ -35,9 +36,10 @@ pub struct Provider {
 /// against the provider, who cannot be in two places at once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Booking {
-    /// The appointment id.
-    pub id: String,
-    pub practitioner_id: String,
+    /// The appointment id. Ids are shared, not copied: a slot search over a
+    /// specialty meets tens of thousands of bookings a server keeps.
+    pub id: Arc<str>,
+    pub practitioner_id: Arc<str>,
     pub resource_ids: Vec<String>,
     pub start: Timestamp,
     pub end: Timestamp,

@@ -390,8 +390,8 @@ impl Appointment {
     /// The time this appointment keeps, when its status keeps any.
     pub fn booking(&self) -> Option<Booking> {
         self.status.holds_time().then(|| Booking {
-            id: self.id.clone(),
-            practitioner_id: self.practitioner_id.clone(),
+            id: self.id.as_str().into(),
+            practitioner_id: self.practitioner_id.as_str().into(),
             resource_ids: self.resource_ids.clone(),
             start: self.start,
             end: self.end,

@@ -154,11 +154,11 @@ struct OrgBookings {
     /// needs no other.
     caught_up_at: Option<std::time::Instant>,
     /// By provider, bookings by (start, id), for every provider read whole.
-    providers: HashMap<String, BTreeMap<(Timestamp, String), Booking>>,
+    providers: HashMap<String, BTreeMap<(Timestamp, Arc<str>), Booking>>,
     /// By location, bookings using a room there, for every location read.
-    rooms: HashMap<String, BTreeMap<(Timestamp, String), Booking>>,
+    rooms: HashMap<String, BTreeMap<(Timestamp, Arc<str>), Booking>>,
     /// Where each kept booking is filed.
-    filed: HashMap<String, (String, String, Timestamp)>,
+    filed: HashMap<Arc<str>, (Arc<str>, String, Timestamp)>,
     /// Every live hold (they are few and short-lived).
     holds: HashMap<String, Hold>,
 }
@@ -184,8 +184,8 @@ impl KeptBookings {
 impl OrgBookings {
     fn forget(&mut self, id: &str) {
         if let Some((practitioner_id, location_id, start)) = self.filed.remove(id) {
-            let key = (start, id.to_string());
-            if let Some(list) = self.providers.get_mut(&practitioner_id) {
+            let key = (start, Arc::from(id));
+            if let Some(list) = self.providers.get_mut(&*practitioner_id) {
                 list.remove(&key);
             }
             if let Some(list) = self.rooms.get_mut(&location_id) {
@@ -213,7 +213,7 @@ impl OrgBookings {
             filed = true;
         }
         let practitioner_id = booking.practitioner_id.clone();
-        if let Some(list) = self.providers.get_mut(&practitioner_id) {
+        if let Some(list) = self.providers.get_mut(&*practitioner_id) {
             list.insert(key, booking.clone());
             filed = true;
         }
@@ -226,8 +226,9 @@ impl OrgBookings {
     /// The kept bookings `scope` meets in `[from, until)`: each provider's
     /// by start and id, then the other providers' room bookings.
     fn bookings(&self, scope: BookingScope, from: Timestamp, until: Timestamp) -> Vec<Booking> {
-        let earliest = (from.saturating_sub(LONGEST).unwrap_or(from), String::new());
-        let in_range = |list: &'_ BTreeMap<(Timestamp, String), Booking>| {
+        let earliest: (Timestamp, Arc<str>) =
+            (from.saturating_sub(LONGEST).unwrap_or(from), Arc::from(""));
+        let in_range = |list: &'_ BTreeMap<(Timestamp, Arc<str>), Booking>| {
             list.range(earliest.clone()..)
                 .map(|(_, b)| b)
                 .take_while(|b| b.start < until)
@@ -249,7 +250,7 @@ impl OrgBookings {
                     .iter()
                     .filter_map(|l| self.rooms.get(l))
                     .flat_map(in_range)
-                    .filter(|b| !theirs.contains(b.practitioner_id.as_str())),
+                    .filter(|b| !theirs.contains(&*b.practitioner_id)),
             );
         }
         found
@@ -338,7 +339,8 @@ impl Db {
                 kept.rooms.insert(l, BTreeMap::new());
             }
             for stored in read {
-                kept.forget(&stored.booking.id.clone());
+                let id = stored.booking.id.clone();
+                kept.forget(&id);
                 kept.file(stored);
             }
         }
@@ -526,8 +528,8 @@ impl Db {
             .map(|row| {
                 Ok(Stored {
                     booking: Booking {
-                        id: row.try_get("id")?,
-                        practitioner_id: row.try_get("practitioner_id")?,
+                        id: row.try_get::<String, _>("id")?.into(),
+                        practitioner_id: row.try_get::<String, _>("practitioner_id")?.into(),
                         resource_ids: json_col(row, "resource_ids_json")?,
                         start: ts_col(row, "start_us")?,
                         end: ts_col(row, "end_us")?,
