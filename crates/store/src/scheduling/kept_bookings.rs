@@ -283,8 +283,9 @@ fn holds_met<'a>(
 
 impl Db {
     /// The bookings and live holds `scope` meets in `[from, until)` at
-    /// `now` (see [`BookingScope`]), by start and id: kept, or read from
-    /// the database for ranges before the kept floor.
+    /// `now` (see [`BookingScope`]): kept (each provider's by start, then
+    /// other providers' room bookings), or read from the database for
+    /// ranges before the kept floor and with [`BookingSource::Database`].
     pub(crate) async fn bookings_in(
         &self,
         org_id: &str,
