@@ -591,16 +591,12 @@ impl WriteTx {
                 "cannot reserve {n} values of counter {name}"
             )));
         }
-        sqlx::query(
-            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, 0) \
-             ON CONFLICT (org_id, name) DO NOTHING",
-        )
-        .bind(&self.org_id)
-        .bind(name)
-        .execute(&mut *self.tx)
-        .await?;
+        // One statement: on PostgreSQL the row stays locked until commit,
+        // so blocks are handed out (and become visible) in order.
         let (last,): (i64,) = sqlx::query_as(
-            "UPDATE org_counters SET value = value + $3 WHERE org_id = $1 AND name = $2 RETURNING value",
+            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id, name) DO UPDATE SET value = org_counters.value + $3 \
+             RETURNING value",
         )
         .bind(&self.org_id)
         .bind(name)

@@ -128,6 +128,18 @@ impl Db {
         &self.setups
     }
 
+    /// A per-organization counter's last value handed out (0 before the
+    /// first), as committed.
+    pub(crate) async fn counter_value(&self, org_id: &str, name: &str) -> Result<i64> {
+        let value: Option<(i64,)> =
+            sqlx::query_as("SELECT value FROM org_counters WHERE org_id = $1 AND name = $2")
+                .bind(org_id)
+                .bind(name)
+                .fetch_optional(&self.read)
+                .await?;
+        Ok(value.map_or(0, |(v,)| v))
+    }
+
     /// The bookings this server keeps (`scheduling::kept_bookings`).
     pub(crate) fn kept_bookings(&self) -> &KeptBookings {
         &self.bookings

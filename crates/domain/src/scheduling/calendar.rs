@@ -339,12 +339,9 @@ impl<'a> Calendar<'a> {
         a: Timestamp,
         b: Timestamp,
     ) -> Option<&Room<'a>> {
-        self.rooms
-            .iter()
-            .find(|((l, k), _)| *l == location_id && *k == kind)?
-            .1
-            .iter()
-            .find(|r| r.free(a, b))
+        // The zone's key is the input's own id, which the rooms are keyed by.
+        let (&location_id, _) = self.zones.get_key_value(location_id)?;
+        self.rooms(location_id, kind).iter().find(|r| r.free(a, b))
     }
 
     /// The active resources of `kind` at the location, by id.

@@ -142,7 +142,7 @@ impl SlotAt {
 /// at the first of its locations by id). Runs are merged in order on
 /// demand, so a search that wants the first few of many thousand slots
 /// and their number never sorts or writes out the rest.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct FreeSlots {
     pub runs: Vec<Vec<SlotAt>>,
     /// Order of each provider, location and type by id (by index).
@@ -162,6 +162,16 @@ fn ranks<T>(items: &[T], id: impl Fn(&T) -> &str) -> Vec<u32> {
 }
 
 impl FreeSlots {
+    /// No slots yet, of `kinds` over `input`.
+    fn new(input: &SlotInput, kinds: &[AppointmentType]) -> FreeSlots {
+        FreeSlots {
+            runs: Vec::new(),
+            provider_rank: ranks(&input.providers, |p| &p.practitioner_id),
+            location_rank: ranks(&input.locations, |l| &l.location_id),
+            kind_rank: ranks(kinds, |k| &k.id),
+        }
+    }
+
     /// The order of slots: by start, then provider, location and type id.
     fn key(&self, s: &SlotAt) -> (Timestamp, u32, u32, u32) {
         (
@@ -258,12 +268,7 @@ pub fn free_slots_by_type<'a>(
     kinds: &'a [AppointmentType],
 ) -> Result<FreeSlots, ScheduleError> {
     let mut cal = Calendar::new(input, &[])?;
-    let mut free = FreeSlots {
-        runs: Vec::new(),
-        provider_rank: ranks(&input.providers, |p| &p.practitioner_id),
-        location_rank: ranks(&input.locations, |l| &l.location_id),
-        kind_rank: ranks(kinds, |k| &k.id),
-    };
+    let mut free = FreeSlots::new(input, kinds);
     for (index, kind) in (0..).zip(kinds) {
         cal.kind = kind;
         generate_runs(
@@ -289,14 +294,9 @@ pub(crate) fn generate(
     keep_location: impl Fn(&str) -> bool,
 ) -> Result<Vec<Slot>, ScheduleError> {
     let input = cal.input;
-    let mut free = FreeSlots {
-        runs: Vec::new(),
-        provider_rank: ranks(&input.providers, |p| &p.practitioner_id),
-        location_rank: ranks(&input.locations, |l| &l.location_id),
-        kind_rank: vec![0],
-    };
-    generate_runs(cal, 0, from, until, keep, keep_location, &mut free.runs)?;
     let kinds = std::slice::from_ref(cal.kind);
+    let mut free = FreeSlots::new(input, kinds);
+    generate_runs(cal, 0, from, until, keep, keep_location, &mut free.runs)?;
     Ok(free
         .in_order()
         .map(|s| FreeSlots::slot(s, input, kinds))

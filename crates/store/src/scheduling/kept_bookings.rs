@@ -84,15 +84,7 @@ impl WriteTx {
         }
         ids.sort_unstable();
         ids.dedup();
-        let (seq,): (i64,) = sqlx::query_as(
-            "INSERT INTO org_counters (org_id, name, value) VALUES ($1, $2, 1) \
-             ON CONFLICT (org_id, name) DO UPDATE SET value = org_counters.value + 1 \
-             RETURNING value",
-        )
-        .bind(&self.org_id)
-        .bind(COUNTER)
-        .fetch_one(&mut *self.tx)
-        .await?;
+        let seq = self.reserve_counter(COUNTER, 1).await?;
         for chunk in ids.chunks(IDS_PER_INSERT) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|r| format!("(${}, ${}, ${})", r * 3 + 1, r * 3 + 2, r * 3 + 3))
@@ -366,20 +358,15 @@ impl Db {
             .into_iter()
             .map(|s| s.booking)
             .collect();
-        let (_, holds) = self.read_items(org_id, None, now).await?;
+        let starting_from = from.saturating_sub(LONGEST).unwrap_or(from);
+        let holds = self.live_holds(org_id, starting_from, until, now).await?;
         Ok((bookings, holds_met(holds.iter(), scope, from, until, now)))
     }
 
     /// Brings `kept` up to the newest logged change (or starts it).
     async fn catch_up(&self, org_id: &str, kept: &mut OrgBookings, now: Timestamp) -> Result<()> {
         let started = std::time::Instant::now();
-        let head: Option<(i64,)> =
-            sqlx::query_as("SELECT value FROM org_counters WHERE org_id = $1 AND name = $2")
-                .bind(org_id)
-                .bind(COUNTER)
-                .fetch_optional(self.reader())
-                .await?;
-        let head = head.map_or(0, |(v,)| v);
+        let head = self.counter_value(org_id, COUNTER).await?;
         let Some(seq) = kept.seq.filter(|s| *s <= head) else {
             // Start (or start over): what is read from here on is at least
             // as new as `head`.

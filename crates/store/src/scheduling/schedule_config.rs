@@ -72,13 +72,7 @@ impl WriteTx {
 impl Db {
     /// The organization's schedule set-up as it stands: kept, or read now.
     pub(crate) async fn schedule_setup(&self, org_id: &str) -> Result<Arc<ScheduleSetup>> {
-        let generation: Option<(i64,)> =
-            sqlx::query_as("SELECT value FROM org_counters WHERE org_id = $1 AND name = $2")
-                .bind(org_id)
-                .bind(COUNTER)
-                .fetch_optional(self.reader())
-                .await?;
-        let generation = generation.map_or(0, |(g,)| g);
+        let generation = self.counter_value(org_id, COUNTER).await?;
         if let Some(setup) = self.kept_setups().kept(org_id, generation) {
             return Ok(setup);
         }
