@@ -615,13 +615,33 @@ impl WriteTx {
         rows: Vec<(String, R)>,
         changed_by: &str,
     ) -> Result<()> {
-        self.create_rows(rows, changed_by).await.map(drop)
+        self.create_rows(rows, now_us(), changed_by).await.map(drop)
     }
 
-    /// [`WriteTx::create_many`], handing the rows back.
+    /// [`WriteTx::create_many`], handing back the records as stored.
+    pub async fn create_versioned<R: Record>(
+        &mut self,
+        rows: Vec<(String, R)>,
+        changed_by: &str,
+    ) -> Result<Vec<Versioned<R>>> {
+        let at = now_us();
+        let rows = self.create_rows(rows, at, changed_by).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, value)| Versioned {
+                id,
+                version: 1,
+                updated_at_us: at,
+                value,
+            })
+            .collect())
+    }
+
+    /// [`WriteTx::create_many`] at `at`, handing the rows back.
     async fn create_rows<R: Record>(
         &mut self,
         rows: Vec<(String, R)>,
+        at: i64,
         changed_by: &str,
     ) -> Result<Vec<(String, R)>> {
         if rows.is_empty() {
@@ -630,7 +650,7 @@ impl WriteTx {
         if R::SCHEDULE_SETUP {
             self.schedule_setup_changed().await?;
         }
-        let (at, changed_by) = (now_us(), changed_by.to_string());
+        let changed_by = changed_by.to_string();
         self.pipelined(move |emit| {
             create_statements(emit, &rows, at, &changed_by)?;
             Ok(rows)
@@ -695,7 +715,7 @@ impl WriteTx {
                 next += 1;
             }
         }
-        self.create_rows(rows, changed_by).await
+        self.create_rows(rows, now_us(), changed_by).await
     }
 
     /// The live records with these ids, read inside this transaction

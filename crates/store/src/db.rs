@@ -271,35 +271,6 @@ impl WriteTx {
         Ok(())
     }
 
-    /// Marks a point this transaction can return to
-    /// ([`WriteTx::rollback_to_savepoint`]) without giving up the rest: one
-    /// write of several sharing a commit. One level deep.
-    pub(crate) async fn savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("SAVEPOINT part")
-            .execute(&mut *self.tx)
-            .await?;
-        self.schedule_changes.savepoint();
-        Ok(())
-    }
-
-    /// Keeps what was written since [`WriteTx::savepoint`].
-    pub(crate) async fn release_savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("RELEASE SAVEPOINT part")
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
-    /// Undoes what was written since [`WriteTx::savepoint`]; the
-    /// transaction goes on (on PostgreSQL, also after an error).
-    pub(crate) async fn rollback_to_savepoint(&mut self) -> Result<()> {
-        sqlx::raw_sql("ROLLBACK TO SAVEPOINT part; RELEASE SAVEPOINT part")
-            .execute(&mut *self.tx)
-            .await?;
-        self.schedule_changes.rollback_to_savepoint();
-        Ok(())
-    }
-
     /// Hands out the next value of a per-organization counter (MRNs).
     pub async fn next_counter(&mut self, name: &str) -> Result<i64> {
         self.reserve_counter(name, 1).await

@@ -1814,6 +1814,76 @@ async fn bookings_sharing_a_commit_win_or_lose_each_on_its_own() {
     other.close().await;
 }
 
+/// Bookings queued together are written in one transaction of a few
+/// statements: seats are chosen in turn (provider B takes three per slot,
+/// so of five at one time exactly three are written, each on a seat of its
+/// own), and a booking refused inside the group (an unknown patient) is
+/// refused by name while the rest of the group commits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_group_of_bookings_fills_seats_in_turn_and_refuses_each_on_its_own() {
+    let c = clinic().await;
+    let writer = BookingWriter::start(c.db.clone());
+    let before = audit_count(&c).await;
+    let mut bookings = Vec::new();
+    for i in 0..5 {
+        let mut b = c.booking(&c.tele, i % c.patients.len(), monday(9, 0));
+        b.request = c.request(&c.dr_b, monday(9, 0));
+        bookings.push(b);
+    }
+    let mut unknown = c.booking(&c.visit, 0, monday(10, 0));
+    unknown.patient_id = "no-such-patient".into();
+    bookings.push(unknown);
+    bookings.push(c.booking(&c.visit, 1, monday(11, 0)));
+    let handles: Vec<_> = bookings
+        .into_iter()
+        .map(|b| {
+            let (writer, org) = (writer.clone(), c.org.clone());
+            tokio::spawn(async move { writer.book(&org, &b, &actor(), now()).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for h in handles {
+        results.push(h.await.unwrap());
+    }
+    let overbooked: Vec<String> = results[..5]
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|b| b.appointment.id.clone()))
+        .collect();
+    assert_eq!(overbooked.len(), 3, "{results:?}");
+    let mut seats = BTreeSet::new();
+    for id in &overbooked {
+        for h in c.db.claims_of(&c.org, id).await.unwrap() {
+            assert!(seats.insert((h.granule_us, h.seat)), "a seat taken twice");
+        }
+    }
+    assert_eq!(
+        seats.iter().map(|(_, s)| *s).collect::<BTreeSet<_>>(),
+        BTreeSet::from([0, 1, 2])
+    );
+    for lost in &results[..5] {
+        if let Err(e) = lost {
+            assert!(
+                matches!(
+                    e,
+                    BookError::Refused(_) | BookError::Store(StoreError::Conflict(_))
+                ),
+                "{e:?}"
+            );
+        }
+    }
+    match &results[5] {
+        Err(BookError::Store(StoreError::Invalid(e))) => {
+            assert_eq!(e.for_field("patient_id"), Some("unknown patient"))
+        }
+        other => panic!("an unknown patient must be refused by name, not {other:?}"),
+    }
+    let kept = results[6].as_ref().expect("the 11:00 booking commits");
+    assert_eq!(kept.appointment.value.appointment.start, monday(11, 0));
+    assert_eq!(c.appointment_count().await, 4);
+    assert_eq!(audit_count(&c).await, before + 4, "one event per booking");
+    c.consistent().await;
+}
+
 /// A server keeps the schedule set-up between computations; a change made
 /// through another server reaches it at its next computation.
 #[tokio::test]

@@ -20,6 +20,7 @@ use carefront_domain::validation::optional_text;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// What the desk writes on an appointment beside its time and place.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,6 +42,9 @@ impl AppointmentDetails {
         errors.into_result(self)
     }
 }
+
+/// Idempotency keys per insert (six values each).
+const IDEMPOTENCY_KEYS_PER_INSERT: usize = 500;
 
 /// A booking the domain accepted, for one patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,11 +181,48 @@ fn slot_label(p: &Placement) -> String {
     )
 }
 
-fn appointment_label(a: &Appointment) -> String {
+pub(super) fn appointment_label(a: &Appointment) -> String {
     format!(
         "the slot {} to {} with provider {}",
         a.start, a.end, a.practitioner_id
     )
+}
+
+/// The appointment an accepted booking becomes, and the audit entry of
+/// its booking.
+pub(super) fn booked_record(
+    id: String,
+    new: NewAppointment,
+    actor: &Actor,
+    now: Timestamp,
+) -> (AppointmentRecord, AuditEntry) {
+    let mut appointment = Appointment::book(id, &new.patient_id, new.accepted, now);
+    appointment.series_id = new.series_id;
+    let detail: Vec<String> = [
+        appointment
+            .series_id
+            .as_ref()
+            .map(|s| format!("series {s}")),
+        appointment
+            .override_reason
+            .as_ref()
+            .map(|r| format!("override: {r}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let mut entry = actor
+        .entry(Action::Create, "Appointment", &appointment.id)
+        .patient(&appointment.patient_id);
+    if !detail.is_empty() {
+        entry = entry.detail(detail.join("; "));
+    }
+    let record = AppointmentRecord {
+        appointment,
+        reason_for_visit: new.details.reason_for_visit,
+        notes: new.details.notes,
+    };
+    (record, entry)
 }
 
 fn status_error(e: carefront_domain::scheduling::TransitionError) -> StoreError {
@@ -197,17 +238,11 @@ impl WriteTx {
         &mut self,
         idem: &IdempotencyKey,
     ) -> Result<Option<String>> {
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (org_id, key, request_hash, created_at_us) \
-             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&self.org_id)
-        .bind(&idem.key)
-        .bind(&idem.request_hash)
-        .bind(crate::now_us())
-        .execute(&mut *self.tx)
-        .await?;
-        if inserted.rows_affected() == 1 {
+        if !self
+            .insert_idempotency_keys(&[(idem, None)])
+            .await?
+            .is_empty()
+        {
             return Ok(None);
         }
         let (hash, resource_id): (String, Option<String>) = sqlx::query_as(
@@ -231,6 +266,59 @@ impl WriteTx {
         })
     }
 
+    /// Inserts idempotency keys not yet used, each with the resource it
+    /// will name when known; returns the keys inserted. A key another
+    /// transaction is inserting makes this one wait for it.
+    pub(super) async fn insert_idempotency_keys(
+        &mut self,
+        keys: &[(&IdempotencyKey, Option<&str>)],
+    ) -> Result<BTreeSet<String>> {
+        let mut inserted = BTreeSet::new();
+        for chunk in keys.chunks(IDEMPOTENCY_KEYS_PER_INSERT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = 4 * i + 3;
+                    format!("($1, ${}, ${}, $2, ${}, ${})", p, p + 1, p + 2, p + 3)
+                })
+                .collect();
+            let mut q = sqlx::query_as::<_, (String,)>(sql(format!(
+                "INSERT INTO idempotency_keys \
+                 (org_id, key, request_hash, created_at_us, resource_type, resource_id) \
+                 VALUES {} ON CONFLICT DO NOTHING RETURNING key",
+                rows.join(", ")
+            )))
+            .bind(&self.org_id)
+            .bind(crate::now_us());
+            for (idem, resource_id) in chunk {
+                q = q
+                    .bind(&idem.key)
+                    .bind(&idem.request_hash)
+                    .bind(resource_id.map(|_| "Appointment"))
+                    .bind(*resource_id);
+            }
+            inserted.extend(q.fetch_all(&mut *self.tx).await?.into_iter().map(|(k,)| k));
+        }
+        Ok(inserted)
+    }
+
+    /// Gives back keys this transaction inserted for bookings it then did
+    /// not write.
+    pub(super) async fn delete_idempotency_keys(&mut self, keys: &[&str]) -> Result<()> {
+        for chunk in keys.chunks(IDEMPOTENCY_KEYS_PER_INSERT) {
+            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            let mut q = sqlx::query(sql(format!(
+                "DELETE FROM idempotency_keys WHERE org_id = $1 AND key IN ({})",
+                list.join(", ")
+            )))
+            .bind(&self.org_id);
+            for key in chunk {
+                q = q.bind(*key);
+            }
+            q.execute(&mut *self.tx).await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn finish_idempotency(
         &mut self,
         idem: Option<&IdempotencyKey>,
@@ -252,24 +340,52 @@ impl WriteTx {
 
     /// Refuses unknown, deleted and merged patients, naming `patient_id`.
     pub(super) async fn check_patient(&mut self, patient_id: &str) -> Result<()> {
-        let row: Option<(i64, Option<String>)> = sqlx::query_as(
-            "SELECT deleted, replaced_by FROM patients WHERE org_id = $1 AND id = $2",
-        )
-        .bind(&self.org_id)
-        .bind(patient_id)
-        .fetch_optional(&mut *self.tx)
-        .await?;
-        let problem = match row {
-            None | Some((1, _)) => Some("unknown patient".to_string()),
-            Some((_, Some(survivor))) => Some(format!(
-                "this record was merged into patient {survivor}: book for that record"
-            )),
-            Some(_) => None,
-        };
-        match problem {
-            Some(p) => Err(ValidationErrors::single("patient_id", p).into()),
+        match self
+            .unbookable_patients(&[patient_id])
+            .await?
+            .remove(patient_id)
+        {
+            Some(problem) => Err(ValidationErrors::single("patient_id", problem).into()),
             None => Ok(()),
         }
+    }
+
+    /// Of these patients, those no appointment may be booked for (unknown,
+    /// deleted, merged into another record), with the reason; one query.
+    pub(super) async fn unbookable_patients(
+        &mut self,
+        patient_ids: &[&str],
+    ) -> Result<BTreeMap<String, String>> {
+        let list: Vec<String> = (0..patient_ids.len())
+            .map(|i| format!("${}", i + 2))
+            .collect();
+        let mut q = sqlx::query_as::<_, (String, i64, Option<String>)>(sql(format!(
+            "SELECT id, deleted, replaced_by FROM patients WHERE org_id = $1 AND id IN ({})",
+            list.join(", ")
+        )))
+        .bind(&self.org_id);
+        for id in patient_ids {
+            q = q.bind(*id);
+        }
+        let found: BTreeMap<String, (i64, Option<String>)> = q
+            .fetch_all(&mut *self.tx)
+            .await?
+            .into_iter()
+            .map(|(id, deleted, replaced_by)| (id, (deleted, replaced_by)))
+            .collect();
+        Ok(patient_ids
+            .iter()
+            .filter_map(|id| {
+                let problem = match found.get(*id) {
+                    None | Some((1, _)) => "unknown patient".to_string(),
+                    Some((_, Some(survivor))) => format!(
+                        "this record was merged into patient {survivor}: book for that record"
+                    ),
+                    Some(_) => return None,
+                };
+                Some((id.to_string(), problem))
+            })
+            .collect())
     }
 
     /// Books an accepted booking for a patient: claims (a
@@ -331,39 +447,19 @@ impl WriteTx {
         actor: &Actor,
         now: Timestamp,
     ) -> Result<(Versioned<AppointmentRecord>, AuditEntry)> {
-        let mut appointment = Appointment::book(new_id(), &new.patient_id, new.accepted, now);
-        appointment.series_id = new.series_id;
-        let slot = appointment_label(&appointment);
+        let (record, entry) = booked_record(new_id(), new, actor, now);
+        let a = &record.appointment;
         self.take_claims(
-            &appointment.id,
-            &appointment.claims(),
+            &a.id,
+            &a.claims(),
             None,
             None,
             us(now),
-            &slot,
+            &appointment_label(a),
         )
         .await?;
-        let record = AppointmentRecord {
-            appointment,
-            reason_for_visit: new.details.reason_for_visit,
-            notes: new.details.notes,
-        };
-        let id = record.appointment.id.clone();
+        let id = a.id.clone();
         let stored = self.create(&id, &record, &actor.actor_name).await?;
-        let a = &record.appointment;
-        let detail: Vec<String> = [
-            a.series_id.as_ref().map(|s| format!("series {s}")),
-            a.override_reason.as_ref().map(|r| format!("override: {r}")),
-        ]
-        .into_iter()
-        .flatten()
-        .collect();
-        let mut entry = actor
-            .entry(Action::Create, "Appointment", &id)
-            .patient(&a.patient_id);
-        if !detail.is_empty() {
-            entry = entry.detail(detail.join("; "));
-        }
         Ok((stored, entry))
     }
 

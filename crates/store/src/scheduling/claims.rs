@@ -73,6 +73,71 @@ pub(crate) fn claim_error(err: sqlx::Error, slot: &str) -> StoreError {
     StoreError::Database(err)
 }
 
+/// The seats in use at one key and granule, as read. An expired hold's
+/// seat is free again (its row is deleted before the seat is taken).
+#[derive(Debug, Default)]
+struct Seats {
+    held: Vec<(i64, String, Option<i64>)>,
+    taken: BTreeSet<i64>,
+    expired: bool,
+}
+
+impl Seats {
+    fn hold(&mut self, seat: i64, owner: String, expires_at_us: Option<i64>, now_us: i64) {
+        if expires_at_us.is_some_and(|e| e <= now_us) {
+            self.expired = true;
+        } else {
+            self.taken.insert(seat);
+        }
+        self.held.push((seat, owner, expires_at_us));
+    }
+
+    /// The lowest seat in `0..=max_seat` nobody holds.
+    fn lowest_free(&self, max_seat: i64) -> Option<i64> {
+        (0..=max_seat).find(|s| !self.taken.contains(s))
+    }
+}
+
+/// Each claim key's granules with the highest seat the claims may take.
+fn seat_limits(claims: &[Claim]) -> BTreeMap<&str, BTreeMap<i64, i64>> {
+    let mut by_key: BTreeMap<&str, BTreeMap<i64, i64>> = BTreeMap::new();
+    for c in claims {
+        let max = by_key
+            .entry(c.key.resource.as_str())
+            .or_default()
+            .entry(c.key.granule_us())
+            .or_insert(0);
+        *max = (*max).max(i64::from(c.max_seat));
+    }
+    by_key
+}
+
+/// Claim rows per statement (six values each).
+const CLAIMS_PER_STATEMENT: usize = 1_000;
+/// Key ranges read per statement.
+const RANGES_PER_READ: usize = 200;
+
+/// One booking's claims for [`WriteTx::take_claims_together`].
+pub(crate) struct ClaimRequest<'a> {
+    pub owner_id: &'a str,
+    pub claims: &'a [Claim],
+    /// Names the slot in a conflict.
+    pub slot: &'a str,
+}
+
+/// A claim row to insert: key, granule, seat, owner, hold expiry.
+type NewClaim<'a> = (&'a str, i64, i64, &'a str, Option<i64>);
+
+/// Each key's first and last granule.
+fn ranges<'a>(limits: &BTreeMap<&'a str, BTreeMap<i64, i64>>) -> Vec<(&'a str, i64, i64)> {
+    limits
+        .iter()
+        .filter_map(|(key, granules)| {
+            Some((*key, *granules.keys().next()?, *granules.keys().last()?))
+        })
+        .collect()
+}
+
 impl WriteTx {
     /// Takes `claims` for `owner_id`. With `reuse_from`, a seat that owner
     /// (the hold being confirmed, the appointment being moved) already holds
@@ -90,40 +155,16 @@ impl WriteTx {
         slot: &str,
     ) -> Result<()> {
         self.schedule_changes.touch(owner_id);
-        let mut by_key: BTreeMap<&str, BTreeMap<i64, i64>> = BTreeMap::new();
-        for c in claims {
-            let max = by_key
-                .entry(c.key.resource.as_str())
-                .or_default()
-                .entry(c.key.granule_us())
-                .or_insert(0);
-            *max = (*max).max(i64::from(c.max_seat));
-        }
-        for (key, granules) in by_key {
-            let (Some(first), Some(last)) = (granules.keys().next(), granules.keys().last()) else {
-                continue;
-            };
-            let rows: Vec<(i64, i64, String, Option<i64>)> = sqlx::query_as(
-                "SELECT granule_us, seat, owner_id, expires_at_us FROM appointment_claims \
-                 WHERE org_id = $1 AND claim_key = $2 AND granule_us >= $3 AND granule_us <= $4",
-            )
-            .bind(&self.org_id)
-            .bind(key)
-            .bind(*first)
-            .bind(*last)
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(|e| claim_error(e, slot))?;
-            let mut held: BTreeMap<i64, Vec<(i64, String, Option<i64>)>> = BTreeMap::new();
-            for (g, seat, owner, expires) in rows {
-                held.entry(g).or_default().push((seat, owner, expires));
-            }
-            // Each granule's lowest free seat, as read; inserted together.
-            let mut wanted: Vec<(i64, i64, i64, BTreeSet<i64>)> = Vec::new();
-            for (&granule, &max_seat) in &granules {
-                let here = held.remove(&granule).unwrap_or_default();
+        let limits = seat_limits(claims);
+        let mut seats = self.seats_in(&ranges(&limits), now_us, slot).await?;
+        // Each granule's lowest free seat, as read; inserted together.
+        let mut wanted: Vec<(&str, i64, i64, i64)> = Vec::new();
+        for (&key, granules) in &limits {
+            for (&granule, &max_seat) in granules {
+                let here = seats.entry((key.to_string(), granule)).or_default();
                 if let Some(from) = reuse_from
                     && let Some((seat, _, _)) = here
+                        .held
                         .iter()
                         .find(|(seat, owner, _)| owner == from && *seat <= max_seat)
                 {
@@ -146,105 +187,249 @@ impl WriteTx {
                         continue;
                     }
                 }
-                let expired = here.iter().any(|(_, _, e)| e.is_some_and(|e| e <= now_us));
-                if expired {
-                    sqlx::query(
-                        "DELETE FROM appointment_claims WHERE org_id = $1 AND claim_key = $2 \
-                         AND granule_us = $3 AND expires_at_us IS NOT NULL AND expires_at_us <= $4",
-                    )
-                    .bind(&self.org_id)
-                    .bind(key)
-                    .bind(granule)
-                    .bind(now_us)
-                    .execute(&mut *self.tx)
-                    .await
-                    .map_err(|e| claim_error(e, slot))?;
+                if here.expired {
+                    self.delete_expired_claims(key, granule, now_us, slot)
+                        .await?;
                 }
-                let taken: BTreeSet<i64> = here
-                    .iter()
-                    .filter(|(_, _, e)| e.is_none_or(|e| e > now_us))
-                    .map(|(seat, _, _)| *seat)
-                    .collect();
-                let Some(seat) = (0..=max_seat).find(|s| !taken.contains(s)) else {
+                let Some(seat) = here.lowest_free(max_seat) else {
                     return Err(full(key, granule, slot));
                 };
-                wanted.push((granule, seat, max_seat, taken));
+                wanted.push((key, granule, seat, max_seat));
             }
-            let seats: Vec<(i64, i64)> = wanted.iter().map(|(g, seat, _, _)| (*g, *seat)).collect();
-            let inserted = self
-                .insert_claims(key, &seats, owner_id, expires_at_us, slot)
-                .await?;
-            // A seat taken meanwhile (another server's booking): the next ones.
-            for (granule, seat, max_seat, mut taken) in wanted {
-                if inserted.contains(&granule) {
-                    continue;
+        }
+        let rows: Vec<NewClaim> = wanted
+            .iter()
+            .map(|&(key, granule, seat, _)| (key, granule, seat, owner_id, expires_at_us))
+            .collect();
+        let inserted = self.insert_claims(&rows, slot).await?;
+        // A seat taken meanwhile (another server's booking): the next ones.
+        for (key, granule, seat, max_seat) in wanted {
+            if inserted.contains(&(key.to_string(), granule, seat)) {
+                continue;
+            }
+            let here = seats.entry((key.to_string(), granule)).or_default();
+            here.taken.insert(seat);
+            loop {
+                let Some(seat) = here.lowest_free(max_seat) else {
+                    return Err(full(key, granule, slot));
+                };
+                let row = [(key, granule, seat, owner_id, expires_at_us)];
+                if !self.insert_claims(&row, slot).await?.is_empty() {
+                    break;
                 }
-                taken.insert(seat);
-                loop {
-                    let Some(seat) = (0..=max_seat).find(|s| !taken.contains(s)) else {
-                        return Err(full(key, granule, slot));
-                    };
-                    if !self
-                        .insert_claims(key, &[(granule, seat)], owner_id, expires_at_us, slot)
-                        .await?
-                        .is_empty()
-                    {
-                        break;
-                    }
-                    taken.insert(seat);
-                }
+                here.taken.insert(seat);
             }
         }
         Ok(())
     }
 
-    /// Inserts the `(granule, seat)` claims of one key in one statement,
-    /// skipping seats already taken; returns the granules inserted.
-    async fn insert_claims(
+    /// Takes the claims of several bookings (appointments, not holds) in
+    /// a few statements: the seats of every key and granule they need are
+    /// read at once, each booking in turn gets the lowest free seats
+    /// (after those of the bookings before it), and all are inserted
+    /// together. Per booking: `Some(Ok)` taken, `Some(Err)` a conflict
+    /// naming its slot (nothing of it written), `None` when another
+    /// transaction took one of its seats meanwhile (PostgreSQL): its seats
+    /// are given back for the caller to book it alone.
+    pub(crate) async fn take_claims_together(
+        &mut self,
+        requests: &[ClaimRequest<'_>],
+        now_us: i64,
+    ) -> Result<Vec<Option<Result<()>>>> {
+        let limits: Vec<_> = requests.iter().map(|r| seat_limits(r.claims)).collect();
+        let wanted_ranges: Vec<_> = limits.iter().flat_map(ranges).collect();
+        let slot = "the slots booked together";
+        let mut seats = self.seats_in(&wanted_ranges, now_us, slot).await?;
+        let mut outcomes = Vec::with_capacity(requests.len());
+        let mut rows: Vec<NewClaim> = Vec::new();
+        for (request, limits) in requests.iter().zip(&limits) {
+            let mut planned = Vec::new();
+            let mut refused = None;
+            'keys: for (&key, granules) in limits {
+                for (&granule, &max_seat) in granules {
+                    let here = seats.entry((key.to_string(), granule)).or_default();
+                    match here.lowest_free(max_seat) {
+                        Some(seat) => planned.push((key, granule, seat)),
+                        None => {
+                            refused = Some(full(key, granule, request.slot));
+                            break 'keys;
+                        }
+                    }
+                }
+            }
+            if let Some(conflict) = refused {
+                outcomes.push(Some(Err(conflict)));
+                continue;
+            }
+            for &(key, granule, seat) in &planned {
+                if let Some(here) = seats.get_mut(&(key.to_string(), granule)) {
+                    if here.expired {
+                        self.delete_expired_claims(key, granule, now_us, slot)
+                            .await?;
+                        here.expired = false;
+                    }
+                    here.taken.insert(seat);
+                }
+                rows.push((key, granule, seat, request.owner_id, None));
+            }
+            outcomes.push(Some(Ok(())));
+        }
+        // One global order (key, granule, seat), as for single bookings.
+        rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
+        let inserted = self.insert_claims(&rows, slot).await?;
+        let missed: BTreeSet<&str> = rows
+            .iter()
+            .filter(|(key, granule, seat, _, _)| {
+                !inserted.contains(&(key.to_string(), *granule, *seat))
+            })
+            .map(|row| row.3)
+            .collect();
+        if !missed.is_empty() {
+            self.release_claims_of(&missed).await?;
+        }
+        for (request, outcome) in requests.iter().zip(outcomes.iter_mut()) {
+            if missed.contains(request.owner_id) {
+                *outcome = None;
+            } else if matches!(outcome, Some(Ok(()))) {
+                self.schedule_changes.touch(request.owner_id);
+            }
+        }
+        Ok(outcomes)
+    }
+
+    /// The seats in use at every granule of the `(key, first, last)`
+    /// ranges, by key and granule.
+    async fn seats_in(
+        &mut self,
+        ranges: &[(&str, i64, i64)],
+        now_us: i64,
+        slot: &str,
+    ) -> Result<BTreeMap<(String, i64), Seats>> {
+        let mut seats: BTreeMap<(String, i64), Seats> = BTreeMap::new();
+        for chunk in ranges.chunks(RANGES_PER_READ) {
+            // Each range whole in its own branch, so both databases read it
+            // from the claims' primary key.
+            let branches: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    format!(
+                        "(org_id = $1 AND claim_key = ${} AND granule_us >= ${} AND granule_us <= ${})",
+                        3 * i + 2,
+                        3 * i + 3,
+                        3 * i + 4
+                    )
+                })
+                .collect();
+            let text = format!(
+                "SELECT claim_key, granule_us, seat, owner_id, expires_at_us \
+                 FROM appointment_claims WHERE {}",
+                branches.join(" OR ")
+            );
+            let mut q =
+                sqlx::query_as::<_, (String, i64, i64, String, Option<i64>)>(crate::db::sql(text))
+                    .bind(&self.org_id);
+            for (key, first, last) in chunk {
+                q = q.bind(*key).bind(*first).bind(*last);
+            }
+            let rows = q
+                .fetch_all(&mut *self.tx)
+                .await
+                .map_err(|e| claim_error(e, slot))?;
+            for (key, granule, seat, owner, expires) in rows {
+                seats
+                    .entry((key, granule))
+                    .or_default()
+                    .hold(seat, owner, expires, now_us);
+            }
+        }
+        Ok(seats)
+    }
+
+    /// Deletes the expired hold claims at one key and granule.
+    async fn delete_expired_claims(
         &mut self,
         key: &str,
-        claims: &[(i64, i64)],
-        owner_id: &str,
-        expires_at_us: Option<i64>,
+        granule: i64,
+        now_us: i64,
         slot: &str,
-    ) -> Result<BTreeSet<i64>> {
-        if claims.is_empty() {
-            return Ok(BTreeSet::new());
+    ) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM appointment_claims WHERE org_id = $1 AND claim_key = $2 \
+             AND granule_us = $3 AND expires_at_us IS NOT NULL AND expires_at_us <= $4",
+        )
+        .bind(&self.org_id)
+        .bind(key)
+        .bind(granule)
+        .bind(now_us)
+        .execute(&mut *self.tx)
+        .await
+        .map_err(|e| claim_error(e, slot))?;
+        Ok(())
+    }
+
+    /// Inserts claim rows, skipping seats already taken; returns the
+    /// `(key, granule, seat)` inserted.
+    async fn insert_claims(
+        &mut self,
+        claims: &[NewClaim<'_>],
+        slot: &str,
+    ) -> Result<BTreeSet<(String, i64, i64)>> {
+        let mut inserted = BTreeSet::new();
+        for chunk in claims.chunks(CLAIMS_PER_STATEMENT) {
+            let rows: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let p = 5 * i + 2;
+                    format!(
+                        "($1, ${}, ${}, ${}, ${}, ${})",
+                        p,
+                        p + 1,
+                        p + 2,
+                        p + 3,
+                        p + 4
+                    )
+                })
+                .collect();
+            let text = format!(
+                "INSERT INTO appointment_claims \
+                 (org_id, claim_key, granule_us, seat, owner_id, expires_at_us) VALUES {} \
+                 ON CONFLICT DO NOTHING RETURNING claim_key, granule_us, seat",
+                rows.join(", ")
+            );
+            let mut q =
+                sqlx::query_as::<_, (String, i64, i64)>(crate::db::sql(text)).bind(&self.org_id);
+            for &(key, granule, seat, owner, expires) in chunk {
+                q = q
+                    .bind(key)
+                    .bind(granule)
+                    .bind(seat)
+                    .bind(owner)
+                    .bind(expires);
+            }
+            inserted.extend(
+                q.fetch_all(&mut *self.tx)
+                    .await
+                    .map_err(|e| claim_error(e, slot))?,
+            );
         }
-        let rows: Vec<String> = (0..claims.len())
-            .map(|i| format!("($1, $2, ${}, ${}, $3, $4)", 5 + 2 * i, 6 + 2 * i))
-            .collect();
-        let text = format!(
-            "INSERT INTO appointment_claims \
-             (org_id, claim_key, granule_us, seat, owner_id, expires_at_us) VALUES {} \
-             ON CONFLICT DO NOTHING RETURNING granule_us",
-            rows.join(", ")
-        );
-        let mut q = sqlx::query_as::<_, (i64,)>(crate::db::sql(text))
-            .bind(&self.org_id)
-            .bind(key)
-            .bind(owner_id)
-            .bind(expires_at_us);
-        for (granule, seat) in claims {
-            q = q.bind(*granule).bind(*seat);
-        }
-        let inserted = q
-            .fetch_all(&mut *self.tx)
-            .await
-            .map_err(|e| claim_error(e, slot))?;
-        Ok(inserted.into_iter().map(|(g,)| g).collect())
+        Ok(inserted)
     }
 
     /// Gives back every seat `owner_id` holds; returns how many.
     pub(crate) async fn release_claims(&mut self, owner_id: &str) -> Result<u64> {
         self.schedule_changes.touch(owner_id);
-        let done =
-            sqlx::query("DELETE FROM appointment_claims WHERE org_id = $1 AND owner_id = $2")
-                .bind(&self.org_id)
-                .bind(owner_id)
-                .execute(&mut *self.tx)
-                .await?;
-        Ok(done.rows_affected())
+        self.release_claims_of(&BTreeSet::from([owner_id])).await
+    }
+
+    async fn release_claims_of(&mut self, owners: &BTreeSet<&str>) -> Result<u64> {
+        let list: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 2)).collect();
+        let mut q = sqlx::query(crate::db::sql(format!(
+            "DELETE FROM appointment_claims WHERE org_id = $1 AND owner_id IN ({})",
+            list.join(", ")
+        )))
+        .bind(&self.org_id);
+        for owner in owners {
+            q = q.bind(*owner);
+        }
+        Ok(q.execute(&mut *self.tx).await?.rows_affected())
     }
 
     /// Deletes the organization's expired holds and their claims (they

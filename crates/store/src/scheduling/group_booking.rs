@@ -2,22 +2,33 @@
 //! schedule's evaluation) run on the request's own task against a reader;
 //! its writes are a dozen short statements and a durable commit. Committed
 //! one transaction each, concurrent bookings queue on the single writer
-//! (on SQLite) and each pays BEGIN, COMMIT and an fsync in turn. Here a
-//! task (on PostgreSQL, a few side by side) writes whatever bookings
-//! queued while its previous group committed in one transaction: each booking inside its own savepoint, so
-//! a conflict undoes that booking alone and the others still commit, and
-//! their audit events appended together at the end. Every caller still
-//! gets its own answer only once its booking is durable.
+//! (on SQLite) and each pays its statements, BEGIN, COMMIT and an fsync in
+//! turn. Here a task (on PostgreSQL, a few side by side) writes whatever
+//! bookings queued while its previous group committed in one transaction
+//! of a handful of statements whatever their number: all keys in one
+//! insert, all patients in one read, all claims read and inserted at once
+//! (seats chosen in order, so a conflict refuses that booking alone and
+//! the others still commit), all appointments, history rows and audit
+//! events in one insert each. Every caller still gets its own answer only
+//! once its booking is durable.
 //!
 //! The database still decides every race: claims are rows under a primary
 //! key, so bookings in the same group, in other groups or on other servers
 //! cannot take the same seat.
 
-use super::Actor;
-use super::booking::{BookAppointment, BookError, Booked, IdempotencyKey, NewAppointment};
-use crate::{Backend, Db, Result, StoreError, WriteTx};
-use carefront_domain::audit::AuditEntry;
+use super::booking::{
+    BookAppointment, BookError, Booked, IdempotencyKey, NewAppointment, appointment_label,
+    booked_record,
+};
+use super::claims::ClaimRequest;
+use super::records::AppointmentRecord;
+use super::{Actor, us};
+use crate::{Backend, Db, Result, StoreError, new_id};
+use carefront_domain::ValidationErrors;
+use carefront_domain::directory::Versioned;
+use carefront_domain::scheduling::Claim;
 use jiff::Timestamp;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
@@ -115,7 +126,8 @@ async fn next_group(incoming: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Optio
 
 /// One transaction per organization in the group. Should the transaction
 /// itself fail (not a booking in it), each booking is written alone, so one
-/// caller's problem is not another's.
+/// caller's problem is not another's; so is each booking the group left
+/// for a transaction of its own.
 async fn write_group(db: &Db, group: Vec<Pending>) {
     let mut by_org: Vec<(String, Vec<Pending>)> = Vec::new();
     for pending in group {
@@ -124,62 +136,196 @@ async fn write_group(db: &Db, group: Vec<Pending>) {
             None => by_org.push((pending.org_id.clone(), vec![pending])),
         }
     }
-    for (org_id, mut pendings) in by_org {
-        // The same order on every server makes groups that meet on
-        // PostgreSQL wait for each other rather than deadlock.
-        pendings.sort_by(|a, b| {
-            let (a, b) = (&a.new.accepted.placement, &b.new.accepted.placement);
-            (&a.practitioner_id, a.start).cmp(&(&b.practitioner_id, b.start))
-        });
-        if pendings.len() > 1
-            && let Ok(results) = book_together(db, &org_id, &pendings).await
-        {
-            for (p, result) in pendings.into_iter().zip(results) {
-                let _ = p.done.send(result);
-            }
-            continue;
-        }
-        for p in pendings {
-            let result = book_alone(db, &org_id, &p).await;
+    for (org_id, pendings) in by_org {
+        let answers = match book_together(db, &org_id, &pendings).await {
+            Ok(answers) => answers,
+            Err(_) => pendings.iter().map(|_| None).collect(),
+        };
+        for (p, answer) in pendings.into_iter().zip(answers) {
+            let result = match answer {
+                Some(result) => result,
+                None => book_alone(db, &org_id, &p).await,
+            };
             let _ = p.done.send(result);
         }
     }
 }
 
-/// Every pending booking in its own savepoint of one transaction; their
-/// audit events last. The outer error is the transaction's own.
-async fn book_together(db: &Db, org_id: &str, pendings: &[Pending]) -> Result<Vec<Result<Booked>>> {
+/// Where one pending booking stands in its group's transaction.
+enum Fate {
+    /// Written with the group.
+    Going,
+    /// Refused: its answer, nothing of it written.
+    Refused(StoreError),
+    /// Left for a transaction of its own: its idempotency key is already
+    /// in use (a retry: answered from the key), or another transaction took
+    /// one of its seats meanwhile.
+    Alone,
+}
+
+/// The group's bookings in one transaction and a handful of statements
+/// whatever their number: their idempotency keys, their patients' checks,
+/// their claims (seats chosen in order, [`WriteTx::take_claims_together`]),
+/// their appointments and history, their audit events. Per booking, its
+/// answer, or `None` to book it alone. The outer error is the
+/// transaction's own.
+async fn book_together(
+    db: &Db,
+    org_id: &str,
+    pendings: &[Pending],
+) -> Result<Vec<Option<Result<Booked>>>> {
     let mut tx = db.begin(org_id).await?;
-    let mut results = Vec::with_capacity(pendings.len());
-    let mut entries = Vec::new();
+    let mut fates = Vec::with_capacity(pendings.len());
+    let mut drafts = Vec::with_capacity(pendings.len());
     for p in pendings {
-        tx.savepoint().await?;
-        match book_one(&mut tx, p).await {
-            Ok((booked, entry)) => {
-                tx.release_savepoint().await?;
-                entries.extend(entry);
-                results.push(Ok(booked));
+        match p.new.details.clone().validate() {
+            Ok(details) => {
+                let new = NewAppointment {
+                    details,
+                    ..p.new.clone()
+                };
+                drafts.push(Some(booked_record(new_id(), new, &p.actor, p.now)));
+                fates.push(Fate::Going);
             }
             Err(e) => {
-                tx.rollback_to_savepoint().await?;
-                results.push(Err(e));
+                drafts.push(None);
+                fates.push(Fate::Refused(e.into()));
             }
+        }
+    }
+    let ids: Vec<String> = drafts
+        .iter()
+        .map(|d| {
+            d.as_ref()
+                .map(|(r, _)| r.appointment.id.clone())
+                .unwrap_or_default()
+        })
+        .collect();
+    let going = |fates: &[Fate]| -> Vec<usize> {
+        (0..fates.len())
+            .filter(|&i| matches!(fates[i], Fate::Going))
+            .collect()
+    };
+    let record = |i: usize| drafts[i].as_ref().map(|(r, _)| r);
+
+    // Keys first: a key used twice in the group books once, then answers
+    // its retry alone.
+    let mut keyed: Vec<(usize, &IdempotencyKey)> = Vec::new();
+    for i in going(&fates) {
+        if let Some(idem) = &pendings[i].idempotency {
+            if keyed.iter().any(|(_, k)| k.key == idem.key) {
+                fates[i] = Fate::Alone;
+            } else {
+                keyed.push((i, idem));
+            }
+        }
+    }
+    let rows: Vec<(&IdempotencyKey, Option<&str>)> = keyed
+        .iter()
+        .map(|&(i, idem)| (idem, record(i).map(|r| r.appointment.id.as_str())))
+        .collect();
+    let inserted = tx.insert_idempotency_keys(&rows).await?;
+    keyed.retain(|(i, idem)| {
+        let ours = inserted.contains(&idem.key);
+        if !ours {
+            fates[*i] = Fate::Alone;
+        }
+        ours
+    });
+
+    let mut patients: Vec<&str> = going(&fates)
+        .into_iter()
+        .map(|i| pendings[i].new.patient_id.as_str())
+        .collect();
+    patients.sort_unstable();
+    patients.dedup();
+    let unbookable = tx.unbookable_patients(&patients).await?;
+    for i in going(&fates) {
+        if let Some(problem) = unbookable.get(&pendings[i].new.patient_id) {
+            fates[i] =
+                Fate::Refused(ValidationErrors::single("patient_id", problem.clone()).into());
+        }
+    }
+
+    let claiming = going(&fates);
+    let claims: Vec<(Vec<Claim>, String)> = claiming
+        .iter()
+        .filter_map(|&i| record(i))
+        .map(|r| (r.appointment.claims(), appointment_label(&r.appointment)))
+        .collect();
+    let requests: Vec<ClaimRequest> = claiming
+        .iter()
+        .zip(&claims)
+        .filter_map(|(&i, (claims, slot))| {
+            Some(ClaimRequest {
+                owner_id: record(i)?.appointment.id.as_str(),
+                claims,
+                slot,
+            })
+        })
+        .collect();
+    let earliest_now = pendings.iter().map(|p| p.now).min().unwrap_or_default();
+    let taken = tx.take_claims_together(&requests, us(earliest_now)).await?;
+    for (&i, outcome) in claiming.iter().zip(taken) {
+        match outcome {
+            Some(Ok(())) => {}
+            Some(Err(conflict)) => fates[i] = Fate::Refused(conflict),
+            None => fates[i] = Fate::Alone,
+        }
+    }
+    let unused: Vec<&str> = keyed
+        .iter()
+        .filter(|(i, _)| !matches!(fates[*i], Fate::Going))
+        .map(|(_, idem)| idem.key.as_str())
+        .collect();
+    tx.delete_idempotency_keys(&unused).await?;
+
+    // Appointments by who booked them (one actor, as a rule).
+    let mut stored: BTreeMap<String, Versioned<AppointmentRecord>> = BTreeMap::new();
+    let mut entries = Vec::new();
+    let mut by_actor: BTreeMap<&str, Vec<(String, AppointmentRecord)>> = BTreeMap::new();
+    for i in going(&fates) {
+        if let Some((record, entry)) = drafts[i].take() {
+            entries.push(entry);
+            by_actor
+                .entry(pendings[i].actor.actor_name.as_str())
+                .or_default()
+                .push((record.appointment.id.clone(), record));
+        }
+    }
+    for (actor, rows) in by_actor {
+        for created in tx.create_versioned(rows, actor).await? {
+            stored.insert(created.id.clone(), created);
         }
     }
     tx.audit_many(entries).await?;
     tx.commit().await?;
-    Ok(results)
+
+    let mut answers = Vec::with_capacity(pendings.len());
+    for (i, fate) in fates.into_iter().enumerate() {
+        answers.push(match fate {
+            Fate::Going => Some(
+                stored
+                    .remove(&ids[i])
+                    .map(|appointment| Booked {
+                        appointment,
+                        replayed: false,
+                    })
+                    .ok_or(StoreError::NotFound),
+            ),
+            Fate::Refused(e) => Some(Err(e)),
+            Fate::Alone => None,
+        });
+    }
+    Ok(answers)
 }
 
 async fn book_alone(db: &Db, org_id: &str, p: &Pending) -> Result<Booked> {
     let mut tx = db.begin(org_id).await?;
-    let (booked, entry) = book_one(&mut tx, p).await?;
+    let (booked, entry) = tx
+        .book_unaudited(p.new.clone(), p.idempotency.as_ref(), &p.actor, p.now)
+        .await?;
     tx.audit_many(entry.into_iter().collect()).await?;
     tx.commit().await?;
     Ok(booked)
-}
-
-async fn book_one(tx: &mut WriteTx, p: &Pending) -> Result<(Booked, Option<AuditEntry>)> {
-    tx.book_unaudited(p.new.clone(), p.idempotency.as_ref(), &p.actor, p.now)
-        .await
 }

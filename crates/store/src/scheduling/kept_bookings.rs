@@ -57,20 +57,11 @@ const FLOOR_RENEWED_AFTER: SignedDuration = SignedDuration::from_hours(24 * 7);
 #[derive(Debug, Default)]
 pub(crate) struct ScheduleChanges {
     ids: Vec<String>,
-    at_savepoint: usize,
 }
 
 impl ScheduleChanges {
     pub(crate) fn touch(&mut self, id: &str) {
         self.ids.push(id.to_string());
-    }
-
-    pub(crate) fn savepoint(&mut self) {
-        self.at_savepoint = self.ids.len();
-    }
-
-    pub(crate) fn rollback_to_savepoint(&mut self) {
-        self.ids.truncate(self.at_savepoint);
     }
 }
 
