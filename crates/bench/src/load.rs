@@ -635,9 +635,11 @@ fn find_at(location_id: &str, day: jiff::civil::Date) -> String {
 
 /// The free slots the race is about: `$find` at each location one day at a
 /// time from tomorrow, until there are `wanted` or [`RACE_DAYS`] are
-/// searched, turned into create bodies (without the patient). A provider's
-/// slots that overlap one already taken (the same time offered for
-/// another type) are left out, so each slot is a booking of its own.
+/// searched, turned into create bodies (without the patient). Slots that
+/// overlap one already taken for the same provider (the same time offered
+/// for another type) or the same room (offered with several providers) are
+/// left out, so each slot is a booking of its own that only a rival for
+/// that very slot can take.
 async fn race_slots(
     client: &reqwest::Client,
     base: &str,
@@ -673,20 +675,37 @@ async fn race_slots(
                     continue;
                 };
                 let (start, end) = (start.to_string(), end.to_string());
-                let provider = r["participant"]
+                // The provider and the room (a resource, by identifier).
+                let holders: Vec<String> = r["participant"]
                     .as_array()
                     .into_iter()
                     .flatten()
-                    .filter_map(|p| p["actor"]["reference"].as_str())
-                    .find(|a| a.starts_with("Practitioner/"))
-                    .unwrap_or_default()
-                    .to_string();
-                let booked = taken.entry(provider).or_default();
+                    .filter_map(|p| {
+                        let reference = p["actor"]["reference"].as_str();
+                        match reference {
+                            Some(a) if a.starts_with("Practitioner/") => Some(a.to_string()),
+                            Some(_) => None,
+                            None => p["actor"]["identifier"]["value"]
+                                .as_str()
+                                .map(str::to_string),
+                        }
+                    })
+                    .collect();
                 // RFC 3339 instants in UTC compare as text.
-                if booked.iter().any(|(s, e)| *s < end && start < *e) {
+                let overlaps = |holder: &String| {
+                    taken
+                        .get(holder)
+                        .is_some_and(|b| b.iter().any(|(s, e)| *s < end && start < *e))
+                };
+                if holders.iter().any(overlaps) {
                     continue;
                 }
-                booked.push((start, end));
+                for holder in holders {
+                    taken
+                        .entry(holder)
+                        .or_default()
+                        .push((start.clone(), end.clone()));
+                }
                 if let Some(o) = r.as_object_mut() {
                     o.remove("id");
                     o.remove("comment");

@@ -970,12 +970,14 @@ impl Db {
         Ok(booked)
     }
 
-    /// A booking's checks before any write: a retried request (same
-    /// idempotency key) is answered with the first result (`Ok`); otherwise
-    /// the request is evaluated against the stored schedule (a refusal is
-    /// [`BookError::Refused`]) and accepted with the lead's override, if
-    /// any (`Err`: the booking to write, and its key). The database still
-    /// decides, when it is written, whether the slot is free.
+    /// A booking's checks before any write: the request is evaluated
+    /// against the stored schedule (a refusal is [`BookError::Refused`])
+    /// and accepted with the lead's override, if any (`Err`: the booking to
+    /// write, and its key). A retried request (same idempotency key) whose
+    /// first attempt took the slot is refused by the schedule and answered
+    /// with the first result (`Ok`); any other retry is recognized when its
+    /// key is written. The database still decides, when it is written,
+    /// whether the slot is free.
     pub(super) async fn accept_booking(
         &self,
         org_id: &str,
@@ -1002,13 +1004,7 @@ impl Db {
             appointment,
             replayed: true,
         };
-        if let Some(idem) = &idem
-            && let Some(id) = self.replay(org_id, idem).await?
-        {
-            return Ok(Ok(replayed(
-                self.get::<AppointmentRecord>(org_id, &id).await?,
-            )));
-        }
+        // No look at the key first: that would cost every booking a read.
         let evaluated = self
             .evaluate_booking(org_id, &booking.appointment_type_id, &booking.request, now)
             .await?
