@@ -124,6 +124,65 @@ fn for_each_chunk<T>(
     }
 }
 
+/// `rows` in chunks of a few shapes for a statement of this backend with
+/// `fixed` parameters and `per_row` per row (see [`for_each_chunk`]), so
+/// that statements sized by their rows keep being reused from the
+/// connection's statement cache instead of prepared anew.
+pub(crate) fn shaped_chunks<T>(
+    rows: &[T],
+    backend: Backend,
+    fixed: usize,
+    per_row: usize,
+) -> Vec<&[T]> {
+    statement_chunks(rows, Limits::of(backend), fixed, per_row, |_| 0)
+}
+
+impl WriteTx {
+    /// The rows of `statement` for every id: its text (from
+    /// `statement(list)`, `$1` the organization, `list` the ids'
+    /// parameters) run once per chunk of shaped size.
+    pub(crate) async fn fetch_for_ids<T>(
+        &mut self,
+        statement: impl Fn(&str) -> String,
+        ids: &[&str],
+    ) -> Result<Vec<T>>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let mut found = Vec::new();
+        for chunk in shaped_chunks(ids, self.backend, 1, 1) {
+            let mut list = String::new();
+            placeholders(&mut 1, chunk.len(), &mut list);
+            let mut q = sqlx::query_as::<_, T>(sql(statement(&list))).bind(self.org_id.clone());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            found.extend(q.fetch_all(&mut *self.tx).await?);
+        }
+        Ok(found)
+    }
+
+    /// [`WriteTx::fetch_for_ids`] for a statement without rows; returns
+    /// the rows it affected.
+    pub(crate) async fn execute_for_ids(
+        &mut self,
+        statement: impl Fn(&str) -> String,
+        ids: &[&str],
+    ) -> Result<u64> {
+        let mut affected = 0;
+        for chunk in shaped_chunks(ids, self.backend, 1, 1) {
+            let mut list = String::new();
+            placeholders(&mut 1, chunk.len(), &mut list);
+            let mut q = sqlx::query(sql(statement(&list))).bind(self.org_id.clone());
+            for id in chunk {
+                q = q.bind(id.to_string());
+            }
+            affected += q.execute(&mut *self.tx).await?.rows_affected();
+        }
+        Ok(affected)
+    }
+}
+
 /// `rows` split as [`for_each_chunk`] splits them.
 fn statement_chunks<T>(
     rows: &[T],

@@ -36,6 +36,15 @@ pub fn new_id() -> String {
     uuid::Uuid::now_v7().to_string()
 }
 
+/// SQLite connections reading beside the writer.
+const READERS: u32 = 4;
+/// Pages each SQLite connection keeps (the default is 2 MiB): a booking's
+/// writes touch pages all over the claims', appointments' and history's
+/// indexes, and a group of them more than 2 MiB; each page not kept is
+/// read again from the operating system. Taken only as pages are used.
+const WRITER_CACHE_KIB: u32 = 64 * 1024;
+const READER_CACHE_KIB: u32 = 16 * 1024;
+
 impl Db {
     /// Opens `sqlite://path` (created if missing) or `postgres://...`.
     pub async fn connect(url: &str) -> Result<Db> {
@@ -46,14 +55,14 @@ impl Db {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let open = |max: u32| {
+            let open = |max: u32, cache_kib: u32| {
                 AnyPoolOptions::new()
                     .max_connections(max)
                     .acquire_timeout(Duration::from_secs(30))
                     // A local file does not drop connections: no round trip
                     // to the connection's worker thread before every query.
                     .test_before_acquire(false)
-                    .after_connect(|conn, _| {
+                    .after_connect(move |conn, _| {
                         Box::pin(async move {
                             use sqlx::Executor;
                             // WAL lets readers run beside the writer; FULL sync
@@ -70,13 +79,15 @@ impl Db {
                             ] {
                                 conn.execute(pragma).await?;
                             }
+                            conn.execute(sql(format!("PRAGMA cache_size = -{cache_kib}")))
+                                .await?;
                             Ok(())
                         })
                     })
                     .connect(&url)
             };
-            let write = open(1).await?;
-            let read = open(8).await?;
+            let write = open(1, WRITER_CACHE_KIB).await?;
+            let read = open(READERS, READER_CACHE_KIB).await?;
             Ok(Db {
                 backend: Backend::Sqlite,
                 read,

@@ -7,6 +7,7 @@
 use super::load::{HOLD_COLUMNS, hold_from_row};
 use super::records::AppointmentRecord;
 use super::{Actor, corrupt, us};
+use crate::bulk::shaped_chunks;
 use crate::db::sql;
 use crate::{Db, Result, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
@@ -42,9 +43,6 @@ impl AppointmentDetails {
         errors.into_result(self)
     }
 }
-
-/// Idempotency keys per insert (six values each).
-const IDEMPOTENCY_KEYS_PER_INSERT: usize = 500;
 
 /// A booking the domain accepted, for one patient.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -274,7 +272,7 @@ impl WriteTx {
         keys: &[(&IdempotencyKey, Option<&str>)],
     ) -> Result<BTreeSet<String>> {
         let mut inserted = BTreeSet::new();
-        for chunk in keys.chunks(IDEMPOTENCY_KEYS_PER_INSERT) {
+        for chunk in shaped_chunks(keys, self.backend, 2, 4) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let p = 4 * i + 3;
@@ -304,18 +302,11 @@ impl WriteTx {
     /// Gives back keys this transaction inserted for bookings it then did
     /// not write.
     pub(super) async fn delete_idempotency_keys(&mut self, keys: &[&str]) -> Result<()> {
-        for chunk in keys.chunks(IDEMPOTENCY_KEYS_PER_INSERT) {
-            let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
-            let mut q = sqlx::query(sql(format!(
-                "DELETE FROM idempotency_keys WHERE org_id = $1 AND key IN ({})",
-                list.join(", ")
-            )))
-            .bind(&self.org_id);
-            for key in chunk {
-                q = q.bind(*key);
-            }
-            q.execute(&mut *self.tx).await?;
-        }
+        self.execute_for_ids(
+            |list| format!("DELETE FROM idempotency_keys WHERE org_id = $1 AND key IN ({list})"),
+            keys,
+        )
+        .await?;
         Ok(())
     }
 
@@ -356,19 +347,16 @@ impl WriteTx {
         &mut self,
         patient_ids: &[&str],
     ) -> Result<BTreeMap<String, String>> {
-        let list: Vec<String> = (0..patient_ids.len())
-            .map(|i| format!("${}", i + 2))
-            .collect();
-        let mut q = sqlx::query_as::<_, (String, i64, Option<String>)>(sql(format!(
-            "SELECT id, deleted, replaced_by FROM patients WHERE org_id = $1 AND id IN ({})",
-            list.join(", ")
-        )))
-        .bind(&self.org_id);
-        for id in patient_ids {
-            q = q.bind(*id);
-        }
-        let found: BTreeMap<String, (i64, Option<String>)> = q
-            .fetch_all(&mut *self.tx)
+        let found: BTreeMap<String, (i64, Option<String>)> = self
+            .fetch_for_ids::<(String, i64, Option<String>)>(
+                |list| {
+                    format!(
+                        "SELECT id, deleted, replaced_by FROM patients \
+                         WHERE org_id = $1 AND id IN ({list})"
+                    )
+                },
+                patient_ids,
+            )
             .await?
             .into_iter()
             .map(|(id, deleted, replaced_by)| (id, (deleted, replaced_by)))

@@ -17,6 +17,7 @@
 //! Expired hold claims stop counting: a booking that meets one deletes it
 //! (in its own transaction, in claim order) before taking the seat.
 
+use crate::bulk::shaped_chunks;
 use crate::{Db, Result, StoreError, WriteTx};
 use carefront_domain::scheduling::{AppointmentStatus, Claim};
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,10 +113,9 @@ fn seat_limits(claims: &[Claim]) -> BTreeMap<&str, BTreeMap<i64, i64>> {
     by_key
 }
 
-/// Claim rows per statement (six values each).
-const CLAIMS_PER_STATEMENT: usize = 1_000;
-/// Key ranges read per statement.
-const RANGES_PER_READ: usize = 200;
+/// Key ranges read per statement, at most (one select each: SQLite takes
+/// up to 500 in one compound select).
+const RANGES_PER_READ: usize = 256;
 
 /// One booking's claims for [`WriteTx::take_claims_together`].
 pub(crate) struct ClaimRequest<'a> {
@@ -306,7 +306,8 @@ impl WriteTx {
         slot: &str,
     ) -> Result<BTreeMap<(String, i64), Seats>> {
         let mut seats: BTreeMap<(String, i64), Seats> = BTreeMap::new();
-        for chunk in ranges.chunks(RANGES_PER_READ) {
+        let parts = ranges.chunks(RANGES_PER_READ);
+        for chunk in parts.flat_map(|part| shaped_chunks(part, self.backend, 1, 3)) {
             // One select per range, each a seek on the claims' primary key
             // (with the ranges OR-ed, SQLite scans the organization's claims).
             let selects: Vec<String> = (0..chunk.len())
@@ -365,14 +366,17 @@ impl WriteTx {
     }
 
     /// Inserts claim rows, skipping seats already taken; returns the
-    /// `(key, granule, seat)` inserted.
+    /// `(key, granule, seat)` inserted. Without a conflict (always on
+    /// SQLite, whose writer read the seats itself) that is all of them,
+    /// known from the count alone: rows handed back one by one cost more
+    /// than the insert.
     async fn insert_claims(
         &mut self,
         claims: &[NewClaim<'_>],
         slot: &str,
     ) -> Result<BTreeSet<(String, i64, i64)>> {
         let mut inserted = BTreeSet::new();
-        for chunk in claims.chunks(CLAIMS_PER_STATEMENT) {
+        for chunk in shaped_chunks(claims, self.backend, 1, 5) {
             let rows: Vec<String> = (0..chunk.len())
                 .map(|i| {
                     let p = 5 * i + 2;
@@ -389,11 +393,10 @@ impl WriteTx {
             let text = format!(
                 "INSERT INTO appointment_claims \
                  (org_id, claim_key, granule_us, seat, owner_id, expires_at_us) VALUES {} \
-                 ON CONFLICT DO NOTHING RETURNING claim_key, granule_us, seat",
+                 ON CONFLICT DO NOTHING",
                 rows.join(", ")
             );
-            let mut q =
-                sqlx::query_as::<_, (String, i64, i64)>(crate::db::sql(text)).bind(&self.org_id);
+            let mut q = sqlx::query(crate::db::sql(text)).bind(&self.org_id);
             for &(key, granule, seat, owner, expires) in chunk {
                 q = q
                     .bind(key)
@@ -402,13 +405,43 @@ impl WriteTx {
                     .bind(owner)
                     .bind(expires);
             }
-            inserted.extend(
-                q.fetch_all(&mut *self.tx)
-                    .await
-                    .map_err(|e| claim_error(e, slot))?,
-            );
+            let done = q
+                .execute(&mut *self.tx)
+                .await
+                .map_err(|e| claim_error(e, slot))?;
+            let wanted = chunk
+                .iter()
+                .map(|&(key, granule, seat, _, _)| (key.to_string(), granule, seat));
+            if done.rows_affected() == chunk.len() as u64 {
+                inserted.extend(wanted);
+                continue;
+            }
+            let owners: BTreeSet<&str> = chunk.iter().map(|c| c.3).collect();
+            let held = self.claims_held_by(&owners).await?;
+            inserted.extend(wanted.filter(|c| held.contains(c)));
         }
         Ok(inserted)
+    }
+
+    /// The `(key, granule, seat)` these owners hold, as this transaction
+    /// sees them.
+    async fn claims_held_by(
+        &mut self,
+        owners: &BTreeSet<&str>,
+    ) -> Result<BTreeSet<(String, i64, i64)>> {
+        let owners: Vec<&str> = owners.iter().copied().collect();
+        let held: Vec<(String, i64, i64)> = self
+            .fetch_for_ids(
+                |list| {
+                    format!(
+                        "SELECT claim_key, granule_us, seat FROM appointment_claims \
+                         WHERE org_id = $1 AND owner_id IN ({list})"
+                    )
+                },
+                &owners,
+            )
+            .await?;
+        Ok(held.into_iter().collect())
     }
 
     /// Gives back every seat `owner_id` holds; returns how many.
@@ -418,16 +451,14 @@ impl WriteTx {
     }
 
     async fn release_claims_of(&mut self, owners: &BTreeSet<&str>) -> Result<u64> {
-        let list: Vec<String> = (0..owners.len()).map(|i| format!("${}", i + 2)).collect();
-        let mut q = sqlx::query(crate::db::sql(format!(
-            "DELETE FROM appointment_claims WHERE org_id = $1 AND owner_id IN ({})",
-            list.join(", ")
-        )))
-        .bind(&self.org_id);
-        for owner in owners {
-            q = q.bind(*owner);
-        }
-        Ok(q.execute(&mut *self.tx).await?.rows_affected())
+        let owners: Vec<&str> = owners.iter().copied().collect();
+        self.execute_for_ids(
+            |list| {
+                format!("DELETE FROM appointment_claims WHERE org_id = $1 AND owner_id IN ({list})")
+            },
+            &owners,
+        )
+        .await
     }
 
     /// Deletes the organization's expired holds and their claims (they
