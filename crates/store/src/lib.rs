@@ -34,8 +34,8 @@ pub use records::{Filter, HistoryEntry, Page, Record, Val};
 pub use scheduling::{
     Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, BookError,
     Booked, BookingParties, BookingWriter, HeldClaim, IdempotencyKey, LocationOpeningHours,
-    NewAppointment, PlaceHold, RescheduleTo, Rescheduled, SlotFilter, StatusChange, Task, TaskKind,
-    TaskStatus, WaitlistOffer,
+    NewAppointment, PatientStanding, PlaceHold, RescheduleTo, Rescheduled, SlotFilter,
+    StatusChange, Task, TaskKind, TaskStatus, WaitlistOffer,
 };
 pub use settings::Setting;
 pub use visits::{

@@ -975,13 +975,22 @@ impl Db {
         std::result::Result<Booked, (NewAppointment, Option<IdempotencyKey>)>,
         BookError,
     > {
+        // The key hashes the request as the client asked it; whether the
+        // patient is established is the schedule's to find out (and may have
+        // been, by the caller).
+        let asked = BookAppointment {
+            request: BookingRequest {
+                patient_established: None,
+                ..booking.request.clone()
+            },
+            ..booking.clone()
+        };
         let idem = booking
             .idempotency_key
             .as_deref()
-            .map(|k| IdempotencyKey::new(k, "book", booking))
+            .map(|k| IdempotencyKey::new(k, "book", &asked))
             .transpose()?;
-        // The key hashes the request as sent; evaluated, it knows whether
-        // the patient is established.
+        // Evaluated, the request knows whether the patient is established.
         let booking = &BookAppointment {
             request: self
                 .with_patient_established(org_id, &booking.patient_id, &booking.request, now)

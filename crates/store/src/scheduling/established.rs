@@ -8,6 +8,7 @@ use crate::records::Val;
 use crate::{Db, Result};
 use carefront_domain::scheduling::{BookingRequest, VISIT_HAPPENED, established_since};
 use jiff::Timestamp;
+use sqlx::Row;
 
 /// `VISIT_HAPPENED` as SQL text (constants).
 fn visit_happened_statuses() -> String {
@@ -16,6 +17,34 @@ fn visit_happened_statuses() -> String {
         .map(|s| format!("'{}'", s.code()))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A patient as a booking sees them ([`Db::patient_standing`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatientStanding {
+    /// The record this one was merged into: book for that one.
+    pub replaced_by: Option<String>,
+    pub established: bool,
+}
+
+/// Appointments showing the patient (`$2`, of organization `$1`) was seen
+/// between `$3` and `$4`: the domain's rule on the `appointments_patient`
+/// index `(org_id, patient_id, start_us)`.
+fn established_condition() -> String {
+    format!(
+        "org_id = $1 AND patient_id = $2 AND start_us >= $3 AND start_us < $4 \
+         AND deleted = 0 AND status IN ({})",
+        visit_happened_statuses()
+    )
+}
+
+fn established_binds(org_id: &str, patient_id: &str, now: Timestamp) -> [Val; 4] {
+    [
+        Val::from(org_id),
+        Val::from(patient_id),
+        int(us(established_since(now))),
+        int(us(now)),
+    ]
 }
 
 impl Db {
@@ -32,24 +61,45 @@ impl Db {
         patient_id: &str,
         now: Timestamp,
     ) -> Result<bool> {
-        let binds = [
-            Val::from(org_id),
-            Val::from(patient_id),
-            int(us(established_since(now))),
-            int(us(now)),
-        ];
         let found = super::bind_vals(
             sqlx::query(sql(format!(
-                "SELECT id FROM appointments WHERE org_id = $1 AND patient_id = $2 \
-                 AND start_us >= $3 AND start_us < $4 AND deleted = 0 AND status IN ({}) \
-                 LIMIT 1",
-                visit_happened_statuses()
+                "SELECT id FROM appointments WHERE {} LIMIT 1",
+                established_condition()
             ))),
-            &binds,
+            &established_binds(org_id, patient_id, now),
         )
         .fetch_optional(self.reader())
         .await?;
         Ok(found.is_some())
+    }
+
+    /// What booking for a patient needs to know, in one look-up: `None`
+    /// for an unknown or deleted patient; else the record it was merged
+    /// into, if any, and whether the patient is established
+    /// ([`Db::patient_established`]).
+    pub async fn patient_standing(
+        &self,
+        org_id: &str,
+        patient_id: &str,
+        now: Timestamp,
+    ) -> Result<Option<PatientStanding>> {
+        let row: Option<(Option<String>, i64)> = super::bind_vals(
+            sqlx::query(sql(format!(
+                "SELECT replaced_by, CAST(CASE WHEN EXISTS \
+                 (SELECT 1 FROM appointments WHERE {}) THEN 1 ELSE 0 END AS BIGINT) AS established \
+                 FROM patients WHERE org_id = $1 AND id = $2 AND deleted = 0",
+                established_condition()
+            ))),
+            &established_binds(org_id, patient_id, now),
+        )
+        .fetch_optional(self.reader())
+        .await?
+        .map(|row| Ok::<_, sqlx::Error>((row.try_get("replaced_by")?, row.try_get("established")?)))
+        .transpose()?;
+        Ok(row.map(|(replaced_by, established)| PatientStanding {
+            replaced_by,
+            established: established == 1,
+        }))
     }
 
     /// `request` for `patient_id`, with `patient_established` filled in from

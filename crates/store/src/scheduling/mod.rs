@@ -23,7 +23,9 @@
 //!   statement: call one of them per transaction, then commit.
 //! * **New or established patient** (`established.rs`):
 //!   [`Db::patient_established`] applies the domain's rule (a visit that
-//!   happened in the last 3 years) in one indexed query; [`Db::book`],
+//!   happened in the last 3 years) in one indexed query, and
+//!   [`Db::patient_standing`] with the patient's own look-up (a booking's
+//!   first read); [`Db::book`],
 //!   [`Db::place_hold`], [`Db::reschedule`] and [`Db::book_series`] fill a
 //!   request's unset `patient_established` with it, so the type's
 //!   new/established rule is checked.
@@ -49,6 +51,7 @@ pub use booking::{
     PlaceHold, RescheduleTo, Rescheduled, StatusChange,
 };
 pub use claims::HeldClaim;
+pub use established::PatientStanding;
 pub use group_booking::BookingWriter;
 pub(crate) use kept_bookings::{KeptBookings, ScheduleChanges};
 pub use load::{AppointmentQuery, BookingParties, SlotFilter};

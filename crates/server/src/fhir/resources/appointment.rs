@@ -57,7 +57,7 @@ use carefront_domain::scheduling::{
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
     Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, Booked,
-    Filter, RescheduleTo, StoreError,
+    Filter, PatientStanding, RescheduleTo, StoreError,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -921,20 +921,25 @@ pub async fn resolve_booking(
             issues.push(rule(path, format!("{what} is not known")));
         }
     }
-    match db.get::<Patient>(org, &patient_id).await {
-        Err(e) if gone(&e) => issues.push(rule(
+    let mut patient_established = None;
+    match db
+        .patient_standing(org, &patient_id, Timestamp::now())
+        .await?
+    {
+        None => issues.push(rule(
             &at.patient,
             format!("Patient/{patient_id} is not known"),
         )),
-        Ok(p) if p.value.replaced_by.is_some() => issues.push(rule(
+        Some(PatientStanding {
+            replaced_by: Some(survivor),
+            ..
+        }) => issues.push(rule(
             &at.patient,
             format!(
-                "Patient/{patient_id} was merged into Patient/{}: book for that record",
-                p.value.replaced_by.unwrap_or_default()
+                "Patient/{patient_id} was merged into Patient/{survivor}: book for that record"
             ),
         )),
-        Err(e) => return Err(e.into()),
-        Ok(_) => {}
+        Some(standing) => patient_established = Some(standing.established),
     }
     let Some(appointment_type) = kind.filter(|_| issues.is_empty()) else {
         return Err(FhirError::BusinessRule(issues));
@@ -952,7 +957,7 @@ pub async fn resolve_booking(
             location_id: location,
             start,
             resource_id: input.resource.clone(),
-            patient_established: None,
+            patient_established,
             ignore: Vec::new(),
         },
         patient_id,
