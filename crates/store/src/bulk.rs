@@ -147,17 +147,17 @@ impl WriteTx {
         ids: &[&str],
     ) -> Result<Vec<T>>
     where
-        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow>,
     {
         let mut found = Vec::new();
         for chunk in shaped_chunks(ids, self.backend, 1, 1) {
-            let mut list = String::new();
-            placeholders(&mut 1, chunk.len(), &mut list);
-            let mut q = sqlx::query_as::<_, T>(sql(statement(&list))).bind(self.org_id.clone());
-            for id in chunk {
-                q = q.bind(id.to_string());
+            let rows = self
+                .for_ids(&statement, chunk)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for row in &rows {
+                found.push(T::from_row(row)?);
             }
-            found.extend(q.fetch_all(&mut *self.tx).await?);
         }
         Ok(found)
     }
@@ -171,15 +171,18 @@ impl WriteTx {
     ) -> Result<u64> {
         let mut affected = 0;
         for chunk in shaped_chunks(ids, self.backend, 1, 1) {
-            let mut list = String::new();
-            placeholders(&mut 1, chunk.len(), &mut list);
-            let mut q = sqlx::query(sql(statement(&list))).bind(self.org_id.clone());
-            for id in chunk {
-                q = q.bind(id.to_string());
-            }
+            let q = self.for_ids(&statement, chunk);
             affected += q.execute(&mut *self.tx).await?.rows_affected();
         }
         Ok(affected)
+    }
+
+    fn for_ids(&self, statement: impl Fn(&str) -> String, ids: &[&str]) -> Query {
+        let mut list = String::new();
+        placeholders(&mut 1, ids.len(), &mut list);
+        let mut values = vec![Val::from(self.org_id.as_str())];
+        values.extend(ids.iter().map(|id| Val::from(*id)));
+        Shape::new(self.backend, statement(&list)).bind(values)
     }
 }
 

@@ -67,15 +67,11 @@ impl Db {
                             use sqlx::Executor;
                             // WAL lets readers run beside the writer; FULL sync
                             // makes every acknowledged commit survive power loss.
-                            // Pages read through a memory map: no system call
-                            // and no copy per page, and one copy for every
-                            // connection (the operating system's page cache).
                             for pragma in [
                                 "PRAGMA journal_mode = WAL",
                                 "PRAGMA synchronous = FULL",
                                 "PRAGMA foreign_keys = ON",
                                 "PRAGMA busy_timeout = 10000",
-                                "PRAGMA mmap_size = 2147418112",
                             ] {
                                 conn.execute(pragma).await?;
                             }

@@ -6,9 +6,10 @@
 
 use super::load::{HOLD_COLUMNS, hold_from_row};
 use super::records::AppointmentRecord;
-use super::{Actor, corrupt, us};
+use super::{Actor, corrupt, int, us};
 use crate::bulk::shaped_chunks;
-use crate::db::sql;
+use crate::db::{Shape, sql};
+use crate::records::Val;
 use crate::{Db, Result, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
 use carefront_domain::audit::{Action, AuditEntry};
@@ -21,6 +22,7 @@ use carefront_domain::validation::optional_text;
 use jiff::{SignedDuration, Timestamp};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use sqlx::Row;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// What the desk writes on an appointment beside its time and place.
@@ -279,22 +281,28 @@ impl WriteTx {
                     format!("($1, ${}, ${}, $2, ${}, ${})", p, p + 1, p + 2, p + 3)
                 })
                 .collect();
-            let mut q = sqlx::query_as::<_, (String,)>(sql(format!(
+            let text = format!(
                 "INSERT INTO idempotency_keys \
                  (org_id, key, request_hash, created_at_us, resource_type, resource_id) \
                  VALUES {} ON CONFLICT DO NOTHING RETURNING key",
                 rows.join(", ")
-            )))
-            .bind(&self.org_id)
-            .bind(crate::now_us());
+            );
+            let mut values = vec![Val::from(self.org_id.as_str()), int(crate::now_us())];
             for (idem, resource_id) in chunk {
-                q = q
-                    .bind(&idem.key)
-                    .bind(&idem.request_hash)
-                    .bind(resource_id.map(|_| "Appointment"))
-                    .bind(*resource_id);
+                values.extend([
+                    Val::from(idem.key.as_str()),
+                    Val::from(idem.request_hash.as_str()),
+                    Val::Text(resource_id.map(|_| "Appointment".to_string())),
+                    Val::Text(resource_id.map(str::to_string)),
+                ]);
             }
-            inserted.extend(q.fetch_all(&mut *self.tx).await?.into_iter().map(|(k,)| k));
+            let rows = Shape::new(self.backend, text)
+                .bind(values)
+                .fetch_all(&mut *self.tx)
+                .await?;
+            for row in &rows {
+                inserted.insert(row.try_get::<String, _>("key")?);
+            }
         }
         Ok(inserted)
     }

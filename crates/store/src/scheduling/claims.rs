@@ -17,9 +17,13 @@
 //! Expired hold claims stop counting: a booking that meets one deletes it
 //! (in its own transaction, in claim order) before taking the seat.
 
+use super::int;
 use crate::bulk::shaped_chunks;
+use crate::db::Shape;
+use crate::records::Val;
 use crate::{Db, Result, StoreError, WriteTx};
 use carefront_domain::scheduling::{AppointmentStatus, Claim};
+use sqlx::FromRow;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A claim row as stored.
@@ -322,18 +326,18 @@ impl WriteTx {
                     )
                 })
                 .collect();
-            let text = selects.join(" UNION ALL ");
-            let mut q =
-                sqlx::query_as::<_, (String, i64, i64, String, Option<i64>)>(crate::db::sql(text))
-                    .bind(&self.org_id);
+            let mut values = vec![Val::from(self.org_id.as_str())];
             for (key, first, last) in chunk {
-                q = q.bind(*key).bind(*first).bind(*last);
+                values.extend([Val::from(*key), int(*first), int(*last)]);
             }
-            let rows = q
+            let rows = Shape::new(self.backend, selects.join(" UNION ALL "))
+                .bind(values)
                 .fetch_all(&mut *self.tx)
                 .await
                 .map_err(|e| claim_error(e, slot))?;
-            for (key, granule, seat, owner, expires) in rows {
+            for row in &rows {
+                let (key, granule, seat, owner, expires) =
+                    <(String, i64, i64, String, Option<i64>)>::from_row(row)?;
                 seats
                     .entry((key, granule))
                     .or_default()
@@ -396,16 +400,18 @@ impl WriteTx {
                  ON CONFLICT DO NOTHING",
                 rows.join(", ")
             );
-            let mut q = sqlx::query(crate::db::sql(text)).bind(&self.org_id);
+            let mut values = vec![Val::from(self.org_id.as_str())];
             for &(key, granule, seat, owner, expires) in chunk {
-                q = q
-                    .bind(key)
-                    .bind(granule)
-                    .bind(seat)
-                    .bind(owner)
-                    .bind(expires);
+                values.extend([
+                    Val::from(key),
+                    int(granule),
+                    int(seat),
+                    Val::from(owner),
+                    Val::Int(expires),
+                ]);
             }
-            let done = q
+            let done = Shape::new(self.backend, text)
+                .bind(values)
                 .execute(&mut *self.tx)
                 .await
                 .map_err(|e| claim_error(e, slot))?;
