@@ -4,6 +4,7 @@
 //! history, a waitlist task when a future slot is freed, and the audit event
 //! last.
 
+use super::load::BookingParties;
 use super::load::{HOLD_COLUMNS, hold_from_row};
 use super::records::AppointmentRecord;
 use super::{Actor, corrupt, int, us};
@@ -956,7 +957,7 @@ impl Db {
         actor: &Actor,
         now: Timestamp,
     ) -> std::result::Result<Booked, BookError> {
-        let (new, idem) = match self.accept_booking(org_id, booking, now).await? {
+        let (new, idem) = match self.accept_booking(org_id, booking, None, now).await? {
             Ok(replayed) => return Ok(replayed),
             Err(accepted) => accepted,
         };
@@ -978,6 +979,7 @@ impl Db {
         &self,
         org_id: &str,
         booking: &BookAppointment,
+        parties: Option<&BookingParties>,
         now: Timestamp,
     ) -> std::result::Result<
         std::result::Result<Booked, (NewAppointment, Option<IdempotencyKey>)>,
@@ -1010,10 +1012,15 @@ impl Db {
             replayed: true,
         };
         // No look at the key first: that would cost every booking a read.
-        let evaluated = self
-            .evaluate_booking(org_id, &booking.appointment_type_id, &booking.request, now)
-            .await?
-            .and_then(|e| e.accept(booking.lead_override.as_ref()));
+        let (kind, request) = (&booking.appointment_type_id, &booking.request);
+        let evaluated = match parties {
+            Some(read) => {
+                self.evaluate_booking_in(read.setup(), org_id, kind, request, now)
+                    .await?
+            }
+            None => self.evaluate_booking(org_id, kind, request, now).await?,
+        }
+        .and_then(|e| e.accept(booking.lead_override.as_ref()));
         let accepted = match evaluated {
             Ok(a) => a,
             Err(refusal) => {

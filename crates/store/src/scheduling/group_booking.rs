@@ -21,6 +21,7 @@ use super::booking::{
     booked_record,
 };
 use super::claims::ClaimRequest;
+use super::load::BookingParties;
 use super::records::AppointmentRecord;
 use super::{Actor, us};
 use crate::{Backend, Db, Result, StoreError, new_id};
@@ -90,7 +91,25 @@ impl BookingWriter {
         actor: &Actor,
         now: Timestamp,
     ) -> std::result::Result<Booked, BookError> {
-        let (new, idempotency) = match self.db.accept_booking(org_id, booking, now).await? {
+        self.book_as_read(org_id, booking, None, actor, now).await
+    }
+
+    /// [`BookingWriter::book`] evaluated against the booking parties the
+    /// caller read for this request (`Db::booking_parties`), so the
+    /// request is checked against one set-up and reads it once.
+    pub async fn book_as_read(
+        &self,
+        org_id: &str,
+        booking: &BookAppointment,
+        parties: Option<&BookingParties>,
+        actor: &Actor,
+        now: Timestamp,
+    ) -> std::result::Result<Booked, BookError> {
+        let accepted = self
+            .db
+            .accept_booking(org_id, booking, parties, now)
+            .await?;
+        let (new, idempotency) = match accepted {
             Ok(replayed) => return Ok(replayed),
             Err(accepted) => accepted,
         };

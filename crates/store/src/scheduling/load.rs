@@ -40,6 +40,10 @@ pub struct SlotFilter {
 pub struct BookingParties(Arc<ScheduleSetup>);
 
 impl BookingParties {
+    pub(super) fn setup(&self) -> &ScheduleSetup {
+        &self.0
+    }
+
     /// Every live appointment type, active or not, by name.
     pub fn appointment_types(&self) -> Vec<AppointmentType> {
         let mut types: Vec<AppointmentType> = self.0.types.values().cloned().collect();
@@ -410,8 +414,22 @@ impl Db {
         now: Timestamp,
     ) -> Result<std::result::Result<Evaluation, Refusal>> {
         let setup = self.schedule_setup(org_id).await?;
+        self.evaluate_booking_in(&setup, org_id, appointment_type_id, request, now)
+            .await
+    }
+
+    /// [`Db::evaluate_booking`] against a set-up the caller read for this
+    /// request (no second look at whether it changed).
+    pub(super) async fn evaluate_booking_in(
+        &self,
+        setup: &ScheduleSetup,
+        org_id: &str,
+        appointment_type_id: &str,
+        request: &BookingRequest,
+        now: Timestamp,
+    ) -> Result<std::result::Result<Evaluation, Refusal>> {
         let kind = self
-            .appointment_type(&setup, org_id, appointment_type_id)
+            .appointment_type(setup, org_id, appointment_type_id)
             .await?;
         let end = request
             .start
@@ -424,7 +442,7 @@ impl Db {
         let needs_resources = kind.resource_kind.is_some();
         let mut input = self
             .load_slot_input(
-                &setup,
+                setup,
                 org_id,
                 kind,
                 needs_resources,

@@ -287,6 +287,7 @@ pub async fn from_proposal(
         patient_id,
         details,
         lead_override: resource.and_then(|r| appointment::lead_override(ctx, r)),
+        parties: None,
     })
 }
 

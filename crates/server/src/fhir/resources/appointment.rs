@@ -57,7 +57,7 @@ use carefront_domain::scheduling::{
 use carefront_domain::{Area, ValidationErrors};
 use carefront_store::{
     Actor, AppointmentDetails, AppointmentQuery, AppointmentRecord, BookAppointment, Booked,
-    Filter, PatientStanding, RescheduleTo, StoreError,
+    BookingParties, Filter, PatientStanding, RescheduleTo, StoreError,
 };
 use jiff::{SignedDuration, Timestamp};
 use serde_json::{Value, json};
@@ -701,6 +701,9 @@ pub struct Booking {
     pub patient_id: String,
     pub details: AppointmentDetails,
     pub lead_override: Option<Override>,
+    /// The schedule set-up the request was checked against, when it read
+    /// it: the booking is evaluated against the same one.
+    pub parties: Option<BookingParties>,
 }
 
 /// Which statuses a submitted appointment to be booked may carry.
@@ -963,6 +966,7 @@ pub async fn resolve_booking(
         patient_id,
         details,
         lead_override: lead_override(ctx, input),
+        parties: Some(parties),
     })
 }
 
@@ -1018,9 +1022,16 @@ pub async fn book(
     key: Option<String>,
     at: &At,
 ) -> Result<Booked, FhirError> {
+    let booking = b.to_store(key);
     ctx.state
         .bookings
-        .book(ctx.org(), &b.to_store(key), &actor(ctx), Timestamp::now())
+        .book_as_read(
+            ctx.org(),
+            &booking,
+            b.parties.as_ref(),
+            &actor(ctx),
+            Timestamp::now(),
+        )
         .await
         .map_err(|e| booking_failed(e, at))
 }
