@@ -225,7 +225,7 @@ fn val_len(v: &Val) -> usize {
 }
 
 /// `$a, $b, ...` for the next `n` parameters after `*next`.
-fn placeholders(next: &mut usize, n: usize, out: &mut String) {
+pub(crate) fn placeholders(next: &mut usize, n: usize, out: &mut String) {
     for i in 0..n {
         *next += 1;
         let _ = write!(out, "{}${}", if i == 0 { "" } else { ", " }, *next);

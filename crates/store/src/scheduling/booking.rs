@@ -4,8 +4,7 @@
 //! history, a waitlist task when a future slot is freed, and the audit event
 //! last.
 
-use super::load::BookingParties;
-use super::load::{HOLD_COLUMNS, hold_from_row};
+use super::load::{BookingParties, HOLD_COLUMNS, hold_from_row};
 use super::records::AppointmentRecord;
 use super::{Actor, corrupt, int, us};
 use crate::bulk::shaped_chunks;
@@ -988,17 +987,19 @@ impl Db {
         // The key hashes the request as the client asked it; whether the
         // patient is established is the schedule's to find out (and may have
         // been, by the caller).
-        let asked = BookAppointment {
-            request: BookingRequest {
-                patient_established: None,
-                ..booking.request.clone()
-            },
-            ..booking.clone()
-        };
         let idem = booking
             .idempotency_key
             .as_deref()
-            .map(|k| IdempotencyKey::new(k, "book", &asked))
+            .map(|k| {
+                let asked = BookAppointment {
+                    request: BookingRequest {
+                        patient_established: None,
+                        ..booking.request.clone()
+                    },
+                    ..booking.clone()
+                };
+                IdempotencyKey::new(k, "book", &asked)
+            })
             .transpose()?;
         // Evaluated, the request knows whether the patient is established.
         let booking = &BookAppointment {

@@ -18,7 +18,7 @@
 //! (in its own transaction, in claim order) before taking the seat.
 
 use super::int;
-use crate::bulk::shaped_chunks;
+use crate::bulk::{placeholders, shaped_chunks};
 use crate::db::Shape;
 use crate::records::Val;
 use crate::{Db, Result, StoreError, WriteTx};
@@ -205,12 +205,9 @@ impl WriteTx {
             .iter()
             .map(|&(key, granule, seat, _)| (key, granule, seat, owner_id, expires_at_us))
             .collect();
-        let inserted = self.insert_claims(&rows, slot).await?;
+        let missed = self.insert_claims(&rows, slot).await?;
         // A seat taken meanwhile (another server's booking): the next ones.
-        for (key, granule, seat, max_seat) in wanted {
-            if inserted.contains(&(key.to_string(), granule, seat)) {
-                continue;
-            }
+        for (key, granule, seat, max_seat) in missed.into_iter().map(|i| wanted[i]) {
             let here = seats.entry((key.to_string(), granule)).or_default();
             here.taken.insert(seat);
             loop {
@@ -218,7 +215,7 @@ impl WriteTx {
                     return Err(full(key, granule, slot));
                 };
                 let row = [(key, granule, seat, owner_id, expires_at_us)];
-                if !self.insert_claims(&row, slot).await?.is_empty() {
+                if self.insert_claims(&row, slot).await?.is_empty() {
                     break;
                 }
                 here.taken.insert(seat);
@@ -280,13 +277,11 @@ impl WriteTx {
         }
         // One global order (key, granule, seat), as for single bookings.
         rows.sort_unstable_by(|a, b| (a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)));
-        let inserted = self.insert_claims(&rows, slot).await?;
-        let missed: BTreeSet<&str> = rows
-            .iter()
-            .filter(|(key, granule, seat, _, _)| {
-                !inserted.contains(&(key.to_string(), *granule, *seat))
-            })
-            .map(|row| row.3)
+        let missed: BTreeSet<&str> = self
+            .insert_claims(&rows, slot)
+            .await?
+            .into_iter()
+            .map(|i| rows[i].3)
             .collect();
         if !missed.is_empty() {
             self.release_claims_of(&missed).await?;
@@ -370,28 +365,21 @@ impl WriteTx {
     }
 
     /// Inserts claim rows, skipping seats already taken; returns the
-    /// `(key, granule, seat)` inserted. Without a conflict (always on
-    /// SQLite, whose writer read the seats itself) that is all of them,
-    /// known from the count alone: rows handed back one by one cost more
-    /// than the insert.
-    async fn insert_claims(
-        &mut self,
-        claims: &[NewClaim<'_>],
-        slot: &str,
-    ) -> Result<BTreeSet<(String, i64, i64)>> {
-        let mut inserted = BTreeSet::new();
+    /// indexes of the rows not inserted. Without a conflict (always on
+    /// SQLite, whose writer read the seats itself) there are none, known
+    /// from the count alone: rows handed back one by one cost more than
+    /// the insert.
+    async fn insert_claims(&mut self, claims: &[NewClaim<'_>], slot: &str) -> Result<Vec<usize>> {
+        let mut missed = Vec::new();
+        let mut first = 0;
         for chunk in shaped_chunks(claims, self.backend, 1, 5) {
+            let mut next = 1;
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = 5 * i + 2;
-                    format!(
-                        "($1, ${}, ${}, ${}, ${}, ${})",
-                        p,
-                        p + 1,
-                        p + 2,
-                        p + 3,
-                        p + 4
-                    )
+                .map(|_| {
+                    let mut row = String::from("($1, ");
+                    placeholders(&mut next, 5, &mut row);
+                    row.push(')');
+                    row
                 })
                 .collect();
             let text = format!(
@@ -415,18 +403,20 @@ impl WriteTx {
                 .execute(&mut *self.tx)
                 .await
                 .map_err(|e| claim_error(e, slot))?;
-            let wanted = chunk
-                .iter()
-                .map(|&(key, granule, seat, _, _)| (key.to_string(), granule, seat));
-            if done.rows_affected() == chunk.len() as u64 {
-                inserted.extend(wanted);
-                continue;
+            if done.rows_affected() != chunk.len() as u64 {
+                let owners: BTreeSet<&str> = chunk.iter().map(|c| c.3).collect();
+                let held = self.claims_held_by(&owners).await?;
+                missed.extend(
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, c)| !held.contains(&(c.0.to_string(), c.1, c.2)))
+                        .map(|(i, _)| first + i),
+                );
             }
-            let owners: BTreeSet<&str> = chunk.iter().map(|c| c.3).collect();
-            let held = self.claims_held_by(&owners).await?;
-            inserted.extend(wanted.filter(|c| held.contains(c)));
+            first += chunk.len();
         }
-        Ok(inserted)
+        Ok(missed)
     }
 
     /// The `(key, granule, seat)` these owners hold, as this transaction

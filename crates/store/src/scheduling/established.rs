@@ -8,7 +8,7 @@ use crate::records::Val;
 use crate::{Db, Result};
 use carefront_domain::scheduling::{BookingRequest, VISIT_HAPPENED, established_since};
 use jiff::Timestamp;
-use sqlx::Row;
+use sqlx::FromRow;
 
 /// `VISIT_HAPPENED` as SQL text (constants).
 fn visit_happened_statuses() -> String {
@@ -94,7 +94,7 @@ impl Db {
         )
         .fetch_optional(self.reader())
         .await?
-        .map(|row| Ok::<_, sqlx::Error>((row.try_get("replaced_by")?, row.try_get("established")?)))
+        .map(|row| FromRow::from_row(&row))
         .transpose()?;
         Ok(row.map(|(replaced_by, established)| PatientStanding {
             replaced_by,
