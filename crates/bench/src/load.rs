@@ -3,7 +3,7 @@
 
 use crate::Args;
 use crate::dataset::Dataset;
-use crate::server::Server;
+use crate::server::{Server, process_cpu_seconds};
 use anyhow::{Context, Result, bail};
 use carefront_domain::patient::Patient;
 use carefront_domain::scheduling::{AppointmentType, PatientEligibility};
@@ -59,6 +59,26 @@ pub struct Figures {
     /// The same figures per kind of request (query form), by label.
     pub by_label: BTreeMap<&'static str, Latencies>,
     pub elapsed: Duration,
+    /// Where measured: the CPU the server and the harness used meanwhile.
+    pub cpu: Option<CpuUse>,
+}
+
+/// Cores busy on average over a run (CPU seconds per second).
+#[derive(Debug, Clone, Copy)]
+pub struct CpuUse {
+    pub server_cores: f64,
+    pub harness_cores: f64,
+}
+
+impl CpuUse {
+    /// From CPU times read before and after `elapsed`.
+    fn between(server: (f64, f64), harness: (f64, f64), elapsed: Duration) -> CpuUse {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        CpuUse {
+            server_cores: (server.1 - server.0) / secs,
+            harness_cores: (harness.1 - harness.0) / secs,
+        }
+    }
 }
 
 impl Figures {
@@ -847,6 +867,8 @@ pub async fn book_race(
         slots.len(),
         args.seconds
     );
+    let harness = std::process::id();
+    let cpu_before = server.cpu_seconds().zip(process_cpu_seconds(harness));
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -932,6 +954,10 @@ pub async fn book_race(
         }
     }
     total.elapsed = started.elapsed();
+    let cpu_after = server.cpu_seconds().zip(process_cpu_seconds(harness));
+    total.cpu = cpu_before
+        .zip(cpu_after)
+        .map(|((s0, h0), (s1, h1))| CpuUse::between((s0, s1), (h0, h1), total.elapsed));
     db.close().await;
     if total.all.requests == 0 {
         bail!("no booking attempt completed");

@@ -420,6 +420,8 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 "p99_ms": round(f.all.percentile_ms(99.0)),
                 "max_ms": round(f.all.percentile_ms(100.0)),
                 "server_peak_rss_mib": round(mib(*server_rss)),
+                "server_cpu_cores": f.cpu.map(|c| round(c.server_cores)),
+                "harness_cpu_cores": f.cpu.map(|c| round(c.harness_cores)),
                 "by_form": by_form,
                 "via": if note.as_deref().is_some_and(|n| n.starts_with("in process")) {
                     "in-process"
@@ -617,6 +619,14 @@ fn print_table(
                     f.all.found,
                     f.all.checked,
                     100.0 * f.all.found as f64 / f.all.checked as f64
+                );
+            }
+            if let Some(c) = f.cpu {
+                println!(
+                    "  CPU meanwhile: server {:.2} cores, harness {:.2} cores, of {} on this machine",
+                    c.server_cores,
+                    c.harness_cores,
+                    std::thread::available_parallelism().map_or(0, usize::from)
                 );
             }
             if let Some(b) = booking {

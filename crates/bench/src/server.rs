@@ -81,6 +81,11 @@ impl Server {
         Ok(servers)
     }
 
+    /// CPU time the server has used so far (`None` off Linux).
+    pub fn cpu_seconds(&self) -> Option<f64> {
+        process_cpu_seconds(self.child.id())
+    }
+
     /// Stops the server; returns its peak resident set size in bytes.
     pub async fn stop(mut self) -> Result<u64> {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
@@ -94,5 +99,38 @@ impl Server {
         self.child.kill()?;
         self.child.wait()?;
         Ok(peak_kib * 1024)
+    }
+}
+
+/// A process's CPU time (user and system) from `/proc/<pid>/stat`, in
+/// seconds; `None` where there is no such file. The times are in clock
+/// ticks of `USER_HZ`, which Linux fixes at 100 for user space.
+pub fn process_cpu_seconds(pid: u32) -> Option<f64> {
+    const USER_HZ: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces: count fields after its ')'.
+    let (_, after_name) = stat.rsplit_once(')')?;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let utime: f64 = fields.get(11)?.parse().ok()?;
+    let stime: f64 = fields.get(12)?.parse().ok()?;
+    Some((utime + stime) / USER_HZ)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::process_cpu_seconds;
+
+    #[test]
+    fn own_cpu_time_grows_with_work() {
+        let Some(before) = process_cpu_seconds(std::process::id()) else {
+            return; // not Linux
+        };
+        let mut x = 0u64;
+        let spin = std::time::Instant::now();
+        while spin.elapsed() < std::time::Duration::from_millis(150) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(7));
+        }
+        let after = process_cpu_seconds(std::process::id()).unwrap_or(before);
+        assert!(after > before, "CPU time {before} s did not grow ({x})");
     }
 }
