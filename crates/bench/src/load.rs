@@ -70,13 +70,20 @@ pub struct CpuUse {
     pub harness_cores: f64,
 }
 
+/// The server's and the harness's CPU seconds so far.
+fn cpu_times(server: &Server) -> Option<(f64, f64)> {
+    server
+        .cpu_seconds()
+        .zip(process_cpu_seconds(std::process::id()))
+}
+
 impl CpuUse {
-    /// From CPU times read before and after `elapsed`.
-    fn between(server: (f64, f64), harness: (f64, f64), elapsed: Duration) -> CpuUse {
+    /// From [`cpu_times`] read `elapsed` apart.
+    fn between(before: (f64, f64), after: (f64, f64), elapsed: Duration) -> CpuUse {
         let secs = elapsed.as_secs_f64().max(1e-9);
         CpuUse {
-            server_cores: (server.1 - server.0) / secs,
-            harness_cores: (harness.1 - harness.0) / secs,
+            server_cores: (after.0 - before.0) / secs,
+            harness_cores: (after.1 - before.1) / secs,
         }
     }
 }
@@ -867,8 +874,7 @@ pub async fn book_race(
         slots.len(),
         args.seconds
     );
-    let harness = std::process::id();
-    let cpu_before = server.cpu_seconds().zip(process_cpu_seconds(harness));
+    let cpu_before = cpu_times(server);
     let deadline = Instant::now() + Duration::from_secs(args.seconds);
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -954,10 +960,9 @@ pub async fn book_race(
         }
     }
     total.elapsed = started.elapsed();
-    let cpu_after = server.cpu_seconds().zip(process_cpu_seconds(harness));
     total.cpu = cpu_before
-        .zip(cpu_after)
-        .map(|((s0, h0), (s1, h1))| CpuUse::between((s0, s1), (h0, h1), total.elapsed));
+        .zip(cpu_times(server))
+        .map(|(before, after)| CpuUse::between(before, after, total.elapsed));
     db.close().await;
     if total.all.requests == 0 {
         bail!("no booking attempt completed");

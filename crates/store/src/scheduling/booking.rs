@@ -7,7 +7,7 @@
 use super::load::{BookingParties, HOLD_COLUMNS, hold_from_row};
 use super::records::AppointmentRecord;
 use super::{Actor, corrupt, int, us};
-use crate::bulk::shaped_chunks;
+use crate::bulk::{placeholders, shaped_chunks};
 use crate::db::{Shape, sql};
 use crate::records::Val;
 use crate::{Db, Result, StoreError, WriteTx, new_id};
@@ -275,10 +275,15 @@ impl WriteTx {
     ) -> Result<BTreeSet<String>> {
         let mut inserted = BTreeSet::new();
         for chunk in shaped_chunks(keys, self.backend, 2, 4) {
+            let mut next = 2;
             let rows: Vec<String> = (0..chunk.len())
-                .map(|i| {
-                    let p = 4 * i + 3;
-                    format!("($1, ${}, ${}, $2, ${}, ${})", p, p + 1, p + 2, p + 3)
+                .map(|_| {
+                    let mut row = String::from("($1, ");
+                    placeholders(&mut next, 2, &mut row);
+                    row.push_str(", $2, ");
+                    placeholders(&mut next, 2, &mut row);
+                    row.push(')');
+                    row
                 })
                 .collect();
             let text = format!(
