@@ -40,6 +40,7 @@ use jiff::tz::TimeZone;
 use jiff::{SignedDuration, Timestamp, ToSpan};
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
+use std::sync::Arc;
 
 // ---------------------------------------------------------------- public API
 
@@ -1940,7 +1941,7 @@ struct Planner<'a> {
     contexts: Vec<ProviderContext>,
     rooms: HashMap<&'a str, usize>,
     /// `[room id]` per room, to copy into bookings.
-    room_ids: Vec<Vec<String>>,
+    room_ids: Vec<Arc<[String]>>,
     patients: PatientPool,
     scale: f64,
     out: Vec<PlannedAppointment>,
@@ -2291,7 +2292,7 @@ impl<'a> Planner<'a> {
                 .enumerate()
                 .map(|(i, id)| (id.as_str(), i))
                 .collect(),
-            room_ids: ids.rooms.iter().map(|r| vec![r.clone()]).collect(),
+            room_ids: ids.rooms.iter().map(|r| Arc::from([r.clone()])).collect(),
             patients: PatientPool::new(params.patient_seed, params.patients),
             scale: 1.0,
             out: Vec::new(),
@@ -2988,7 +2989,7 @@ impl<'a> Planner<'a> {
                 bookings.push(Booking {
                     id: "".into(),
                     practitioner_id: "".into(),
-                    resource_ids: vec![],
+                    resource_ids: Arc::from([]),
                     start: e.start,
                     end: e.end,
                 });
@@ -3001,7 +3002,8 @@ impl<'a> Planner<'a> {
             }
             match e.room {
                 Some(r) => b.resource_ids.clone_from(&self.room_ids[r]),
-                None => b.resource_ids.clear(),
+                None if b.resource_ids.is_empty() => {}
+                None => b.resource_ids = Arc::from([]),
             }
             b.start = e.start;
             b.end = e.end;

@@ -462,7 +462,7 @@ impl Hold {
         Booking {
             id: self.id.as_str().into(),
             practitioner_id: self.slot.practitioner_id.as_str().into(),
-            resource_ids: self.slot.resource_ids.clone(),
+            resource_ids: self.slot.resource_ids.as_slice().into(),
             start: self.slot.start,
             end: self.slot.end,
         }

@@ -13,13 +13,39 @@ use super::time::{at_minute, boundary_instant, iso_weekday, minute_of_day};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
-use std::collections::HashMap;
+// Keys are the input's own ids and a calendar is built per request (some
+// 10,000 bookings for a slot search): the fast hash matters, flooding does not.
+use rustc_hash::FxHashMap as HashMap;
 
 pub(crate) type Interval = (Timestamp, Timestamp);
 
+/// Sorted, disjoint spans of time (each with what holds it).
+trait Spans {
+    type Item;
+    fn span(item: &Self::Item) -> Interval;
+}
+
+/// The items of sorted, disjoint `items` that meet `[a, b)`.
+fn meeting<S: Spans>(items: &[S::Item], a: Timestamp, b: Timestamp) -> &[S::Item] {
+    let first = items.partition_point(|s| S::span(s).1 <= a);
+    let rest = &items[first..];
+    &rest[..rest.partition_point(|s| S::span(s).0 < b)]
+}
+
+pub(crate) type Segment = (Timestamp, Timestamp, u32);
+
 /// How many bookings hold a provider at each moment, as disjoint segments.
+/// `Load<&[Segment]>` is a stretch of one ([`Load::during`]): a day's
+/// slots ask of their session's few segments, not of the whole range's.
 #[derive(Debug, Default)]
-pub(crate) struct Load(Vec<(Timestamp, Timestamp, u32)>);
+pub(crate) struct Load<S = Vec<Segment>>(S);
+
+impl<S> Spans for Load<S> {
+    type Item = Segment;
+    fn span(s: &Segment) -> Interval {
+        (s.0, s.1)
+    }
+}
 
 impl Load {
     fn build(intervals: &[Interval]) -> Load {
@@ -42,22 +68,35 @@ impl Load {
         }
         Load(segments)
     }
+}
 
+impl<S: AsRef<[Segment]>> Load<S> {
     /// The most bookings holding the provider at any moment of `[a, b)`.
     pub(crate) fn max_over(&self, a: Timestamp, b: Timestamp) -> u32 {
-        let first = self.0.partition_point(|s| s.1 <= a);
-        self.0[first..]
+        meeting::<Self>(self.0.as_ref(), a, b)
             .iter()
-            .take_while(|s| s.0 < b)
             .map(|s| s.2)
             .max()
             .unwrap_or(0)
     }
+
+    /// The load during `[a, b)`, to ask of times within it.
+    pub(crate) fn during(&self, a: Timestamp, b: Timestamp) -> Load<&[Segment]> {
+        Load(meeting::<Self>(self.0.as_ref(), a, b))
+    }
 }
 
-/// Disjoint, sorted busy intervals.
+/// Disjoint, sorted busy intervals (`Busy<&[Interval]>`: a stretch of
+/// them, see [`Busy::during`]).
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Busy(Vec<Interval>);
+pub(crate) struct Busy<S = Vec<Interval>>(S);
+
+impl<S> Spans for Busy<S> {
+    type Item = Interval;
+    fn span(iv: &Interval) -> Interval {
+        *iv
+    }
+}
 
 impl Busy {
     pub(crate) fn build(mut v: Vec<Interval>) -> Busy {
@@ -72,15 +111,22 @@ impl Busy {
         }
         Busy(merged)
     }
+}
 
+impl<S: AsRef<[Interval]>> Busy<S> {
     pub(crate) fn overlaps(&self, a: Timestamp, b: Timestamp) -> bool {
-        let i = self.0.partition_point(|iv| iv.1 <= a);
-        i < self.0.len() && self.0[i].0 < b
+        !meeting::<Self>(self.0.as_ref(), a, b).is_empty()
     }
 
     pub(crate) fn contains(&self, a: Timestamp, b: Timestamp) -> bool {
-        let i = self.0.partition_point(|iv| iv.1 < b);
-        i < self.0.len() && self.0[i].0 <= a
+        let v = self.0.as_ref();
+        let i = v.partition_point(|iv| iv.1 < b);
+        i < v.len() && v[i].0 <= a
+    }
+
+    /// The busy time during `[a, b)`, to ask of times within it.
+    pub(crate) fn during(&self, a: Timestamp, b: Timestamp) -> Busy<&[Interval]> {
+        Busy(meeting::<Self>(self.0.as_ref(), a, b))
     }
 }
 
@@ -96,6 +142,11 @@ pub(crate) struct Room<'a> {
 impl Room<'_> {
     pub(crate) fn free(&self, a: Timestamp, b: Timestamp) -> bool {
         !self.busy.overlaps(a, b)
+    }
+
+    /// When the room is busy during `[a, b)`.
+    pub(crate) fn busy_during(&self, a: Timestamp, b: Timestamp) -> Busy<&[Interval]> {
+        self.busy.during(a, b)
     }
 }
 
@@ -159,7 +210,7 @@ impl<'a> Calendar<'a> {
     /// Indexes `input`, leaving out bookings and holds whose id is in
     /// `ignore` (the hold being confirmed, the appointment being moved).
     pub(crate) fn new(input: &'a SlotInput, ignore: &[String]) -> Result<Self, ScheduleError> {
-        let mut zones = HashMap::new();
+        let mut zones = HashMap::default();
         for (index, hours) in (0..).zip(&input.locations) {
             let tz =
                 TimeZone::get(&hours.timezone).map_err(|_| ScheduleError::UnknownTimeZone {
@@ -173,7 +224,7 @@ impl<'a> Calendar<'a> {
             .bookings
             .iter()
             .filter(|b| !ignore.iter().any(|i| **i == *b.id))
-            .map(|b| (&*b.practitioner_id, &b.resource_ids, b.start, b.end))
+            .map(|b| (&*b.practitioner_id, &*b.resource_ids, b.start, b.end))
             .chain(
                 input
                     .holds
@@ -182,7 +233,7 @@ impl<'a> Calendar<'a> {
                     .map(|h| {
                         (
                             h.slot.practitioner_id.as_str(),
-                            &h.slot.resource_ids,
+                            h.slot.resource_ids.as_slice(),
                             h.slot.start,
                             h.slot.end,
                         )
@@ -195,18 +246,18 @@ impl<'a> Calendar<'a> {
             .iter()
             .map(|p| (p.practitioner_id.as_str(), Vec::new()))
             .collect();
-        let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::new();
+        let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::default();
         for (p, rs, s, e) in occupied {
             if let Some(taken) = by_practitioner.get_mut(p) {
                 taken.push((s, e));
             }
-            for r in rs {
+            for r in rs.iter() {
                 by_resource.entry(r.as_str()).or_default().push((s, e));
             }
         }
 
-        let mut rooms: HashMap<(&str, ResourceKind), Vec<(u32, &Resource)>> = HashMap::new();
-        let mut resources = HashMap::new();
+        let mut rooms: HashMap<(&str, ResourceKind), Vec<(u32, &Resource)>> = HashMap::default();
+        let mut resources = HashMap::default();
         for (index, r) in (0..).zip(&input.resources).filter(|(_, r)| r.active) {
             rooms
                 .entry((r.location_id.as_str(), r.kind))
@@ -218,15 +269,15 @@ impl<'a> Calendar<'a> {
             list.sort_by(|a, b| a.1.id.cmp(&b.1.id));
         }
 
-        let mut templates: HashMap<&str, Vec<&Template>> = HashMap::new();
+        let mut templates: HashMap<&str, Vec<&Template>> = HashMap::default();
         for t in &input.templates {
             templates
                 .entry(t.practitioner_id.as_str())
                 .or_default()
                 .push(t);
         }
-        let mut extras: HashMap<&str, Vec<&ScheduleException>> = HashMap::new();
-        let mut personal: HashMap<&str, Vec<&ScheduleException>> = HashMap::new();
+        let mut extras: HashMap<&str, Vec<&ScheduleException>> = HashMap::default();
+        let mut personal: HashMap<&str, Vec<&ScheduleException>> = HashMap::default();
         let mut holidays = Vec::new();
         for e in &input.exceptions {
             match &e.kind {

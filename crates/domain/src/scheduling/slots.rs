@@ -11,11 +11,11 @@
 //! after a gap) is dropped.
 
 use super::booking::Hold;
-use super::calendar::{Calendar, removed};
+use super::calendar::{Busy, Calendar, Interval, Load, Removal, Room, Segment, Session, removed};
 use super::model::{
-    AppointmentType, LocationHours, Preferences, Resource, ScheduleException, Template,
+    AppointmentType, LocationHours, Modality, Preferences, Resource, ScheduleException, Template,
 };
-use super::time::{at_minute, days_between, local, slot_start_instant};
+use super::time::{DayClock, at_minute, days_between, local};
 use jiff::civil::{Date, DateTime};
 use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Serialize};
@@ -40,7 +40,7 @@ pub struct Booking {
     /// specialty meets tens of thousands of bookings a server keeps.
     pub id: Arc<str>,
     pub practitioner_id: Arc<str>,
-    pub resource_ids: Vec<String>,
+    pub resource_ids: Arc<[String]>,
     pub start: Timestamp,
     pub end: Timestamp,
 }
@@ -267,20 +267,17 @@ pub fn free_slots_by_type<'a>(
     input: &'a SlotInput,
     kinds: &'a [AppointmentType],
 ) -> Result<FreeSlots, ScheduleError> {
-    let mut cal = Calendar::new(input, &[])?;
+    let cal = Calendar::new(input, &[])?;
     let mut free = FreeSlots::new(input, kinds);
-    for (index, kind) in (0..).zip(kinds) {
-        cal.kind = kind;
-        generate_runs(
-            &cal,
-            index,
-            input.from,
-            input.until,
-            |_| true,
-            |_| true,
-            &mut free.runs,
-        )?;
-    }
+    generate_runs(
+        &cal,
+        kinds,
+        input.from,
+        input.until,
+        |_| true,
+        |_| true,
+        &mut free.runs,
+    )?;
     Ok(free)
 }
 
@@ -296,18 +293,30 @@ pub(crate) fn generate(
     let input = cal.input;
     let kinds = std::slice::from_ref(cal.kind);
     let mut free = FreeSlots::new(input, kinds);
-    generate_runs(cal, 0, from, until, keep, keep_location, &mut free.runs)?;
+    generate_runs(cal, kinds, from, until, keep, keep_location, &mut free.runs)?;
     Ok(free
         .in_order()
         .map(|s| FreeSlots::slot(s, input, kinds))
         .collect())
 }
 
-/// Adds one run per provider of the calendar's type (`kind` is its index)
-/// to `runs`.
+/// One type's part in slot generation.
+struct Wanted<'a> {
+    /// Its index among the types asked about.
+    index: u32,
+    kind: &'a AppointmentType,
+    /// Minimum notice and the range's start, whichever is later.
+    earliest: Timestamp,
+    step: i32,
+}
+
+/// Adds to `runs` one run per provider and type of `kinds` (`SlotAt::kind`
+/// indexes them). Each provider's days are walked once for every type:
+/// sessions, time off, opening hours and the day's clock are worked out
+/// once, and each type's grid is laid over them.
 fn generate_runs(
     cal: &Calendar,
-    kind_index: u32,
+    kinds: &[AppointmentType],
     from: Timestamp,
     until: Timestamp,
     keep: impl Fn(&Provider) -> bool,
@@ -315,26 +324,42 @@ fn generate_runs(
     runs: &mut Vec<Vec<SlotAt>>,
 ) -> Result<(), ScheduleError> {
     let input = cal.input;
-    let kind = cal.kind;
-    let earliest = from.max(
-        input
-            .now
-            .saturating_add(kind.min_notice())
-            .unwrap_or(Timestamp::MAX),
-    );
-    let duration = kind.duration();
-    let step = kind.duration_minutes as i32;
-    // A zero duration (invalid, but possible in unvalidated input) would never advance.
-    if earliest >= until || !kind.active || step <= 0 {
+    let wanted: Vec<Wanted> = (0..)
+        .zip(kinds)
+        .filter_map(|(index, kind)| {
+            let earliest = from.max(
+                input
+                    .now
+                    .saturating_add(kind.min_notice())
+                    .unwrap_or(Timestamp::MAX),
+            );
+            let step = kind.duration_minutes as i32;
+            // A zero duration (invalid, but possible in unvalidated input) would never advance.
+            (earliest < until && kind.active && step > 0).then_some(Wanted {
+                index,
+                kind,
+                earliest,
+                step,
+            })
+        })
+        .collect();
+    let Some(first_earliest) = wanted.iter().map(|w| w.earliest).min() else {
         return Ok(());
-    }
+    };
     for (provider_index, provider) in (0..).zip(&input.providers) {
-        if !cal.offers(provider) || !keep(provider) {
+        if !keep(provider) {
             continue;
         }
         let p = provider.practitioner_id.as_str();
+        let offered: Vec<&Wanted> = wanted
+            .iter()
+            .filter(|w| w.kind.offered_by(p, &provider.specialties))
+            .collect();
+        if offered.is_empty() {
+            continue;
+        }
         let load = cal.load(p);
-        let mut mine: Vec<SlotAt> = Vec::new();
+        let mut mine: Vec<Vec<SlotAt>> = vec![Vec::new(); offered.len()];
         for location_id in cal.provider_locations(p) {
             if !keep_location(location_id) {
                 continue;
@@ -342,71 +367,60 @@ fn generate_runs(
             let zone = cal.zone(location_id)?;
             let tz = &zone.tz;
             let today = local(tz, input.now).date();
-            let last_bookable = today
-                .checked_add(i64::from(kind.max_days_ahead).days())
-                .unwrap_or(Date::MAX);
-            let first = local(tz, earliest).date();
-            let last = local(tz, until).date().min(last_bookable);
+            let last_bookable: Vec<Date> = offered
+                .iter()
+                .map(|w| {
+                    today
+                        .checked_add(i64::from(w.kind.max_days_ahead).days())
+                        .unwrap_or(Date::MAX)
+                })
+                .collect();
+            let first = local(tz, first_earliest).date();
+            let last = local(tz, until)
+                .date()
+                .min(last_bookable.iter().copied().max().unwrap_or(Date::MIN));
             if first > last {
                 continue;
             }
             let removals = cal.removals(p, location_id, tz, first, last);
-            let rooms = kind.resource_kind.map(|rk| cal.rooms(location_id, rk));
+            let rooms: Vec<Option<&[Room]>> = offered
+                .iter()
+                .map(|w| w.kind.resource_kind.map(|rk| cal.rooms(location_id, rk)))
+                .collect();
             let mut date = first;
             while date <= last {
                 let sessions = cal.sessions(p, location_id, date);
-                let opening =
-                    (!sessions.is_empty() && cal.in_person()).then(|| cal.opening(zone, date));
-                for s in sessions.iter().filter(|s| s.allows(&kind.id)) {
-                    let (_, session_end) = s.instants(tz);
-                    let capacity = 1 + u32::from(s.overbook_limit);
-                    let mut previous_end = Timestamp::MIN;
-                    let mut m = s.start_min;
-                    while m + step <= s.end_min {
-                        let local_start = at_minute(date, m);
-                        m += step;
-                        let Some(start) = slot_start_instant(tz, local_start) else {
-                            continue;
+                if !sessions.is_empty() {
+                    let clock = DayClock::new(tz, date);
+                    let opening = cal.opening(zone, date);
+                    for s in &sessions {
+                        let (session_start, session_end) = (
+                            clock.boundary(at_minute(date, s.start_min)),
+                            clock.boundary(at_minute(date, s.end_min)),
+                        );
+                        let grid = Grid {
+                            session: s,
+                            clock: &clock,
+                            end: session_end,
+                            load: load.during(session_start, session_end),
+                            capacity: 1 + u32::from(s.overbook_limit),
+                            removals: &removals,
+                            until,
+                            place: (provider_index, zone.index),
                         };
-                        let Ok(end) = start.checked_add(duration) else {
-                            continue;
-                        };
-                        if end > session_end || start < previous_end {
-                            continue;
+                        for (k, w) in offered.iter().enumerate() {
+                            if date > last_bookable[k] || !s.allows(&w.kind.id) {
+                                continue;
+                            }
+                            let open = (w.kind.modality == Modality::InPerson && !s.extra)
+                                .then_some(&opening);
+                            let rooms: Option<Vec<RoomDuring>> = rooms[k].map(|rs| {
+                                rs.iter()
+                                    .map(|r| (r.index, r.busy_during(session_start, session_end)))
+                                    .collect()
+                            });
+                            grid.lay(w, open, rooms.as_deref(), &mut mine[k]);
                         }
-                        previous_end = end;
-                        if start < earliest || start >= until || removed(&removals, (start, end)) {
-                            continue;
-                        }
-                        if let Some(open) = &opening
-                            && !s.extra
-                            && !open.contains(start, end)
-                        {
-                            continue;
-                        }
-                        let booked = load.max_over(start, end);
-                        if booked >= capacity {
-                            continue;
-                        }
-                        let resource = match rooms {
-                            None => None,
-                            Some(rooms) => match rooms.iter().find(|r| r.free(start, end)) {
-                                Some(room) => Some(room.index),
-                                None => continue,
-                            },
-                        };
-                        mine.push(SlotAt {
-                            provider: provider_index,
-                            location: zone.index,
-                            kind: kind_index,
-                            resource,
-                            start,
-                            end,
-                            local_start,
-                            local_end: local(tz, end),
-                            booked,
-                            capacity,
-                        });
                     }
                 }
                 date = match date.tomorrow() {
@@ -415,16 +429,96 @@ fn generate_runs(
                 };
             }
         }
-        // Overlapping sessions (an extra session over a template block) must
-        // not offer the same start twice; locations come by id, and the
-        // stable sort keeps the first location's.
-        mine.sort_by_key(|s| s.start);
-        mine.dedup_by_key(|s| s.start);
-        if !mine.is_empty() {
-            runs.push(mine);
+        for mut run in mine {
+            // Overlapping sessions (an extra session over a template block)
+            // must not offer the same start twice; locations come by id, and
+            // the stable sort keeps the first location's.
+            run.sort_by_key(|s| s.start);
+            run.dedup_by_key(|s| s.start);
+            if !run.is_empty() {
+                runs.push(run);
+            }
         }
     }
     Ok(())
+}
+
+/// A room's place in the input, with its busy time during a session.
+type RoomDuring<'g> = (u32, Busy<&'g [Interval]>);
+
+/// One session of a provider's day at one location, with what it leaves
+/// for slots: its load, time off and the day's clock.
+struct Grid<'g, 'a> {
+    session: &'g Session<'a>,
+    clock: &'g DayClock<'g>,
+    end: Timestamp,
+    load: Load<&'g [Segment]>,
+    capacity: u32,
+    removals: &'g [Removal<'a>],
+    until: Timestamp,
+    /// The provider's and location's places in the input.
+    place: (u32, u32),
+}
+
+impl Grid<'_, '_> {
+    /// The free slots of one type on the session's grid, added to `out`:
+    /// within opening hours `open` (if any), each with the first free of
+    /// `rooms` (when the type needs one).
+    fn lay(
+        &self,
+        w: &Wanted,
+        open: Option<&Busy>,
+        rooms: Option<&[RoomDuring]>,
+        out: &mut Vec<SlotAt>,
+    ) {
+        let s = self.session;
+        let duration = w.kind.duration();
+        let mut previous_end = Timestamp::MIN;
+        let mut m = s.start_min;
+        while m + w.step <= s.end_min {
+            let local_start = at_minute(s.date, m);
+            m += w.step;
+            let Some(start) = self.clock.slot_start(local_start) else {
+                continue;
+            };
+            let Ok(end) = start.checked_add(duration) else {
+                continue;
+            };
+            if end > self.end || start < previous_end {
+                continue;
+            }
+            previous_end = end;
+            if start < w.earliest || start >= self.until || removed(self.removals, (start, end)) {
+                continue;
+            }
+            if open.is_some_and(|open| !open.contains(start, end)) {
+                continue;
+            }
+            let booked = self.load.max_over(start, end);
+            if booked >= self.capacity {
+                continue;
+            }
+            let resource = match rooms {
+                None => None,
+                Some(rooms) => match rooms.iter().find(|(_, busy)| !busy.overlaps(start, end)) {
+                    Some((index, _)) => Some(*index),
+                    None => continue,
+                },
+            };
+            out.push(SlotAt {
+                provider: self.place.0,
+                location: self.place.1,
+                kind: w.index,
+                resource,
+                start,
+                end,
+                local_start,
+                local_end: self.clock.local(end),
+                booked,
+                capacity: self.capacity,
+            });
+        }
+    }
 }
 
 /// A "next available" search across providers.

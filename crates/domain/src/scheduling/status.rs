@@ -392,7 +392,7 @@ impl Appointment {
         self.status.holds_time().then(|| Booking {
             id: self.id.as_str().into(),
             practitioner_id: self.practitioner_id.as_str().into(),
-            resource_ids: self.resource_ids.clone(),
+            resource_ids: self.resource_ids.as_slice().into(),
             start: self.start,
             end: self.end,
         })

@@ -100,6 +100,66 @@ fn slots_of_several_types_are_each_types_own_in_one_order() {
     assert_eq!(first, expected);
 }
 
+/// Types with their own notice, horizon, specialty, room and modality, over
+/// two weeks across the spring-forward day, for providers in two zones:
+/// each type's slots among all of them are the ones it has alone.
+#[test]
+fn slots_of_several_types_keep_each_types_notice_and_horizon() {
+    let mut input = practice();
+    input.locations[1].timezone = LA.into();
+    input.now = at(NY, date(2026, 3, 4), 9, 10);
+    input.from = input.now;
+    input.until = input.now + SignedDuration::from_hours(24 * 14);
+    input.bookings = vec![
+        booking(
+            "b1",
+            "dr-a",
+            &["room-1"],
+            at(NY, date(2026, 3, 5), 10, 0),
+            45,
+        ),
+        booking("b2", "dr-b", &[], at(LA, date(2026, 3, 9), 8, 0), 90),
+    ];
+    let kinds = [
+        AppointmentType {
+            min_notice_minutes: 24 * 60,
+            max_days_ahead: 3,
+            ..visit_type()
+        },
+        AppointmentType {
+            max_days_ahead: 10,
+            ..telehealth_type(20)
+        },
+        AppointmentType {
+            id: "derm".into(),
+            specialties: vec![DERM.into()],
+            min_notice_minutes: 90,
+            ..visit_type()
+        },
+        AppointmentType {
+            id: "inactive".into(),
+            active: false,
+            ..telehealth_type(15)
+        },
+    ];
+    let free = free_slots_by_type(&input, &kinds).unwrap();
+    let written: Vec<Slot> = free
+        .in_order()
+        .map(|s| FreeSlots::slot(s, &input, &kinds))
+        .collect();
+    for kind in &kinds {
+        let mut alone = input.clone();
+        alone.appointment_type = kind.clone();
+        let own: Vec<Slot> = written
+            .iter()
+            .filter(|s| s.appointment_type_id == kind.id)
+            .cloned()
+            .collect();
+        assert_eq!(own, free_slots(&alone).unwrap(), "{}", kind.id);
+        assert_eq!(own.is_empty(), !kind.active, "{}", kind.id);
+    }
+}
+
 #[test]
 fn spring_forward_day_keeps_local_times() {
     for (tz, before, after) in [

@@ -9,9 +9,9 @@
 //!   gap means the moment the clocks jump: that is when the wall clock first
 //!   reads that time or later. In a fold it is the first occurrence too.
 
-use jiff::Timestamp;
 use jiff::civil::{Date, DateTime, Time};
-use jiff::tz::{AmbiguousOffset, TimeZone};
+use jiff::tz::{AmbiguousOffset, Offset, TimeZone};
+use jiff::{SignedDuration, Timestamp};
 
 /// The instant a slot starting at local `dt` begins, or `None` when that wall
 /// time does not exist that day.
@@ -48,6 +48,58 @@ pub fn boundary_instant(tz: &TimeZone, dt: DateTime) -> Timestamp {
 /// The wall-clock reading of `ts` at the location.
 pub fn local(tz: &TimeZone, ts: Timestamp) -> DateTime {
     tz.to_datetime(ts)
+}
+
+/// A location's clock over one local date. On the days no transition falls
+/// in, one offset converts every time of the day, which spares slot search
+/// its time-zone lookups (two per slot); on the days clocks change, the zone
+/// is asked, by the rules above.
+pub(crate) struct DayClock<'a> {
+    tz: &'a TimeZone,
+    fixed: Option<Offset>,
+}
+
+impl<'a> DayClock<'a> {
+    pub(crate) fn new(tz: &'a TimeZone, date: Date) -> Self {
+        let midnight = date.to_datetime(Time::midnight());
+        let fixed = match tz.to_ambiguous_timestamp(midnight).offset() {
+            AmbiguousOffset::Unambiguous { offset } => {
+                offset.to_timestamp(midnight).ok().and_then(|start| {
+                    let day_end = start.checked_add(SignedDuration::from_hours(24)).ok()?;
+                    tz.following(start)
+                        .next()
+                        .is_none_or(|t| t.timestamp() > day_end)
+                        .then_some(offset)
+                })
+            }
+            _ => None,
+        };
+        DayClock { tz, fixed }
+    }
+
+    /// [`slot_start_instant`] of a time on this clock's date.
+    pub(crate) fn slot_start(&self, dt: DateTime) -> Option<Timestamp> {
+        match self.fixed {
+            Some(offset) => offset.to_timestamp(dt).ok(),
+            None => slot_start_instant(self.tz, dt),
+        }
+    }
+
+    /// [`boundary_instant`] of a time on this clock's date.
+    pub(crate) fn boundary(&self, dt: DateTime) -> Timestamp {
+        match self.fixed {
+            Some(offset) => offset.to_timestamp(dt).unwrap_or(Timestamp::MAX),
+            None => boundary_instant(self.tz, dt),
+        }
+    }
+
+    /// [`local`] of an instant within this clock's date.
+    pub(crate) fn local(&self, ts: Timestamp) -> DateTime {
+        match self.fixed {
+            Some(offset) => offset.to_datetime(ts),
+            None => local(self.tz, ts),
+        }
+    }
 }
 
 /// Minutes since local midnight (seconds are ignored: templates are whole
@@ -110,6 +162,48 @@ mod tests {
         let first = "2026-11-01T05:30:00Z".parse::<Timestamp>().unwrap();
         assert_eq!(slot_start_instant(&tz, fold), Some(first));
         assert_eq!(boundary_instant(&tz, fold), first);
+    }
+
+    /// A day's clock converts as the zone does on every day of two years:
+    /// the days clocks change (by an hour or half an hour, at midnight or in
+    /// the small hours, or by a whole day) and all the others.
+    #[test]
+    fn day_clock_converts_as_the_zone_does() {
+        let zones = [
+            "America/New_York",
+            "America/Los_Angeles",
+            "America/Phoenix",
+            "America/Havana",
+            "Australia/Lord_Howe",
+            "Europe/London",
+            "Pacific/Apia",
+            "UTC",
+        ];
+        for zone in zones {
+            let tz = TimeZone::get(zone).unwrap();
+            let mut date = date(2026, 1, 1);
+            while date.year() < 2028 {
+                let clock = DayClock::new(&tz, date);
+                for m in (0..1440).step_by(15).chain([7, 1439]) {
+                    let dt = at_minute(date, m);
+                    let start = slot_start_instant(&tz, dt);
+                    assert_eq!(clock.slot_start(dt), start, "{zone} {dt}");
+                    assert_eq!(clock.boundary(dt), boundary_instant(&tz, dt), "{zone} {dt}");
+                    if let Some(start) = start {
+                        assert_eq!(clock.local(start), local(&tz, start), "{zone} {dt}");
+                    }
+                }
+                date = next_day(date);
+            }
+        }
+    }
+
+    #[test]
+    fn day_clock_asks_the_zone_on_the_days_clocks_change() {
+        let tz = ny();
+        assert!(DayClock::new(&tz, date(2026, 3, 8)).fixed.is_none());
+        assert!(DayClock::new(&tz, date(2026, 11, 1)).fixed.is_none());
+        assert!(DayClock::new(&tz, date(2026, 3, 9)).fixed.is_some());
     }
 
     #[test]
