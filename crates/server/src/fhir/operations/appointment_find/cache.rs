@@ -13,7 +13,7 @@
 //! horizon moves): the answer lapses then.
 
 use crate::fhir::outcome::FhirError;
-use crate::fhir::resources::scheduling::{Scope, SlotStatus, every, free_slots_in};
+use crate::fhir::resources::scheduling::{Scope, SlotStatus, free_slots_in};
 use carefront_domain::scheduling::{AppointmentType, FreeSlots, Slot, SlotInput};
 use carefront_store::{Db, SlotFilter};
 use jiff::Timestamp;
@@ -238,10 +238,10 @@ impl KeptAnswers {
 }
 
 async fn compute(db: &Db, q: &Question, now: Timestamp) -> Result<(Answer, Timestamp), FhirError> {
-    let kinds: Vec<AppointmentType> = every::<AppointmentType>(db, &q.org_id)
+    let kinds: Vec<AppointmentType> = db
+        .live_appointment_types(&q.org_id)
         .await?
         .into_iter()
-        .map(|v| v.value)
         .filter(|t| t.active && (q.visit_types.is_empty() || q.visit_types.contains(&t.id)))
         .collect();
     let scope = Scope {
