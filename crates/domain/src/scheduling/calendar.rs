@@ -572,4 +572,33 @@ mod tests {
         assert!(busy.contains(t(0), t(60)));
         assert!(!busy.contains(t(50), t(100)));
     }
+
+    /// A stretch answers every question inside it as the whole does.
+    #[test]
+    fn stretches_answer_as_the_whole_within_them() {
+        let t = |m: i64| ts("2026-03-09T14:00:00Z") + jiff::SignedDuration::from_mins(m);
+        let booked: Vec<Interval> = [(0, 45), (30, 60), (50, 90), (120, 150), (200, 260)]
+            .map(|(a, b)| (t(a), t(b)))
+            .to_vec();
+        let load = Load::build(&booked);
+        let busy = Busy::build(booked);
+        let (from, until) = (t(40), t(180));
+        let (load_during, busy_during) = (load.during(from, until), busy.during(from, until));
+        assert!(load_during.0.len() < load.0.len() && busy_during.0.len() < busy.0.len());
+        for start in (40..180).step_by(5) {
+            for minutes in [5, 15, 30] {
+                let (a, b) = (t(start), t((start + minutes).min(180)));
+                assert_eq!(
+                    load_during.max_over(a, b),
+                    load.max_over(a, b),
+                    "{start}+{minutes}"
+                );
+                assert_eq!(
+                    busy_during.overlaps(a, b),
+                    busy.overlaps(a, b),
+                    "{start}+{minutes}"
+                );
+            }
+        }
+    }
 }
