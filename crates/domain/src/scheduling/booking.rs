@@ -14,7 +14,7 @@ use super::claims::{self, Claim};
 use super::established::wrong_patient_kind_reason;
 use super::model::{ExceptionKind, ResourceKind};
 use super::slots::{Booking, ScheduleError, SlotInput};
-use super::time::{days_between, local};
+use super::time::{DayClock, days_between, local};
 use super::{GRANULE_MINUTES, OVERRIDE_MAX_SEAT};
 use crate::Role;
 use jiff::civil::DateTime;
@@ -287,8 +287,9 @@ pub(crate) fn evaluate_with(cal: &Calendar, req: &BookingRequest) -> Result<Eval
 
     // Template: the covering session that allows the type, else any covering one.
     let sessions = cal.sessions(&req.practitioner_id, &req.location_id, date);
+    let clock = DayClock::new(tz, date);
     let covers = |s: &&Session| {
-        let (a, b) = s.instants(tz);
+        let (a, b) = s.instants(&clock);
         a <= start && end <= b
     };
     let session = sessions
@@ -325,7 +326,7 @@ pub(crate) fn evaluate_with(cal: &Calendar, req: &BookingRequest) -> Result<Eval
 
     if cal.in_person()
         && !session.is_some_and(|s| s.extra)
-        && !cal.opening(zone, date).contains(start, end)
+        && !cal.opening(zone, &clock).contains(start, end)
     {
         issues.push(FitIssue::LocationClosed);
     }

@@ -9,7 +9,7 @@ use super::model::{
     ScheduleException, Template, overlaps,
 };
 use super::slots::{Provider, ScheduleError, SlotInput};
-use super::time::{at_minute, boundary_instant, iso_weekday, minute_of_day};
+use super::time::{DayClock, at_minute, boundary_instant, iso_weekday, minute_of_day};
 use jiff::civil::{Date, DateTime};
 use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
@@ -175,10 +175,12 @@ impl Session<'_> {
         self.allowed_types.is_empty() || self.allowed_types.iter().any(|t| t == type_id)
     }
 
-    pub(crate) fn instants(&self, tz: &TimeZone) -> Interval {
+    /// Its start and end, read on `clock` (its date's).
+    pub(crate) fn instants(&self, clock: &DayClock) -> Interval {
+        debug_assert_eq!(clock.date, self.date);
         (
-            boundary_instant(tz, at_minute(self.date, self.start_min)),
-            boundary_instant(tz, at_minute(self.date, self.end_min)),
+            clock.boundary(at_minute(self.date, self.start_min)),
+            clock.boundary(at_minute(self.date, self.end_min)),
         )
     }
 }
@@ -512,15 +514,17 @@ impl<'a> Calendar<'a> {
         out
     }
 
-    /// Opening hours of a location on a local date, as instants.
-    pub(crate) fn opening(&self, zone: &Zone, date: Date) -> Busy {
+    /// Opening hours of a location on `clock`'s date (read on the
+    /// location's clock), as instants.
+    pub(crate) fn opening(&self, zone: &Zone, clock: &DayClock) -> Busy {
+        let date = clock.date;
         Busy::build(
             zone.hours
                 .minutes_on(date)
                 .map(|(o, c)| {
                     (
-                        boundary_instant(&zone.tz, at_minute(date, o)),
-                        boundary_instant(&zone.tz, at_minute(date, c)),
+                        clock.boundary(at_minute(date, o)),
+                        clock.boundary(at_minute(date, c)),
                     )
                 })
                 .collect(),

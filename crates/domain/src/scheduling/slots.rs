@@ -392,12 +392,9 @@ fn generate_runs(
                 let sessions = cal.sessions(p, location_id, date);
                 if !sessions.is_empty() {
                     let clock = DayClock::new(tz, date);
-                    let opening = cal.opening(zone, date);
+                    let opening = cal.opening(zone, &clock);
                     for s in &sessions {
-                        let (session_start, session_end) = (
-                            clock.boundary(at_minute(date, s.start_min)),
-                            clock.boundary(at_minute(date, s.end_min)),
-                        );
+                        let (session_start, session_end) = s.instants(&clock);
                         let grid = Grid {
                             session: s,
                             clock: &clock,

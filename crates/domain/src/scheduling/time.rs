@@ -56,6 +56,7 @@ pub fn local(tz: &TimeZone, ts: Timestamp) -> DateTime {
 /// is asked, by the rules above.
 pub(crate) struct DayClock<'a> {
     tz: &'a TimeZone,
+    pub date: Date,
     fixed: Option<Offset>,
 }
 
@@ -74,7 +75,7 @@ impl<'a> DayClock<'a> {
             }
             _ => None,
         };
-        DayClock { tz, fixed }
+        DayClock { tz, date, fixed }
     }
 
     /// [`slot_start_instant`] of a time on this clock's date.
