@@ -48,22 +48,40 @@ impl<S> Spans for Load<S> {
 }
 
 impl Load {
+    /// `intervals` come mostly in order of start (each provider's bookings
+    /// as stored), so starts and ends sort in about one pass and merge.
     fn build(intervals: &[Interval]) -> Load {
-        let mut events: Vec<(Timestamp, i32)> = Vec::with_capacity(intervals.len() * 2);
-        for &(s, e) in intervals.iter().filter(|(s, e)| s < e) {
-            events.push((s, 1));
-            events.push((e, -1));
-        }
-        // Ends sort before starts at the same instant: intervals are half-open.
-        events.sort_unstable();
+        let held = || intervals.iter().filter(|(s, e)| s < e);
+        let mut starts: Vec<Timestamp> = held().map(|iv| iv.0).collect();
+        let mut ends: Vec<Timestamp> = held().map(|iv| iv.1).collect();
+        starts.sort();
+        ends.sort();
         let mut segments = Vec::new();
-        let mut load: i32 = 0;
+        let (mut next_start, mut next_end) = (0, 0);
+        let mut load: u32 = 0;
         let mut prev = Timestamp::MIN;
-        for (t, delta) in events {
+        while let Some(&end) = ends.get(next_end) {
+            // Ends come before starts at the same instant: intervals are
+            // half-open. Every start is before its own end, so starts run
+            // out first.
+            let (t, starting) = match starts.get(next_start) {
+                Some(&start) if start < end => {
+                    next_start += 1;
+                    (start, true)
+                }
+                _ => {
+                    next_end += 1;
+                    (end, false)
+                }
+            };
             if load > 0 && t > prev {
-                segments.push((prev, t, load as u32));
+                segments.push((prev, t, load));
             }
-            load += delta;
+            if starting {
+                load += 1;
+            } else {
+                load -= 1;
+            }
             prev = t;
         }
         Load(segments)
@@ -242,16 +260,32 @@ impl<'a> Calendar<'a> {
                     }),
             );
         // Loads are only asked of the input's providers; other bookings can
-        // only matter through their resources.
-        let mut by_practitioner: HashMap<&str, Vec<Interval>> = input
+        // only matter through their resources. Bookings come grouped by
+        // provider: the provider is looked up when it changes.
+        let mut by_practitioner: Vec<(&str, Vec<Interval>)> = input
             .providers
             .iter()
             .map(|p| (p.practitioner_id.as_str(), Vec::new()))
             .collect();
+        let place: HashMap<&str, usize> = (0..)
+            .zip(&by_practitioner)
+            .map(|(i, (p, _))| (*p, i))
+            .collect();
+        let mut last: Option<(&str, Option<usize>)> = None;
         let mut by_resource: HashMap<&str, Vec<Interval>> = HashMap::default();
         for (p, rs, s, e) in occupied {
-            if let Some(taken) = by_practitioner.get_mut(p) {
-                taken.push((s, e));
+            let at = match last {
+                // The store shares one id per provider: most are the same
+                // pointer.
+                Some((same, at)) if std::ptr::eq(same, p) || same == p => at,
+                _ => {
+                    let at = place.get(p).copied();
+                    last = Some((p, at));
+                    at
+                }
+            };
+            if let Some(at) = at {
+                by_practitioner[at].1.push((s, e));
             }
             for r in rs.iter() {
                 by_resource.entry(r.as_str()).or_default().push((s, e));
@@ -565,6 +599,21 @@ mod tests {
         // Touching intervals do not overlap.
         let load = Load::build(&[(a, b), (b, c)]);
         assert_eq!(load.max_over(a, c), 1);
+    }
+
+    proptest::proptest! {
+        /// The load at every minute is the number of intervals holding
+        /// it, whatever order the intervals come in.
+        #[test]
+        fn load_counts_each_minute(raw in proptest::collection::vec((0i64..120, 0i64..60), 0..40)) {
+            let t = |m: i64| ts("2026-03-09T14:00:00Z") + jiff::SignedDuration::from_mins(m);
+            let intervals: Vec<Interval> = raw.iter().map(|&(s, len)| (t(s), t(s + len))).collect();
+            let load = Load::build(&intervals);
+            for m in 0..180 {
+                let held = raw.iter().filter(|&&(s, len)| s <= m && m < s + len).count() as u32;
+                proptest::prop_assert_eq!(load.max_over(t(m), t(m + 1)), held, "minute {}", m);
+            }
+        }
     }
 
     #[test]

@@ -30,6 +30,7 @@ use crate::records::Val;
 use crate::{Db, Result, WriteTx};
 use carefront_domain::scheduling::{Booking, Hold, MAX_DURATION_MINUTES};
 use jiff::{SignedDuration, Timestamp};
+use rustc_hash::FxHashSet;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -144,6 +145,23 @@ struct OrgBookings {
     filed: HashMap<Arc<str>, (Arc<str>, String, Timestamp)>,
     /// Every live hold (they are few and short-lived).
     holds: HashMap<String, Hold>,
+    /// One copy of each provider's id and of each set of resources, which
+    /// the kept bookings share: a search copies and indexes some 10,000
+    /// bookings, and shared copies stay in cache where one per booking
+    /// would each be a memory read.
+    shared_ids: HashSet<Arc<str>>,
+    shared_resources: HashSet<Arc<[String]>>,
+}
+
+/// `item`, or the equal one `shared` already holds (which then holds it).
+fn share<T: ?Sized + Eq + std::hash::Hash>(shared: &mut HashSet<Arc<T>>, item: Arc<T>) -> Arc<T> {
+    match shared.get(&item) {
+        Some(kept) => kept.clone(),
+        None => {
+            shared.insert(item.clone());
+            item
+        }
+    }
 }
 
 /// One server's kept bookings, one entry per organization it has served.
@@ -181,12 +199,14 @@ impl OrgBookings {
     /// whole); others wait for their first read.
     fn file(&mut self, stored: Stored) {
         let Stored {
-            booking,
+            mut booking,
             location_id,
         } = stored;
         if booking.end <= self.floor {
             return;
         }
+        booking.practitioner_id = share(&mut self.shared_ids, booking.practitioner_id);
+        booking.resource_ids = share(&mut self.shared_resources, booking.resource_ids);
         let key = (booking.start, booking.id.clone());
         let mut filed = false;
         if !booking.resource_ids.is_empty()
@@ -208,33 +228,36 @@ impl OrgBookings {
 
     /// The kept bookings `scope` meets in `[from, until)`: each provider's
     /// by start and id, then the other providers' room bookings.
-    fn bookings(&self, scope: BookingScope, from: Timestamp, until: Timestamp) -> Vec<Booking> {
+    fn bookings<'a>(
+        &'a self,
+        scope: BookingScope,
+        from: Timestamp,
+        until: Timestamp,
+    ) -> Vec<Booking> {
         let earliest: (Timestamp, Arc<str>) =
             (from.saturating_sub(LONGEST).unwrap_or(from), Arc::from(""));
-        let in_range = |list: &'_ BTreeMap<(Timestamp, Arc<str>), Booking>| {
+        let in_range = |list: &'a BTreeMap<(Timestamp, Arc<str>), Booking>| {
             list.range(earliest.clone()..)
                 .map(|(_, b)| b)
-                .take_while(|b| b.start < until)
-                .filter(|b| b.end > from)
-                .cloned()
-                .collect::<Vec<_>>()
+                .take_while(move |b| b.start < until)
+                .filter(move |b| b.end > from)
         };
-        let mut found: Vec<Booking> = scope
-            .providers
-            .iter()
-            .filter_map(|p| self.providers.get(p))
-            .flat_map(in_range)
-            .collect();
+        let mut found = Vec::new();
+        for list in scope.providers.iter().filter_map(|p| self.providers.get(p)) {
+            found.extend(in_range(list).cloned());
+        }
         if let Some(locations) = scope.rooms_at {
-            // A scoped provider's room bookings are among theirs already.
-            let theirs: HashSet<&str> = scope.providers.iter().map(String::as_str).collect();
-            found.extend(
-                locations
-                    .iter()
-                    .filter_map(|l| self.rooms.get(l))
-                    .flat_map(in_range)
-                    .filter(|b| !theirs.contains(&*b.practitioner_id)),
-            );
+            // A scoped provider's room bookings are among theirs already;
+            // the others' are skipped before they are copied (a location's
+            // room bookings are mostly other providers').
+            let theirs: FxHashSet<&str> = scope.providers.iter().map(String::as_str).collect();
+            for list in locations.iter().filter_map(|l| self.rooms.get(l)) {
+                found.extend(
+                    in_range(list)
+                        .filter(|b| !theirs.contains(&*b.practitioner_id))
+                        .cloned(),
+                );
+            }
         }
         found
     }
