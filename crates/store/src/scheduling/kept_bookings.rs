@@ -146,7 +146,7 @@ struct OrgBookings {
     /// Every live hold (they are few and short-lived).
     holds: HashMap<String, Hold>,
     /// One copy of each provider's id and of each set of resources, which
-    /// the kept bookings share: a search copies and indexes some 10,000
+    /// the kept bookings share: a search copies and indexes 10,000 to 20,000
     /// bookings, and shared copies stay in cache where one per booking
     /// would each be a memory read.
     shared_ids: HashSet<Arc<str>>,
