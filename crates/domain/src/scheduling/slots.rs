@@ -11,9 +11,10 @@
 //! after a gap) is dropped.
 
 use super::booking::Hold;
-use super::calendar::{Busy, Calendar, Interval, Load, Removal, Room, Segment, Session, removed};
+use super::calendar::{Busy, Calendar, Interval, Load, Removal, Segment, Session, removed};
 use super::model::{
-    AppointmentType, LocationHours, Modality, Preferences, Resource, ScheduleException, Template,
+    AppointmentType, LocationHours, Modality, Preferences, Resource, ResourceKind,
+    ScheduleException, Template,
 };
 use super::time::{DayClock, at_minute, days_between, local};
 use jiff::civil::{Date, DateTime};
@@ -383,10 +384,6 @@ fn generate_runs(
                 continue;
             }
             let removals = cal.removals(p, location_id, tz, first, last);
-            let rooms: Vec<Option<&[Room]>> = offered
-                .iter()
-                .map(|w| w.kind.resource_kind.map(|rk| cal.rooms(location_id, rk)))
-                .collect();
             let mut date = first;
             while date <= last {
                 let sessions = cal.sessions(p, location_id, date);
@@ -405,18 +402,33 @@ fn generate_runs(
                             until,
                             place: (provider_index, zone.index),
                         };
+                        // Each kind of room's busy time during the session,
+                        // once for every type needing that kind.
+                        let mut rooms_during: Vec<(ResourceKind, Vec<RoomDuring>)> = Vec::new();
                         for (k, w) in offered.iter().enumerate() {
                             if date > last_bookable[k] || !s.allows(&w.kind.id) {
                                 continue;
                             }
                             let open = (w.kind.modality == Modality::InPerson && !s.extra)
                                 .then_some(&opening);
-                            let rooms: Option<Vec<RoomDuring>> = rooms[k].map(|rs| {
-                                rs.iter()
-                                    .map(|r| (r.index, r.busy_during(session_start, session_end)))
-                                    .collect()
+                            let rooms = w.kind.resource_kind.map(|rk| {
+                                match rooms_during.iter().position(|(kind, _)| *kind == rk) {
+                                    Some(at) => at,
+                                    None => {
+                                        let during = cal
+                                            .rooms(location_id, rk)
+                                            .iter()
+                                            .map(|r| {
+                                                (r.index, r.busy_during(session_start, session_end))
+                                            })
+                                            .collect();
+                                        rooms_during.push((rk, during));
+                                        rooms_during.len() - 1
+                                    }
+                                }
                             });
-                            grid.lay(w, open, rooms.as_deref(), &mut mine[k]);
+                            let rooms = rooms.map(|at| rooms_during[at].1.as_slice());
+                            grid.lay(w, open, rooms, &mut mine[k]);
                         }
                     }
                 }
