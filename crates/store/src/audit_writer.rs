@@ -28,10 +28,12 @@ pub struct AuditWriter {
 }
 
 impl AuditWriter {
-    /// Starts the appending task on the current Tokio runtime.
+    /// Starts the appending task ([`Db::spawn_writing`]); call inside a
+    /// Tokio runtime.
     pub fn start(db: Db) -> AuditWriter {
         let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
-        tokio::spawn(async move {
+        let writer = db.clone();
+        writer.spawn_writing("carefront-audit", async move {
             while let Some(first) = incoming.recv().await {
                 let mut events = first.entries.len();
                 let mut group = vec![first];

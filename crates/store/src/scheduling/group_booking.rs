@@ -66,14 +66,15 @@ pub struct BookingWriter {
 }
 
 impl BookingWriter {
-    /// Starts the writing tasks on the current Tokio runtime.
+    /// Starts the writing tasks ([`Db::spawn_writing`]); call inside a
+    /// Tokio runtime.
     pub fn start(db: Db) -> BookingWriter {
         let (queue, incoming) = mpsc::unbounded_channel::<Pending>();
         let incoming = Arc::new(Mutex::new(incoming));
         for _ in 0..writing_tasks(db.backend()) {
             let writer_db = db.clone();
             let incoming = incoming.clone();
-            tokio::spawn(async move {
+            db.spawn_writing("carefront-bookings", async move {
                 while let Some(group) = next_group(&incoming).await {
                     write_group(&writer_db, group).await;
                 }
