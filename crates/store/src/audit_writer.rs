@@ -32,8 +32,7 @@ impl AuditWriter {
     /// Tokio runtime.
     pub fn start(db: Db) -> AuditWriter {
         let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
-        let writer = db.clone();
-        writer.spawn_writing("carefront-audit", async move {
+        db.clone().spawn_writing("carefront-audit", async move {
             while let Some(first) = incoming.recv().await {
                 let mut events = first.entries.len();
                 let mut group = vec![first];
