@@ -202,8 +202,8 @@ impl Db {
             count = count.bind(*i);
             list = list.bind(*i);
         }
-        let (total,) = count.fetch_one(self.reader()).await?;
-        let rows = list.fetch_all(self.reader()).await?;
+        let (total,) = count.fetch_one(&mut *self.reader().await?).await?;
+        let rows = list.fetch_all(&mut *self.reader().await?).await?;
         let events = rows.iter().map(event_from_row).collect::<Result<_>>()?;
         Ok((events, total))
     }
@@ -214,7 +214,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(seq)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         event_from_row(&row)
@@ -230,7 +230,7 @@ impl Db {
         let head: Option<(i64, String)> =
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE org_id = $1")
                 .bind(org_id)
-                .fetch_optional(self.reader())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         let (head_seq, head_hash) = head.unwrap_or((0, GENESIS_HASH.to_string()));
         let mut verifier = ChainVerifier::default();
@@ -242,7 +242,7 @@ impl Db {
             )))
             .bind(org_id)
             .bind(after)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
             if rows.is_empty() {
                 break;

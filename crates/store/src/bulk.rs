@@ -588,7 +588,7 @@ impl crate::Db {
             for k in chunk {
                 q = q.bind(k.clone());
             }
-            found.extend(q.fetch_all(self.reader()).await?);
+            found.extend(q.fetch_all(&mut *self.reader().await?).await?);
         }
         Ok(found)
     }

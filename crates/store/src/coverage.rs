@@ -280,7 +280,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(coverage_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(card_from_row).collect()
     }
@@ -292,7 +292,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         Ok((card_from_row(&row)?, row.try_get("bytes")?))

@@ -2,7 +2,9 @@ use crate::records::Val;
 use crate::scheduling::{KeptBookings, KeptSetups, ScheduleChanges};
 use crate::{Result, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{Any, AnyPool, Transaction};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection, Transaction};
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,12 +15,12 @@ pub enum Backend {
 }
 
 /// The database. SQLite gets one writer connection (SQLite allows one writer
-/// at a time; queueing in the pool beats spinning on SQLITE_BUSY) and a pool
-/// of readers; PostgreSQL uses one pool for both.
+/// at a time; queueing in the pool beats spinning on SQLITE_BUSY) and
+/// readers of its own ([`Readers`]); PostgreSQL uses one pool for both.
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,
-    read: AnyPool,
+    read: Readers,
     pub(crate) write: AnyPool,
     setups: Arc<KeptSetups>,
     bookings: Arc<KeptBookings>,
@@ -37,7 +39,9 @@ pub fn new_id() -> String {
 }
 
 /// SQLite connections reading beside the writer.
-const READERS: u32 = 4;
+const READERS: usize = 4;
+/// How long a query waits for a connection before it fails.
+const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Pages each SQLite connection keeps (the default is 2 MiB): a booking's
 /// writes touch pages all over the claims', appointments' and history's
 /// indexes, and a group of them more than 2 MiB; each page not kept is
@@ -55,38 +59,31 @@ impl Db {
             } else {
                 format!("{url}?mode=rwc")
             };
-            let open = |max: u32, cache_kib: u32| {
-                AnyPoolOptions::new()
-                    .max_connections(max)
-                    .acquire_timeout(Duration::from_secs(30))
-                    // A local file does not drop connections: no round trip
-                    // to the connection's worker thread before every query.
-                    .test_before_acquire(false)
-                    .after_connect(move |conn, _| {
-                        Box::pin(async move {
-                            use sqlx::Executor;
-                            // WAL lets readers run beside the writer; FULL sync
-                            // makes every acknowledged commit survive power loss.
-                            for pragma in [
-                                "PRAGMA journal_mode = WAL",
-                                "PRAGMA synchronous = FULL",
-                                "PRAGMA foreign_keys = ON",
-                                "PRAGMA busy_timeout = 10000",
-                            ] {
-                                conn.execute(pragma).await?;
-                            }
-                            conn.execute(sql(format!("PRAGMA cache_size = -{cache_kib}")))
-                                .await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-            };
-            let write = open(1, WRITER_CACHE_KIB).await?;
-            let read = open(READERS, READER_CACHE_KIB).await?;
+            let write = AnyPoolOptions::new()
+                .max_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A local file does not drop connections: no round trip
+                // to the connection's worker thread before every query.
+                .test_before_acquire(false)
+                .after_connect(|conn, _| Box::pin(prepare_sqlite(conn, WRITER_CACHE_KIB)))
+                .connect(&url)
+                .await?;
+            let readers =
+                deadpool::unmanaged::Pool::from_config(&deadpool::unmanaged::PoolConfig {
+                    max_size: READERS,
+                    timeout: Some(ACQUIRE_TIMEOUT),
+                    runtime: Some(deadpool::Runtime::Tokio1),
+                });
+            for _ in 0..READERS {
+                let mut conn = AnyConnection::connect(&url).await?;
+                prepare_sqlite(&mut conn, READER_CACHE_KIB).await?;
+                readers
+                    .try_add(conn)
+                    .map_err(|(_, e)| reader_unavailable(e))?;
+            }
             Ok(Db {
                 backend: Backend::Sqlite,
-                read,
+                read: Readers::Own(readers),
                 write,
                 setups: Arc::default(),
                 bookings: Arc::default(),
@@ -99,7 +96,7 @@ impl Db {
                 .await?;
             Ok(Db {
                 backend: Backend::Postgres,
-                read: pool.clone(),
+                read: Readers::Pool(pool.clone()),
                 write: pool,
                 setups: Arc::default(),
                 bookings: Arc::default(),
@@ -170,12 +167,19 @@ impl Db {
 
     /// True when the database answers a query.
     pub async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").execute(&self.read).await?;
+        sqlx::query("SELECT 1")
+            .execute(&mut *self.reader().await?)
+            .await?;
         Ok(())
     }
 
-    pub(crate) fn reader(&self) -> &AnyPool {
-        &self.read
+    /// A connection to read with (committed data only), back with the
+    /// readers when dropped.
+    pub(crate) async fn reader(&self) -> Result<Reader> {
+        Ok(match &self.read {
+            Readers::Pool(pool) => Reader::Pooled(pool.acquire().await?),
+            Readers::Own(pool) => Reader::Own(pool.get().await.map_err(reader_unavailable)?),
+        })
     }
 
     /// The schedule set-ups this server keeps (`scheduling::schedule_config`).
@@ -190,7 +194,7 @@ impl Db {
             sqlx::query_as("SELECT value FROM org_counters WHERE org_id = $1 AND name = $2")
                 .bind(org_id)
                 .bind(name)
-                .fetch_optional(&self.read)
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         Ok(value.map_or(0, |(v,)| v))
     }
@@ -230,7 +234,7 @@ impl Db {
         }
         let exists: Option<(i32,)> = sqlx::query_as("SELECT 1 FROM pg_database WHERE datname = $1")
             .bind(name)
-            .fetch_optional(&self.read)
+            .fetch_optional(&mut *self.reader().await?)
             .await?;
         if exists.is_some() {
             return Ok(false);
@@ -285,8 +289,82 @@ impl Db {
 
     pub async fn close(&self) {
         self.write.close().await;
-        self.read.close().await;
+        match &self.read {
+            Readers::Pool(pool) => pool.close().await,
+            Readers::Own(pool) => {
+                // Each connection as it comes back, then no more takers.
+                for _ in 0..pool.status().size {
+                    let Ok(conn) = pool.timeout_remove(Some(ACQUIRE_TIMEOUT)).await else {
+                        break;
+                    };
+                    let _ = conn.close().await;
+                }
+                pool.close();
+            }
+        }
     }
+}
+
+/// Connections to read with. PostgreSQL's come from its pool. SQLite's are
+/// handed out by a pool of their own: sqlx's pool pings a connection's
+/// worker thread whenever one comes back, a second hand-off between
+/// threads for every query, which on a local file checks nothing.
+#[derive(Clone, Debug)]
+enum Readers {
+    Pool(AnyPool),
+    Own(deadpool::unmanaged::Pool<AnyConnection>),
+}
+
+/// A connection to read with ([`Db::reader`]).
+pub(crate) enum Reader {
+    Pooled(PoolConnection<Any>),
+    Own(deadpool::unmanaged::Object<AnyConnection>),
+}
+
+impl Deref for Reader {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Reader::Pooled(conn) => conn,
+            Reader::Own(conn) => conn,
+        }
+    }
+}
+
+impl DerefMut for Reader {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Reader::Pooled(conn) => conn,
+            Reader::Own(conn) => conn,
+        }
+    }
+}
+
+fn reader_unavailable(e: deadpool::unmanaged::PoolError) -> StoreError {
+    match e {
+        deadpool::unmanaged::PoolError::Closed => sqlx::Error::PoolClosed,
+        _ => sqlx::Error::PoolTimedOut,
+    }
+    .into()
+}
+
+/// Every SQLite connection's settings.
+async fn prepare_sqlite(conn: &mut AnyConnection, cache_kib: u32) -> sqlx::Result<()> {
+    use sqlx::Executor;
+    // WAL lets readers run beside the writer; FULL sync makes every
+    // acknowledged commit survive power loss.
+    for pragma in [
+        "PRAGMA journal_mode = WAL",
+        "PRAGMA synchronous = FULL",
+        "PRAGMA foreign_keys = ON",
+        "PRAGMA busy_timeout = 10000",
+    ] {
+        conn.execute(pragma).await?;
+    }
+    conn.execute(sql(format!("PRAGMA cache_size = -{cache_kib}")))
+        .await?;
+    Ok(())
 }
 
 /// A unit of work in one organization: data changes and their audit events

@@ -232,7 +232,7 @@ impl Db {
             sqlx::query_as(
                 "SELECT org_id, name FROM organizations WHERE deleted = 0 ORDER BY name",
             )
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?,
         )
     }
@@ -243,7 +243,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(username)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(user_from_row).transpose()
     }
@@ -253,7 +253,7 @@ impl Db {
             "SELECT {USER_COLUMNS} FROM users WHERE org_id = $1 ORDER BY username"
         )))
         .bind(org_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(user_from_row).collect()
     }
@@ -269,7 +269,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(token_hash)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         let Some(row) = row else { return Ok(None) };
         let session = Session {
@@ -303,7 +303,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(token_hash)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.as_ref().map(token_from_row).transpose()
     }
@@ -313,7 +313,7 @@ impl Db {
             "SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE org_id = $1 ORDER BY created_at_us"
         )))
         .bind(org_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(token_from_row).collect()
     }

@@ -346,7 +346,7 @@ impl Db {
              ORDER BY created_at_us DESC, id"
         )))
         .bind(org_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(device_from_row).collect()
     }
@@ -363,7 +363,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(token_hash)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(|row| {
             Ok(KioskSession {
@@ -390,7 +390,9 @@ impl Db {
             "SELECT appointment_id FROM kiosk_checkins \
              WHERE org_id = $1 AND appointment_id IN ({list})"
         )));
-        let rows = bind_vals(q, &binds).fetch_all(self.reader()).await?;
+        let rows = bind_vals(q, &binds)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter()
             .map(|row| Ok(row.try_get("appointment_id")?))
             .collect()
@@ -408,7 +410,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(appointment_id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         row.map(|row| {
             let signature: String = row.try_get("signature_json")?;

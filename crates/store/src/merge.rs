@@ -445,7 +445,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         merge_from_row(&row)
@@ -465,7 +465,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(patient_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(merge_from_row).collect()
     }

@@ -361,7 +361,7 @@ impl crate::Db {
             for k in &keys {
                 query = query.bind(k.clone());
             }
-            for (k, n) in query.fetch_all(self.reader()).await? {
+            for (k, n) in query.fetch_all(&mut *self.reader().await?).await? {
                 counts.insert(k, u64::try_from(n).unwrap_or(0));
             }
         }
@@ -383,7 +383,7 @@ impl crate::Db {
                 )
                 .bind(org_id)
                 .bind(Patient::KIND)
-                .fetch_one(self.reader())
+                .fetch_one(&mut *self.reader().await?)
                 .await?;
                 let n = u64::try_from(n).unwrap_or(0);
                 PATIENTS

@@ -362,7 +362,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         if row.try_get::<i64, _>("deleted")? == 1 {
@@ -380,7 +380,7 @@ impl Db {
         .bind(org_id)
         .bind(R::KIND)
         .bind(id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {
@@ -480,9 +480,12 @@ impl Db {
             count = bind(count, v);
             list = bind(list, v);
         }
-        let total: i64 = count.fetch_one(self.reader()).await?.try_get("n")?;
+        let total: i64 = count
+            .fetch_one(&mut *self.reader().await?)
+            .await?
+            .try_get("n")?;
         let rows = if page.count > 0 {
-            list.fetch_all(self.reader()).await?
+            list.fetch_all(&mut *self.reader().await?).await?
         } else {
             Vec::new()
         };
@@ -536,7 +539,7 @@ impl Db {
         for k in keys {
             q = q.bind(k.clone());
         }
-        Ok(q.fetch_all(self.reader())
+        Ok(q.fetch_all(&mut *self.reader().await?)
             .await?
             .into_iter()
             .map(|(id,)| id)
@@ -560,7 +563,7 @@ impl Db {
         for k in keys {
             q = q.bind(k.clone());
         }
-        q.fetch_all(self.reader())
+        q.fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(versioned)
@@ -581,7 +584,7 @@ impl Db {
             .bind(prefix)
             .bind(prefix_end(prefix))
             .bind(limit.clamp(1, 10_000))
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         let mut ids: Vec<String> = rows.into_iter().map(|(id,)| id).collect();
         let mut seen = std::collections::HashSet::new();
@@ -603,7 +606,7 @@ impl Db {
             .bind(prefix)
             .bind(prefix_end(prefix))
             .bind(limit.clamp(1, 10_000))
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?
             .iter()
             .map(versioned)
@@ -643,7 +646,7 @@ impl Db {
             for i in 0..GET_MANY_CHUNK {
                 q = q.bind(chunk[i.min(chunk.len() - 1)].clone());
             }
-            for row in q.fetch_all(self.reader()).await? {
+            for row in q.fetch_all(&mut *self.reader().await?).await? {
                 found.push(versioned(&row)?);
             }
         }

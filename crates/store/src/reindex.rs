@@ -28,7 +28,7 @@ impl Db {
         let stored: Option<(i64,)> =
             sqlx::query_as("SELECT version FROM search_key_versions WHERE record_type = $1")
                 .bind(R::KIND)
-                .fetch_optional(self.reader())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         Ok(stored.map(|(v,)| v) != Some(R::KEYS_VERSION))
     }

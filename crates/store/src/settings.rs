@@ -26,7 +26,7 @@ impl Db {
             sqlx::query_as("SELECT value FROM org_settings WHERE org_id = $1 AND name = $2")
                 .bind(org_id)
                 .bind(S::NAME)
-                .fetch_optional(self.reader())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?;
         match row {
             None => Ok(S::default()),

@@ -1022,7 +1022,7 @@ impl Db {
         .bind(org_id)
         .bind(location_id)
         .bind(board_counter(location_id))
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         let tz = TimeZone::get(&zone).map_err(|e| corrupt("location time zone", e))?;
@@ -1065,7 +1065,7 @@ impl Db {
         .bind(location_id)
         .bind(us(start))
         .bind(us(end))
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let visits = rows
             .iter()
@@ -1114,7 +1114,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(location_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let rooms = rows
             .iter()
@@ -1166,7 +1166,7 @@ impl Db {
         .bind(location_id)
         .bind(after)
         .bind(limit.clamp(1, 1000))
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.into_iter()
             .map(|(seq, at, payload)| {
@@ -1193,7 +1193,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(appointment_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows.iter().map(event_from_row).collect::<Result<_, _>>()?)
     }
@@ -1227,7 +1227,7 @@ impl Db {
         .bind(org_id)
         .bind(location_id)
         .bind(code(&status))
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(rows
             .iter()
@@ -1303,7 +1303,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_one(self.reader())
+        .fetch_one(&mut *self.reader().await?)
         .await?
         .try_get("n")?;
         if page.count <= 0 {
@@ -1326,7 +1326,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let mut found = Vec::with_capacity(rows.len());
         for row in &rows {
@@ -1354,7 +1354,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         for row in &rows {
             let id: String = row.try_get("appointment_id")?;
@@ -1395,7 +1395,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

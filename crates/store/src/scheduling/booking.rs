@@ -912,7 +912,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(&idem.key)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         match row {
             Some((hash, _)) if hash != idem.request_hash => Err(StoreError::Conflict(format!(

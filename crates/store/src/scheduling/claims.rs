@@ -503,7 +503,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(owner_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         Ok(claim_rows(rows))
     }
@@ -520,7 +520,7 @@ impl Db {
                  FROM appointment_claims WHERE org_id = $1",
             )
             .bind(org_id)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?,
         );
         let mut by_owner: BTreeMap<String, Vec<HeldClaim>> = BTreeMap::new();
@@ -533,7 +533,7 @@ impl Db {
             crate::records::select_columns::<super::AppointmentRecord>()
         )))
         .bind(org_id)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let all = rows
             .iter()
@@ -577,7 +577,7 @@ impl Db {
         let holds: Vec<(String,)> =
             sqlx::query_as("SELECT id FROM appointment_holds WHERE org_id = $1")
                 .bind(org_id)
-                .fetch_all(self.reader())
+                .fetch_all(&mut *self.reader().await?)
                 .await?;
         for (id,) in holds {
             if let Some(held) = by_owner.remove(&id)

@@ -68,7 +68,7 @@ impl Db {
             ))),
             &established_binds(org_id, patient_id, now),
         )
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(found.is_some())
     }
@@ -92,7 +92,7 @@ impl Db {
             ))),
             &established_binds(org_id, patient_id, now),
         )
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .map(|row| FromRow::from_row(&row))
         .transpose()?;

@@ -402,7 +402,7 @@ impl Db {
             .bind(org_id)
             .bind(seq)
             .bind(head)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
             let numbers: HashSet<i64> = logged.iter().map(|(s, _)| *s).collect();
             if i64::try_from(numbers.len()).unwrap_or(i64::MAX) != head - seq {
@@ -454,7 +454,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let holds = rows.iter().map(hold_from_row).collect::<Result<_>>()?;
         let Some(ids) = ids else {
@@ -524,7 +524,7 @@ impl Db {
             ))),
             binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter()
             .map(|row| {

@@ -134,7 +134,7 @@ impl Db {
         Ok(
             sqlx::query_as("SELECT seq, hash FROM audit_head WHERE org_id = $1")
                 .bind(org_id)
-                .fetch_optional(self.reader())
+                .fetch_optional(&mut *self.reader().await?)
                 .await?,
         )
     }
@@ -159,7 +159,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(mark.0)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(row.and_then(|(seq, hash, at_mark, changes)| {
             (at_mark.as_ref() == Some(&mark.1) && changes == 0).then_some((seq, hash))
@@ -176,7 +176,7 @@ impl Db {
         )
         .bind(org_id)
         .bind(location_id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         location_hours_from_row(&row)
@@ -511,7 +511,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_one(self.reader())
+        .fetch_one(&mut *self.reader().await?)
         .await?
         .try_get("n")?;
         if page.count <= 0 {
@@ -527,7 +527,7 @@ impl Db {
             ))),
             &binds,
         )
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         let found = rows.iter().map(versioned).collect::<Result<_>>()?;
         Ok((found, total))
@@ -540,7 +540,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(hold_id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         hold_from_row(&row)
@@ -562,7 +562,7 @@ impl Db {
         .bind(us(from))
         .bind(us(until))
         .bind(us(now))
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(hold_from_row).collect()
     }

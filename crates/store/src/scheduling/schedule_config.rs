@@ -149,7 +149,9 @@ impl Db {
             select_columns::<R>(),
             R::TABLE
         )));
-        let rows = super::bind_vals(q, org).fetch_all(self.reader()).await?;
+        let rows = super::bind_vals(q, org)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter()
             .map(|row| versioned::<R>(row).map(|v: Versioned<R>| (v.id, v.value)))
             .collect()

@@ -122,7 +122,7 @@ impl Db {
         let rows = sqlx::query(series_sql())
             .bind(org_id)
             .bind(series_id)
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(versioned).collect()
     }

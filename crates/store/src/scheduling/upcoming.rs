@@ -44,7 +44,7 @@ impl Db {
                 ))),
                 &binds,
             )
-            .fetch_all(self.reader())
+            .fetch_all(&mut *self.reader().await?)
             .await?;
             for row in &rows {
                 let appointment: Versioned<AppointmentRecord> = versioned(row)?;

@@ -358,7 +358,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(status)
-        .fetch_all(self.reader())
+        .fetch_all(&mut *self.reader().await?)
         .await?;
         rows.iter().map(task_from_row).collect()
     }
@@ -369,7 +369,7 @@ impl Db {
         )))
         .bind(org_id)
         .bind(id)
-        .fetch_optional(self.reader())
+        .fetch_optional(&mut *self.reader().await?)
         .await?
         .ok_or(StoreError::NotFound)?;
         task_from_row(&row)
