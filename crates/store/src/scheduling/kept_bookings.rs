@@ -357,7 +357,8 @@ impl Db {
         ))
     }
 
-    /// The bookings and live holds `scope` meets, from the database.
+    /// The bookings and live holds `scope` meets, from the database, in one
+    /// read: a booking's evaluation is one round trip to a reader, not two.
     async fn bookings_read(
         &self,
         org_id: &str,
@@ -366,14 +367,39 @@ impl Db {
         until: Timestamp,
         now: Timestamp,
     ) -> Result<(Vec<Booking>, Vec<Hold>)> {
-        let bookings = self
-            .read_bookings(org_id, scope, from, until)
-            .await?
-            .into_iter()
-            .map(|s| s.booking)
-            .collect();
-        let starting_from = from.saturating_sub(LONGEST).unwrap_or(from);
-        let holds = self.live_holds(org_id, starting_from, until, now).await?;
+        let Some((condition, mut binds)) = booking_condition(org_id, scope, from, until) else {
+            let starting_from = from.saturating_sub(LONGEST).unwrap_or(from);
+            let holds = self.live_holds(org_id, starting_from, until, now).await?;
+            return Ok((Vec::new(), holds_met(holds.iter(), scope, from, until, now)));
+        };
+        binds.push(int(us(now)));
+        // Holds starting from `$4` (the longest appointment before `from`)
+        // until `$2`, live after now; their rows carry a `slot_json`.
+        let rows = bind_vals(
+            sqlx::query(sql(format!(
+                "{} UNION ALL SELECT id, NULL, NULL, NULL, start_us, NULL, \
+                 patient_id, slot_json, created_at_us, expires_at_us FROM appointment_holds \
+                 WHERE org_id = $1 AND start_us >= $4 AND start_us < $2 AND expires_at_us > ${}",
+                bookings_select(
+                    &condition,
+                    ", NULL AS patient_id, NULL AS slot_json, NULL AS created_at_us, \
+                     NULL AS expires_at_us"
+                ),
+                binds.len()
+            ))),
+            &binds,
+        )
+        .fetch_all(&mut *self.reader().await?)
+        .await?;
+        let (mut bookings, mut holds) = (Vec::new(), Vec::new());
+        for row in &rows {
+            if row.try_get::<Option<String>, _>("slot_json")?.is_some() {
+                holds.push(hold_from_row(row)?);
+            } else {
+                bookings.push(stored_from_row(row)?.booking);
+            }
+        }
+        bookings.sort_by(|a, b| (a.start, &a.id).cmp(&(b.start, &b.id)));
         Ok((bookings, holds_met(holds.iter(), scope, from, until, now)))
     }
 
@@ -476,69 +502,86 @@ impl Db {
         from: Timestamp,
         until: Timestamp,
     ) -> Result<Vec<Stored>> {
-        let mut binds = vec![
-            Val::from(org_id),
-            int(us(until)),
-            int(us(from)),
-            int(us(from.saturating_sub(LONGEST).unwrap_or(from))),
-        ];
-        let mut whose = Vec::new();
-        if !scope.providers.is_empty() {
-            whose.push(format!(
-                "practitioner_id IN ({})",
-                in_list(&mut binds, scope.providers)
-            ));
+        match booking_condition(org_id, scope, from, until) {
+            Some((condition, binds)) => self.stored_bookings(&condition, &binds).await,
+            None => Ok(Vec::new()),
         }
-        if let Some(locations) = scope.rooms_at.filter(|l| !l.is_empty()) {
-            whose.push(format!(
-                "(resource_ids_json <> '[]' AND location_id IN ({}))",
-                in_list(&mut binds, locations)
-            ));
-        }
-        if whose.is_empty() {
-            return Ok(Vec::new());
-        }
-        self.stored_bookings(
-            &format!(
-                "start_us < $2 AND end_us > $3 AND start_us >= $4 AND ({})",
-                whose.join(" OR ")
-            ),
-            &binds,
-        )
-        .await
     }
 
-    /// Appointments keeping time that also meet `condition` (its
-    /// parameters from `$2`; `$1` is the organization), by start and id.
-    /// SQLite tests the conditions in the order written: the range first
-    /// drops most rows of an index range at an integer compare each.
+    /// Appointments keeping time that also meet `condition`
+    /// ([`bookings_select`]), by start and id.
     async fn stored_bookings(&self, condition: &str, binds: &[Val]) -> Result<Vec<Stored>> {
-        // Only what a `Booking` holds: decoding whole appointments cost
-        // more than the rest of a slot search.
-        let rows = bind_vals(
-            sqlx::query(sql(format!(
-                "SELECT id, practitioner_id, location_id, resource_ids_json, start_us, end_us \
-                 FROM appointments WHERE org_id = $1 AND {condition} AND deleted = 0 \
-                 AND status IN ({}) ORDER BY start_us, id",
-                holding_statuses()
-            ))),
-            binds,
-        )
-        .fetch_all(&mut *self.reader().await?)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(Stored {
-                    booking: Booking {
-                        id: row.try_get::<String, _>("id")?.into(),
-                        practitioner_id: row.try_get::<String, _>("practitioner_id")?.into(),
-                        resource_ids: json_col(row, "resource_ids_json")?,
-                        start: ts_col(row, "start_us")?,
-                        end: ts_col(row, "end_us")?,
-                    },
-                    location_id: row.try_get("location_id")?,
-                })
-            })
-            .collect()
+        let select = format!("{} ORDER BY start_us, id", bookings_select(condition, ""));
+        let rows = bind_vals(sqlx::query(sql(select)), binds)
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        rows.iter().map(stored_from_row).collect()
     }
+}
+
+/// The condition on appointments that `scope` meets in `[from, until)`
+/// (see [`bookings_select`]) and its parameters: `$2` the end of the
+/// range, `$3` its start, `$4` the longest appointment before it; `None`
+/// when the scope names no provider and no room.
+fn booking_condition(
+    org_id: &str,
+    scope: BookingScope<'_>,
+    from: Timestamp,
+    until: Timestamp,
+) -> Option<(String, Vec<Val>)> {
+    let mut binds = vec![
+        Val::from(org_id),
+        int(us(until)),
+        int(us(from)),
+        int(us(from.saturating_sub(LONGEST).unwrap_or(from))),
+    ];
+    let mut whose = Vec::new();
+    if !scope.providers.is_empty() {
+        whose.push(format!(
+            "practitioner_id IN ({})",
+            in_list(&mut binds, scope.providers)
+        ));
+    }
+    if let Some(locations) = scope.rooms_at.filter(|l| !l.is_empty()) {
+        whose.push(format!(
+            "(resource_ids_json <> '[]' AND location_id IN ({}))",
+            in_list(&mut binds, locations)
+        ));
+    }
+    if whose.is_empty() {
+        return None;
+    }
+    let condition = format!(
+        "start_us < $2 AND end_us > $3 AND start_us >= $4 AND ({})",
+        whose.join(" OR ")
+    );
+    Some((condition, binds))
+}
+
+/// Appointments keeping time that also meet `condition` (its parameters
+/// from `$2`; `$1` is the organization), with `more` columns. Only what a
+/// `Booking` holds: decoding whole appointments cost more than the rest of
+/// a slot search. SQLite tests the conditions in the order written: the
+/// range first drops most rows of an index range at an integer compare
+/// each.
+fn bookings_select(condition: &str, more: &str) -> String {
+    format!(
+        "SELECT id, practitioner_id, location_id, resource_ids_json, start_us, end_us{more} \
+         FROM appointments WHERE org_id = $1 AND {condition} AND deleted = 0 \
+         AND status IN ({})",
+        holding_statuses()
+    )
+}
+
+fn stored_from_row(row: &sqlx::any::AnyRow) -> Result<Stored> {
+    Ok(Stored {
+        booking: Booking {
+            id: row.try_get::<String, _>("id")?.into(),
+            practitioner_id: row.try_get::<String, _>("practitioner_id")?.into(),
+            resource_ids: json_col(row, "resource_ids_json")?,
+            start: ts_col(row, "start_us")?,
+            end: ts_col(row, "end_us")?,
+        },
+        location_id: row.try_get("location_id")?,
+    })
 }
