@@ -190,13 +190,12 @@ impl Db {
     /// A per-organization counter's last value handed out (0 before the
     /// first), as committed.
     pub(crate) async fn counter_value(&self, org_id: &str, name: &str) -> Result<i64> {
-        let value: Option<(i64,)> =
-            sqlx::query_as("SELECT value FROM org_counters WHERE org_id = $1 AND name = $2")
-                .bind(org_id)
-                .bind(name)
-                .fetch_optional(&mut *self.reader().await?)
-                .await?;
-        Ok(value.map_or(0, |(v,)| v))
+        let (value,): (i64,) = sqlx::query_as(sql(format!("SELECT {}", counter_value_sql("$2"))))
+            .bind(org_id)
+            .bind(name)
+            .fetch_one(&mut *self.reader().await?)
+            .await?;
+        Ok(value)
     }
 
     /// The bookings this server keeps (`scheduling::kept_bookings`).
@@ -347,6 +346,13 @@ fn reader_unavailable(e: deadpool::unmanaged::PoolError) -> StoreError {
         _ => sqlx::Error::PoolTimedOut,
     }
     .into()
+}
+
+/// [`Db::counter_value`] as an SQL expression of organization `$1`'s
+/// counter named by `name` (a parameter or a literal), for reading it in
+/// the same look-up as something else.
+pub(crate) fn counter_value_sql(name: &str) -> String {
+    format!("COALESCE((SELECT value FROM org_counters WHERE org_id = $1 AND name = {name}), 0)")
 }
 
 /// Every SQLite connection's settings.

@@ -2,6 +2,8 @@
 //! ([`is_established`](carefront_domain::scheduling::is_established)) as one
 //! indexed query, and the booking request it completes.
 
+use super::load::BookingParties;
+use super::schedule_config::setup_generation_sql;
 use super::{int, us};
 use crate::db::sql;
 use crate::records::Val;
@@ -38,10 +40,10 @@ fn established_condition() -> String {
     )
 }
 
-fn established_binds(org_id: &str, patient_id: &str, now: Timestamp) -> [Val; 4] {
+fn established_binds(org_id: &str, patient_id: Val, now: Timestamp) -> [Val; 4] {
     [
         Val::from(org_id),
-        Val::from(patient_id),
+        patient_id,
         int(us(established_since(now))),
         int(us(now)),
     ]
@@ -66,40 +68,49 @@ impl Db {
                 "SELECT id FROM appointments WHERE {} LIMIT 1",
                 established_condition()
             ))),
-            &established_binds(org_id, patient_id, now),
+            &established_binds(org_id, Val::from(patient_id), now),
         )
         .fetch_optional(&mut *self.reader().await?)
         .await?;
         Ok(found.is_some())
     }
 
-    /// What booking for a patient needs to know, in one look-up: `None`
-    /// for an unknown or deleted patient; else the record it was merged
-    /// into, if any, and whether the patient is established
-    /// ([`Db::patient_established`]).
-    pub async fn patient_standing(
+    /// What a booking reads first, in one look-up: the schedule set-up to
+    /// check it against ([`Db::booking_parties`]) and the patient's
+    /// standing: `None` for an unknown or deleted patient, or none named;
+    /// else the record it was merged into, if any, and whether the patient
+    /// is established ([`Db::patient_established`]).
+    pub async fn booking_context(
         &self,
         org_id: &str,
-        patient_id: &str,
+        patient_id: Option<&str>,
         now: Timestamp,
-    ) -> Result<Option<PatientStanding>> {
-        let row: Option<(Option<String>, i64)> = super::bind_vals(
+    ) -> Result<(BookingParties, Option<PatientStanding>)> {
+        let row = super::bind_vals(
             sqlx::query(sql(format!(
-                "SELECT replaced_by, CAST(CASE WHEN EXISTS \
-                 (SELECT 1 FROM appointments WHERE {}) THEN 1 ELSE 0 END AS BIGINT) AS established \
-                 FROM patients WHERE org_id = $1 AND id = $2 AND deleted = 0",
+                "SELECT {} AS setup_generation, p.id AS patient_id, p.replaced_by, \
+                 CAST(CASE WHEN EXISTS (SELECT 1 FROM appointments WHERE {}) \
+                 THEN 1 ELSE 0 END AS BIGINT) AS established \
+                 FROM (SELECT 1 AS here) AS here LEFT JOIN patients p \
+                 ON p.org_id = $1 AND p.id = $2 AND p.deleted = 0",
+                setup_generation_sql(),
                 established_condition()
             ))),
-            &established_binds(org_id, patient_id, now),
+            &established_binds(org_id, Val::from(patient_id.map(str::to_string)), now),
         )
-        .fetch_optional(&mut *self.reader().await?)
-        .await?
-        .map(|row| FromRow::from_row(&row))
-        .transpose()?;
-        Ok(row.map(|(replaced_by, established)| PatientStanding {
+        .fetch_one(&mut *self.reader().await?)
+        .await?;
+        let (generation, found, replaced_by, established): (
+            i64,
+            Option<String>,
+            Option<String>,
+            i64,
+        ) = FromRow::from_row(&row)?;
+        let standing = found.map(|_| PatientStanding {
             replaced_by,
             established: established == 1,
-        }))
+        });
+        Ok((self.booking_parties_at(org_id, generation).await?, standing))
     }
 
     /// `request` for `patient_id`, with `patient_established` filled in from

@@ -194,6 +194,18 @@ impl Db {
         Ok(BookingParties(self.schedule_setup(org_id).await?))
     }
 
+    /// [`Db::booking_parties`] as of `generation` of the set-up
+    /// ([`Db::schedule_setup_at`]).
+    pub(super) async fn booking_parties_at(
+        &self,
+        org_id: &str,
+        generation: i64,
+    ) -> Result<BookingParties> {
+        Ok(BookingParties(
+            self.schedule_setup_at(org_id, generation).await?,
+        ))
+    }
+
     /// A live appointment type, from `setup`; one it does not hold is read,
     /// to tell a deleted type from an unknown one.
     async fn appointment_type(

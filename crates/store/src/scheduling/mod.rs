@@ -24,8 +24,8 @@
 //! * **New or established patient** (`established.rs`):
 //!   [`Db::patient_established`] applies the domain's rule (a visit that
 //!   happened in the last 3 years) in one indexed query, and
-//!   [`Db::patient_standing`] with the patient's own look-up (a booking's
-//!   first read); [`Db::book`],
+//!   [`Db::booking_context`] with the patient's own look-up and the
+//!   schedule set-up's generation (a booking's first read); [`Db::book`],
 //!   [`Db::place_hold`], [`Db::reschedule`] and [`Db::book_series`] fill a
 //!   request's unset `patient_established` with it, so the type's
 //!   new/established rule is checked.

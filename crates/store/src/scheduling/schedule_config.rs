@@ -26,6 +26,12 @@ use std::sync::{Arc, Mutex, PoisonError};
 /// The `org_counters` row the set-up's writes advance.
 const COUNTER: &str = "schedule_setup";
 
+/// The set-up's generation ([`Db::schedule_setup_at`]) as an SQL
+/// expression of organization `$1`.
+pub(crate) fn setup_generation_sql() -> String {
+    crate::db::counter_value_sql(&format!("'{COUNTER}'"))
+}
+
 /// Everything but bookings and holds that a slot computation reads.
 #[derive(Debug)]
 pub(crate) struct ScheduleSetup {
@@ -73,6 +79,16 @@ impl Db {
     /// The organization's schedule set-up as it stands: kept, or read now.
     pub(crate) async fn schedule_setup(&self, org_id: &str) -> Result<Arc<ScheduleSetup>> {
         let generation = self.counter_value(org_id, COUNTER).await?;
+        self.schedule_setup_at(org_id, generation).await
+    }
+
+    /// The set-up as of `generation` of its counter, which the caller read
+    /// ([`setup_generation_sql`]) in a look-up of its own.
+    pub(crate) async fn schedule_setup_at(
+        &self,
+        org_id: &str,
+        generation: i64,
+    ) -> Result<Arc<ScheduleSetup>> {
         if let Some(setup) = self.kept_setups().kept(org_id, generation) {
             return Ok(setup);
         }

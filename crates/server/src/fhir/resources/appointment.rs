@@ -824,12 +824,16 @@ pub async fn resolve_booking(
     input: &mut Input,
     patient: Option<&str>,
 ) -> Result<Booking, FhirError> {
-    let parties = ctx.state.db.booking_parties(ctx.org()).await?;
-    let types = parties.appointment_types();
-    apply_slot(ctx, input, &types).await?;
     if input.patient.is_none() {
         input.patient = patient.map(str::to_string);
     }
+    let (parties, standing) = ctx
+        .state
+        .db
+        .booking_context(ctx.org(), input.patient.as_deref(), Timestamp::now())
+        .await?;
+    let types = parties.appointment_types();
+    apply_slot(ctx, input, &types).await?;
     let at = input.at.clone();
     let mut missing = Vec::new();
     if input.start.is_none() {
@@ -925,10 +929,7 @@ pub async fn resolve_booking(
         }
     }
     let mut patient_established = None;
-    match db
-        .patient_standing(org, &patient_id, Timestamp::now())
-        .await?
-    {
+    match standing {
         None => issues.push(rule(
             &at.patient,
             format!("Patient/{patient_id} is not known"),
