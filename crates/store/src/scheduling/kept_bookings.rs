@@ -23,7 +23,7 @@
 //! arrive many at once, each needs one provider's hour, and the kept
 //! bookings catch up one request at a time.
 
-use super::load::{HOLD_COLUMNS, hold_from_row, holding_statuses};
+use super::load::{HOLD_COLUMNS, HOLD_FIELDS, hold_from_row, holding_statuses};
 use super::{bind_vals, in_list, int, json_col, ts_col, us};
 use crate::db::sql;
 use crate::records::Val;
@@ -375,16 +375,16 @@ impl Db {
         binds.push(int(us(now)));
         // Holds starting from `$4` (the longest appointment before `from`)
         // until `$2`, live after now; their rows carry a `slot_json`.
+        let hold_fields_of_bookings: String = HOLD_FIELDS
+            .split(", ")
+            .map(|field| format!(", NULL AS {field}"))
+            .collect();
         let rows = bind_vals(
             sqlx::query(sql(format!(
-                "{} UNION ALL SELECT id, NULL, NULL, NULL, start_us, NULL, \
-                 patient_id, slot_json, created_at_us, expires_at_us FROM appointment_holds \
+                "{} UNION ALL SELECT id, NULL, NULL, NULL, start_us, NULL, {HOLD_FIELDS} \
+                 FROM appointment_holds \
                  WHERE org_id = $1 AND start_us >= $4 AND start_us < $2 AND expires_at_us > ${}",
-                bookings_select(
-                    &condition,
-                    ", NULL AS patient_id, NULL AS slot_json, NULL AS created_at_us, \
-                     NULL AS expires_at_us"
-                ),
+                bookings_select(&condition, &hold_fields_of_bookings),
                 binds.len()
             ))),
             &binds,

@@ -104,7 +104,15 @@ pub(crate) fn hold_from_row(row: &AnyRow) -> Result<Hold> {
     })
 }
 
-pub(crate) const HOLD_COLUMNS: &str = "id, patient_id, slot_json, created_at_us, expires_at_us";
+/// A hold's columns but its id (which a read of holds beside appointments
+/// shares with theirs: `kept_bookings`), as one literal for both constants.
+macro_rules! hold_fields {
+    () => {
+        "patient_id, slot_json, created_at_us, expires_at_us"
+    };
+}
+pub(crate) const HOLD_FIELDS: &str = hold_fields!();
+pub(crate) const HOLD_COLUMNS: &str = concat!("id, ", hold_fields!());
 
 /// Audit actions that come with no change to anything a schedule is
 /// computed from (reads, sign-ins, token uses), as SQL text (constants).
