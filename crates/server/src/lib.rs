@@ -71,9 +71,10 @@ impl AppState {
     /// Must be called inside a Tokio runtime: it starts the audit and
     /// booking writers.
     pub fn new(db: Db, config: Config) -> Self {
+        let (bookings, audit) = BookingWriter::start_with_audit(db.clone());
         Self {
-            audit: AuditWriter::start(db.clone()),
-            bookings: BookingWriter::start(db.clone()),
+            audit,
+            bookings,
             db,
             config: Arc::new(config),
             find_answers: Arc::default(),

@@ -14,11 +14,14 @@ use tokio::sync::{mpsc, oneshot};
 /// Events per group transaction; a longer queue is taken in the next one.
 const MAX_GROUP_EVENTS: usize = 2_000;
 
-struct Pending {
+pub(crate) struct Pending {
     org_id: String,
     entries: Vec<AuditEntry>,
     done: oneshot::Sender<Result<()>>,
 }
+
+/// What an [`AuditWriter`] queues for its writing task.
+pub(crate) type AuditQueue = mpsc::UnboundedReceiver<Pending>;
 
 /// A handle on the appending task; cheap to clone. The task ends when the
 /// last handle is dropped.
@@ -31,20 +34,20 @@ impl AuditWriter {
     /// Starts the appending task ([`Db::spawn_writing`]); call inside a
     /// Tokio runtime.
     pub fn start(db: Db) -> AuditWriter {
-        let (queue, mut incoming) = mpsc::unbounded_channel::<Pending>();
+        let (writer, mut incoming) = AuditWriter::queued();
         db.clone().spawn_writing("carefront-audit", async move {
             while let Some(first) = incoming.recv().await {
-                let mut events = first.entries.len();
-                let mut group = vec![first];
-                while events < MAX_GROUP_EVENTS {
-                    let Ok(next) = incoming.try_recv() else { break };
-                    events += next.entries.len();
-                    group.push(next);
-                }
-                append_group(&db, group).await;
+                append_group(&db, take_group(first, &mut incoming)).await;
             }
         });
-        AuditWriter { queue }
+        writer
+    }
+
+    /// A handle whose queue another writing task takes
+    /// (`BookingWriter::start_with_audit`).
+    pub(crate) fn queued() -> (AuditWriter, AuditQueue) {
+        let (queue, incoming) = mpsc::unbounded_channel();
+        (AuditWriter { queue }, incoming)
     }
 
     /// Appends `entries` to `org_id`'s chain; returns once they are committed.
@@ -64,33 +67,57 @@ impl AuditWriter {
     }
 }
 
+impl Pending {
+    pub(crate) fn org_id(&self) -> &str {
+        &self.org_id
+    }
+}
+
+/// `first` and what queued behind it, up to [`MAX_GROUP_EVENTS`].
+pub(crate) fn take_group(first: Pending, incoming: &mut AuditQueue) -> Vec<Pending> {
+    let mut events = first.entries.len();
+    let mut group = vec![first];
+    while events < MAX_GROUP_EVENTS {
+        let Ok(next) = incoming.try_recv() else { break };
+        events += next.entries.len();
+        group.push(next);
+    }
+    group
+}
+
 /// One transaction per organization in the group. Should it fail, each
 /// caller's events are tried alone, so one caller's problem is not another's.
 async fn append_group(db: &Db, group: Vec<Pending>) {
-    let mut by_org: Vec<(String, Vec<Pending>)> = Vec::new();
-    for pending in group {
-        match by_org.iter_mut().find(|(org, _)| *org == pending.org_id) {
-            Some((_, same)) => same.push(pending),
-            None => by_org.push((pending.org_id.clone(), vec![pending])),
+    for (org_id, pendings) in crate::db::by_org(group, Pending::org_id) {
+        if pendings.len() > 1 && append_now(db, &org_id, entries_of(&pendings)).await.is_ok() {
+            committed(pendings);
+            continue;
         }
+        append_each(db, pendings).await;
     }
-    for (org_id, pendings) in by_org {
-        if pendings.len() > 1 {
-            let all = pendings
-                .iter()
-                .flat_map(|p| p.entries.iter().cloned())
-                .collect();
-            if append_now(db, &org_id, all).await.is_ok() {
-                for p in pendings {
-                    let _ = p.done.send(Ok(()));
-                }
-                continue;
-            }
-        }
-        for p in pendings {
-            let result = append_now(db, &p.org_id, p.entries).await;
-            let _ = p.done.send(result);
-        }
+}
+
+/// All the group's events, in the order they queued.
+pub(crate) fn entries_of(pendings: &[Pending]) -> Vec<AuditEntry> {
+    pendings
+        .iter()
+        .flat_map(|p| p.entries.iter().cloned())
+        .collect()
+}
+
+/// Tells each caller its events are durable.
+pub(crate) fn committed(pendings: Vec<Pending>) {
+    for p in pendings {
+        let _ = p.done.send(Ok(()));
+    }
+}
+
+/// Each caller's events in a transaction of their own, after their group's
+/// failed.
+pub(crate) async fn append_each(db: &Db, pendings: Vec<Pending>) {
+    for p in pendings {
+        let result = append_now(db, &p.org_id, p.entries).await;
+        let _ = p.done.send(result);
     }
 }
 

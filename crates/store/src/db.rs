@@ -348,6 +348,19 @@ fn reader_unavailable(e: deadpool::unmanaged::PoolError) -> StoreError {
     .into()
 }
 
+/// A writing task's queue split by organization, each in the order it
+/// queued: a transaction writes one organization's rows.
+pub(crate) fn by_org<T>(items: Vec<T>, org_of: impl Fn(&T) -> &str) -> Vec<(String, Vec<T>)> {
+    let mut split: Vec<(String, Vec<T>)> = Vec::new();
+    for item in items {
+        match split.iter_mut().find(|(org, _)| org == org_of(&item)) {
+            Some((_, same)) => same.push(item),
+            None => split.push((org_of(&item).to_string(), vec![item])),
+        }
+    }
+    split
+}
+
 /// [`Db::counter_value`] as an SQL expression of organization `$1`'s
 /// counter named by `name` (a parameter or a literal), for reading it in
 /// the same look-up as something else.

@@ -3,6 +3,7 @@
 //! rescheduling, status history and merges. Run on SQLite and (with
 //! CAREFRONT_TEST_POSTGRES) on PostgreSQL.
 
+use carefront_domain::audit::{Action, AuditEntry, Outcome};
 use carefront_domain::directory::{
     Address, Location, Organization, Practitioner, PractitionerRole, Room, RoomKind,
 };
@@ -1881,6 +1882,72 @@ async fn a_group_of_bookings_fills_seats_in_turn_and_refuses_each_on_its_own() {
     assert_eq!(kept.appointment.value.appointment.start, monday(11, 0));
     assert_eq!(c.appointment_count().await, 4);
     assert_eq!(audit_count(&c).await, before + 4, "one event per booking");
+    c.consistent().await;
+}
+
+/// A server's booking and read-audit writers (on SQLite, one task that
+/// commits each round's read audits with its bookings): every read audit
+/// lands whole, every booking wins or loses on its own, and the chain
+/// holds both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn read_audits_and_bookings_written_together_each_land_whole() {
+    let c = clinic().await;
+    let (bookings, audits) = BookingWriter::start_with_audit(c.db.clone());
+    let before = audit_count(&c).await;
+    let slots = [monday(9, 0), monday(10, 0), monday(11, 0)];
+    let mut booked = Vec::new();
+    let mut read = Vec::new();
+    for i in 0..30 {
+        let org = c.org.clone();
+        if i % 2 == 0 {
+            let writer = bookings.clone();
+            let booking = c.booking(&c.visit, i % c.patients.len(), slots[i % 3]);
+            booked.push(tokio::spawn(async move {
+                writer.book(&org, &booking, &actor(), now()).await
+            }));
+        } else {
+            let writer = audits.clone();
+            read.push(tokio::spawn(async move {
+                let entries = (0..2)
+                    .map(|k| {
+                        AuditEntry::new(format!("reader{i}"), Action::Read, Outcome::Success)
+                            .resource("Patient", Some(&k.to_string()))
+                    })
+                    .collect();
+                writer.append(&org, entries).await
+            }));
+        }
+    }
+    let mut won = 0;
+    for h in booked {
+        match h.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(BookError::Store(StoreError::Conflict(_)) | BookError::Refused(_)) => {}
+            Err(e) => panic!("a loser must see a conflict, not {e:?}"),
+        }
+    }
+    for h in read {
+        h.await.unwrap().expect("every read audit is committed");
+    }
+    assert_eq!(won, slots.len(), "one booking per slot");
+    assert_eq!(c.appointment_count().await, 3);
+    assert_eq!(
+        audit_count(&c).await,
+        before + 3 + 15 * 2,
+        "one event per booking, every read's two"
+    );
+    let (events, _) =
+        c.db.audit_events(&c.org, &Default::default(), 0, 1_000)
+            .await
+            .unwrap();
+    let mut readers: Vec<&str> = events
+        .iter()
+        .filter(|e| e.entry.actor_name.starts_with("reader"))
+        .map(|e| e.entry.actor_name.as_str())
+        .collect();
+    readers.sort_unstable();
+    readers.dedup();
+    assert_eq!(readers.len(), 15, "{readers:?}");
     c.consistent().await;
 }
 

@@ -24,8 +24,11 @@ use super::claims::ClaimRequest;
 use super::load::BookingParties;
 use super::records::AppointmentRecord;
 use super::{Actor, us};
-use crate::{Backend, Db, Result, StoreError, new_id};
+use crate::audit_writer::{self, AuditQueue};
+use crate::db::by_org;
+use crate::{AuditWriter, Backend, Db, Result, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
+use carefront_domain::audit::AuditEntry;
 use carefront_domain::directory::Versioned;
 use carefront_domain::scheduling::Claim;
 use jiff::Timestamp;
@@ -76,11 +79,31 @@ impl BookingWriter {
             let incoming = incoming.clone();
             db.spawn_writing("carefront-bookings", async move {
                 while let Some(group) = next_group(&incoming).await {
-                    write_group(&writer_db, group).await;
+                    write_round(&writer_db, group, Vec::new()).await;
                 }
             });
         }
         BookingWriter { db, queue }
+    }
+
+    /// The booking writer and the read-audit writer a server runs. On
+    /// SQLite one task writes both: each round's read audits (a refused
+    /// booking's among them) go in its bookings' transaction, one commit
+    /// where there were two on the one writer, and one writing thread. On
+    /// PostgreSQL they write side by side, as [`BookingWriter::start`] and
+    /// [`AuditWriter::start`] do.
+    pub fn start_with_audit(db: Db) -> (BookingWriter, AuditWriter) {
+        if db.backend() == Backend::Postgres {
+            return (BookingWriter::start(db.clone()), AuditWriter::start(db));
+        }
+        let (audit, audits) = AuditWriter::queued();
+        let (queue, bookings) = mpsc::unbounded_channel::<Pending>();
+        let writer_db = db.clone();
+        db.spawn_writing(
+            "carefront-writer",
+            write_rounds(writer_db, bookings, audits),
+        );
+        (BookingWriter { db, queue }, audit)
     }
 
     /// [`Db::book`], with the writes shared with concurrent bookings' in
@@ -136,39 +159,119 @@ impl BookingWriter {
 /// while taking, so another task takes the next group meanwhile.
 async fn next_group(incoming: &Mutex<mpsc::UnboundedReceiver<Pending>>) -> Option<Vec<Pending>> {
     let mut incoming = incoming.lock().await;
-    let mut group = vec![incoming.recv().await?];
+    let first = incoming.recv().await?;
+    Some(take_group(first, &mut incoming))
+}
+
+/// `first` and what queued behind it, up to [`MAX_GROUP`].
+fn take_group(first: Pending, incoming: &mut mpsc::UnboundedReceiver<Pending>) -> Vec<Pending> {
+    let mut group = vec![first];
     while group.len() < MAX_GROUP {
         let Ok(next) = incoming.try_recv() else { break };
         group.push(next);
     }
-    Some(group)
+    group
 }
 
-/// One transaction per organization in the group. Should the transaction
-/// itself fail (not a booking in it), each booking is written alone, so one
-/// caller's problem is not another's; so is each booking the group left
-/// for a transaction of its own.
-async fn write_group(db: &Db, group: Vec<Pending>) {
-    let mut by_org: Vec<(String, Vec<Pending>)> = Vec::new();
-    for pending in group {
-        match by_org.iter_mut().find(|(org, _)| *org == pending.org_id) {
-            Some((_, same)) => same.push(pending),
-            None => by_org.push((pending.org_id.clone(), vec![pending])),
+/// The one writing task of [`BookingWriter::start_with_audit`]: whichever
+/// queue wakes it, a round takes what both hold. It ends once every handle
+/// of both is dropped.
+async fn write_rounds(
+    db: Db,
+    mut bookings: mpsc::UnboundedReceiver<Pending>,
+    mut audits: AuditQueue,
+) {
+    let (mut bookings_open, mut audits_open) = (true, true);
+    while bookings_open || audits_open {
+        let (mut group, mut reads) = (Vec::new(), Vec::new());
+        tokio::select! {
+            next = bookings.recv(), if bookings_open => match next {
+                Some(first) => group = take_group(first, &mut bookings),
+                None => bookings_open = false,
+            },
+            next = audits.recv(), if audits_open => match next {
+                Some(first) => reads = audit_writer::take_group(first, &mut audits),
+                None => audits_open = false,
+            },
         }
+        if group.is_empty()
+            && let Ok(first) = bookings.try_recv()
+        {
+            group = take_group(first, &mut bookings);
+        }
+        if reads.is_empty()
+            && let Ok(first) = audits.try_recv()
+        {
+            reads = audit_writer::take_group(first, &mut audits);
+        }
+        write_round(&db, group, reads).await;
     }
-    for (org_id, pendings) in by_org {
-        let answers = match book_together(db, &org_id, &pendings).await {
-            Ok(answers) => answers,
-            Err(_) => pendings.iter().map(|_| None).collect(),
+}
+
+/// One transaction per organization in the round, its bookings and its
+/// read audits together.
+async fn write_round(db: &Db, group: Vec<Pending>, reads: Vec<audit_writer::Pending>) {
+    let mut bookings = by_org(group, |p| &p.org_id);
+    for (org_id, reads) in by_org(reads, audit_writer::Pending::org_id) {
+        let pendings = match bookings.iter().position(|(org, _)| *org == org_id) {
+            Some(at) => bookings.remove(at).1,
+            None => Vec::new(),
         };
-        for (p, answer) in pendings.into_iter().zip(answers) {
-            let result = match answer {
-                Some(result) => result,
-                None => book_alone(db, &org_id, &p).await,
-            };
-            let _ = p.done.send(result);
-        }
+        write_org(db, &org_id, pendings, reads).await;
     }
+    for (org_id, pendings) in bookings {
+        write_org(db, &org_id, pendings, Vec::new()).await;
+    }
+}
+
+/// Should the transaction itself fail (not a booking in it), each booking
+/// is written alone, and so are the read audits, so one caller's problem is
+/// not another's; so is each booking the group left for a transaction of
+/// its own.
+async fn write_org(
+    db: &Db,
+    org_id: &str,
+    pendings: Vec<Pending>,
+    reads: Vec<audit_writer::Pending>,
+) {
+    let answers =
+        match write_together(db, org_id, &pendings, audit_writer::entries_of(&reads)).await {
+            Ok(answers) => {
+                audit_writer::committed(reads);
+                answers
+            }
+            Err(_) => {
+                audit_writer::append_each(db, reads).await;
+                pendings.iter().map(|_| None).collect()
+            }
+        };
+    for (p, answer) in pendings.into_iter().zip(answers) {
+        let result = match answer {
+            Some(result) => result,
+            None => book_alone(db, org_id, &p).await,
+        };
+        let _ = p.done.send(result);
+    }
+}
+
+/// The bookings' and read audits' transaction. Per booking, its answer, or
+/// `None` to book it alone. The outer error is the transaction's own.
+async fn write_together(
+    db: &Db,
+    org_id: &str,
+    pendings: &[Pending],
+    reads: Vec<AuditEntry>,
+) -> Result<Vec<Option<Result<Booked>>>> {
+    let mut tx = db.begin(org_id).await?;
+    let (answers, mut entries) = if pendings.is_empty() {
+        (Vec::new(), Vec::new())
+    } else {
+        book_together(&mut tx, pendings).await?
+    };
+    entries.extend(reads);
+    tx.audit_many(entries).await?;
+    tx.commit().await?;
+    Ok(answers)
 }
 
 /// Where one pending booking stands in its group's transaction.
@@ -183,18 +286,16 @@ enum Fate {
     Alone,
 }
 
-/// The group's bookings in one transaction and a handful of statements
-/// whatever their number: their idempotency keys, their patients' checks,
-/// their claims (seats chosen in order, [`WriteTx::take_claims_together`]),
-/// their appointments and history, their audit events. Per booking, its
-/// answer, or `None` to book it alone. The outer error is the
-/// transaction's own.
+/// The group's bookings in a handful of statements whatever their number:
+/// their idempotency keys, their patients' checks, their claims (seats
+/// chosen in order, [`WriteTx::take_claims_together`]), their appointments
+/// and history. Per booking, its answer (sent once the transaction
+/// commits), or `None` to book it alone; and the audit events of those
+/// written, for the transaction to append.
 async fn book_together(
-    db: &Db,
-    org_id: &str,
+    tx: &mut WriteTx,
     pendings: &[Pending],
-) -> Result<Vec<Option<Result<Booked>>>> {
-    let mut tx = db.begin(org_id).await?;
+) -> Result<(Vec<Option<Result<Booked>>>, Vec<AuditEntry>)> {
     let mut fates = Vec::with_capacity(pendings.len());
     let mut drafts = Vec::with_capacity(pendings.len());
     for p in pendings {
@@ -318,9 +419,6 @@ async fn book_together(
             stored.insert(created.id.clone(), created);
         }
     }
-    tx.audit_many(entries).await?;
-    tx.commit().await?;
-
     let mut answers = Vec::with_capacity(pendings.len());
     for (i, fate) in fates.into_iter().enumerate() {
         answers.push(match fate {
@@ -337,7 +435,7 @@ async fn book_together(
             Fate::Alone => None,
         });
     }
-    Ok(answers)
+    Ok((answers, entries))
 }
 
 async fn book_alone(db: &Db, org_id: &str, p: &Pending) -> Result<Booked> {
