@@ -308,6 +308,50 @@ async fn concurrent_audit_appends_form_one_unbroken_chain() {
     assert_eq!(stats.verified, 40);
 }
 
+/// On SQLite, what commits add to the WAL reaches the database file by the
+/// checkpointer's hand, well before the writer would checkpoint itself
+/// (its threshold is 10,000 frames; these commits write a few hundred).
+#[tokio::test]
+async fn commits_reach_the_sqlite_file_without_the_writer_checkpointing() {
+    let (db, url) = fresh_database().await.unwrap();
+    let Some(path) = url.strip_prefix("sqlite://") else {
+        return; // PostgreSQL checkpoints by itself.
+    };
+    let file_len = || std::fs::metadata(path).unwrap().len();
+    let org_id = org(&db, "North").await;
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let before = file_len();
+    for batch in 0..20 {
+        let mut tx = db.begin(&org_id).await.unwrap();
+        let entries = (0..50)
+            .map(|i| {
+                AuditEntry::new("desk".to_string(), Action::Read, Outcome::Success)
+                    .resource("Patient", Some(&format!("{batch}-{i}")))
+                    .detail("x".repeat(1_000))
+            })
+            .collect();
+        tx.audit_many(entries).await.unwrap();
+        tx.commit().await.unwrap();
+    }
+    // A megabyte of events: in the file once checkpointed, not before.
+    let mut waited = 0;
+    while file_len() < before + 1_000_000 {
+        assert!(
+            waited < 100,
+            "the WAL was not checkpointed: {} bytes",
+            file_len()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let (events, total) = db
+        .audit_events(&org_id, &AuditFilter::default(), 0, 1)
+        .await
+        .unwrap();
+    assert_eq!((events.len(), total), (1, 1_000));
+    db.close().await;
+}
+
 #[tokio::test]
 async fn group_committed_audits_land_whole_and_in_order_per_caller() {
     let (db, url) = fresh_database().await.unwrap();
