@@ -17,7 +17,7 @@ pub enum Backend {
 
 /// The database. SQLite gets one writer connection (SQLite allows one writer
 /// at a time; queueing in the pool beats spinning on SQLITE_BUSY) and
-/// readers of its own ([`Readers`]); PostgreSQL uses one pool for both.
+/// readers of its own (`Readers`); PostgreSQL uses one pool for both.
 #[derive(Clone, Debug)]
 pub struct Db {
     backend: Backend,

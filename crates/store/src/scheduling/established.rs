@@ -21,7 +21,7 @@ fn visit_happened_statuses() -> String {
         .join(", ")
 }
 
-/// A patient as a booking sees them ([`Db::patient_standing`]).
+/// A patient as a booking sees them ([`Db::booking_context`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PatientStanding {
     /// The record this one was merged into: book for that one.

@@ -33,6 +33,16 @@ use jiff::{SignedDuration, Timestamp};
 use rustc_hash::FxHashSet;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::LazyLock;
+
+/// A hold's fields as NULLs, for appointments' rows in a read of both
+/// ([`Db::bookings_read`]); made once, not per booking's evaluation.
+static HOLD_FIELDS_OF_BOOKINGS: LazyLock<String> = LazyLock::new(|| {
+    HOLD_FIELDS
+        .split(", ")
+        .map(|field| format!(", NULL AS {field}"))
+        .collect()
+});
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// The `org_counters` row numbering logged changes.
@@ -375,16 +385,12 @@ impl Db {
         binds.push(int(us(now)));
         // Holds starting from `$4` (the longest appointment before `from`)
         // until `$2`, live after now; their rows carry a `slot_json`.
-        let hold_fields_of_bookings: String = HOLD_FIELDS
-            .split(", ")
-            .map(|field| format!(", NULL AS {field}"))
-            .collect();
         let rows = bind_vals(
             sqlx::query(sql(format!(
                 "{} UNION ALL SELECT id, NULL, NULL, NULL, start_us, NULL, {HOLD_FIELDS} \
                  FROM appointment_holds \
                  WHERE org_id = $1 AND start_us >= $4 AND start_us < $2 AND expires_at_us > ${}",
-                bookings_select(&condition, &hold_fields_of_bookings),
+                bookings_select(&condition, &HOLD_FIELDS_OF_BOOKINGS),
                 binds.len()
             ))),
             &binds,
