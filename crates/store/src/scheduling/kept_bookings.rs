@@ -33,7 +33,7 @@ use jiff::{SignedDuration, Timestamp};
 use rustc_hash::FxHashSet;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::LazyLock;
+use std::sync::{Arc, LazyLock, Mutex, PoisonError};
 
 /// A hold's fields as NULLs, for appointments' rows in a read of both
 /// ([`Db::bookings_read`]); made once, not per booking's evaluation.
@@ -43,7 +43,6 @@ static HOLD_FIELDS_OF_BOOKINGS: LazyLock<String> = LazyLock::new(|| {
         .map(|field| format!(", NULL AS {field}"))
         .collect()
 });
-use std::sync::{Arc, Mutex, PoisonError};
 
 /// The `org_counters` row numbering logged changes.
 const COUNTER: &str = "schedule_changes";
