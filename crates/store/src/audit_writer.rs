@@ -7,6 +7,7 @@
 //! requests shares one commit, and every caller still waits until its
 //! events are durable.
 
+use crate::wal_sync::SyncFailed;
 use crate::{Db, Result};
 use carefront_domain::audit::AuditEntry;
 use tokio::sync::{mpsc, oneshot};
@@ -109,6 +110,13 @@ pub(crate) fn entries_of(pendings: &[Pending]) -> Vec<AuditEntry> {
 pub(crate) fn committed(pendings: Vec<Pending>) {
     for p in pendings {
         let _ = p.done.send(Ok(()));
+    }
+}
+
+/// Tells each caller its events, committed, may not be durable.
+pub(crate) fn lost(pendings: Vec<Pending>, why: &SyncFailed) {
+    for p in pendings {
+        let _ = p.done.send(Err(why.clone().into()));
     }
 }
 

@@ -1,5 +1,6 @@
 use crate::records::Val;
 use crate::scheduling::{KeptBookings, KeptSetups, ScheduleChanges};
+use crate::wal_sync::{Durable, WalSync};
 use crate::{Result, StoreError};
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::pool::PoolConnection;
@@ -25,6 +26,8 @@ pub struct Db {
     pub(crate) write: AnyPool,
     /// SQLite: tells the checkpointer a commit added to the WAL.
     checkpoints: Option<mpsc::Sender<()>>,
+    /// SQLite on a file: makes the writer's commits durable.
+    wal: Option<Arc<WalSync>>,
     setups: Arc<KeptSetups>,
     bookings: Arc<KeptBookings>,
 }
@@ -76,9 +79,15 @@ impl Db {
                 // A local file does not drop connections: no round trip
                 // to the connection's worker thread before every query.
                 .test_before_acquire(false)
-                .after_connect(|conn, _| Box::pin(prepare_sqlite(conn, WRITER_CACHE_KIB)))
+                .after_connect(|conn, _| {
+                    Box::pin(prepare_sqlite(conn, WRITER_CACHE_KIB, Synchronous::Normal))
+                })
                 .connect(&url)
                 .await?;
+            let wal = match database_file(&write).await? {
+                Some(file) => Some(Arc::new(WalSync::start(&file).map_err(sqlx::Error::Io)?)),
+                None => None,
+            };
             let readers =
                 deadpool::unmanaged::Pool::from_config(&deadpool::unmanaged::PoolConfig {
                     max_size: READERS,
@@ -87,13 +96,13 @@ impl Db {
                 });
             for _ in 0..READERS {
                 let mut conn = AnyConnection::connect(&url).await?;
-                prepare_sqlite(&mut conn, READER_CACHE_KIB).await?;
+                prepare_sqlite(&mut conn, READER_CACHE_KIB, Synchronous::Full).await?;
                 readers
                     .try_add(conn)
                     .map_err(|(_, e)| reader_unavailable(e))?;
             }
             let mut checkpointer = AnyConnection::connect(&url).await?;
-            prepare_sqlite(&mut checkpointer, CHECKPOINTER_CACHE_KIB).await?;
+            prepare_sqlite(&mut checkpointer, CHECKPOINTER_CACHE_KIB, Synchronous::Full).await?;
             let (checkpoints, wanted) = mpsc::channel(1);
             tokio::spawn(checkpoint_behind(checkpointer, wanted, write.clone()));
             Ok(Db {
@@ -101,6 +110,7 @@ impl Db {
                 read: Readers::Own(readers),
                 write,
                 checkpoints: Some(checkpoints),
+                wal,
                 setups: Arc::default(),
                 bookings: Arc::default(),
             })
@@ -115,6 +125,7 @@ impl Db {
                 read: Readers::Pool(pool.clone()),
                 write: pool,
                 checkpoints: None,
+                wal: None,
                 setups: Arc::default(),
                 bookings: Arc::default(),
             })
@@ -179,6 +190,8 @@ impl Db {
             Backend::Postgres => &MIGRATE_POSTGRES,
         };
         migrator.run(&self.write).await?;
+        // Migrations commit on the writer like any other change.
+        Durable::after_commit(self.wal.as_deref()).wait().await?;
         Ok(())
     }
 
@@ -232,6 +245,7 @@ impl Db {
             backend: self.backend,
             tx,
             checkpoints: self.checkpoints.clone(),
+            wal: self.wal.clone(),
             schedule_changes: ScheduleChanges::default(),
         })
     }
@@ -302,6 +316,12 @@ impl Db {
             }
         }
         Ok(())
+    }
+
+    /// Commits made but not yet known to be durable (SQLite's writer;
+    /// always 0 elsewhere): no one has been told of them.
+    pub fn unsynced_commits(&self) -> u64 {
+        self.wal.as_deref().map_or(0, WalSync::unsynced)
     }
 
     pub async fn close(&self) {
@@ -415,14 +435,42 @@ async fn checkpoint_behind(
     let _ = conn.close().await;
 }
 
+/// The file behind a SQLite pool's main database; `None` in memory.
+async fn database_file(pool: &AnyPool) -> sqlx::Result<Option<std::path::PathBuf>> {
+    let rows = sqlx::query("PRAGMA database_list").fetch_all(pool).await?;
+    for row in rows {
+        use sqlx::Row;
+        let (name, file): (String, String) = (row.try_get("name")?, row.try_get("file")?);
+        if name == "main" && !file.is_empty() {
+            return Ok(Some(file.into()));
+        }
+    }
+    Ok(None)
+}
+
+/// How a SQLite connection's commits reach the disk.
+enum Synchronous {
+    /// The commit returns once the WAL is synced.
+    Full,
+    /// The commit returns once its frames are written; [`WalSync`] syncs
+    /// them before anyone is told (the writer's).
+    Normal,
+}
+
 /// Every SQLite connection's settings.
-async fn prepare_sqlite(conn: &mut AnyConnection, cache_kib: u32) -> sqlx::Result<()> {
+async fn prepare_sqlite(
+    conn: &mut AnyConnection,
+    cache_kib: u32,
+    synchronous: Synchronous,
+) -> sqlx::Result<()> {
     use sqlx::Executor;
-    // WAL lets readers run beside the writer; FULL sync makes every
-    // acknowledged commit survive power loss.
+    // WAL lets readers run beside the writer.
     for pragma in [
         "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = FULL",
+        match synchronous {
+            Synchronous::Full => "PRAGMA synchronous = FULL",
+            Synchronous::Normal => "PRAGMA synchronous = NORMAL",
+        },
         "PRAGMA foreign_keys = ON",
         "PRAGMA busy_timeout = 10000",
     ] {
@@ -444,6 +492,7 @@ pub struct WriteTx {
     pub(crate) backend: Backend,
     pub(crate) tx: Transaction<'static, Any>,
     checkpoints: Option<mpsc::Sender<()>>,
+    wal: Option<Arc<WalSync>>,
     /// Appointments and holds whose time this transaction took or gave
     /// back, logged when it commits.
     pub(crate) schedule_changes: ScheduleChanges,
@@ -454,14 +503,22 @@ impl WriteTx {
         &self.org_id
     }
 
-    pub async fn commit(mut self) -> Result<()> {
+    /// Commits; returns once the changes are durable.
+    pub async fn commit(self) -> Result<()> {
+        Ok(self.commit_before_durable().await?.wait().await?)
+    }
+
+    /// Commits, and frees the writer for the next transaction before the
+    /// changes are durable: tell no one they were made until the answer
+    /// says so (`wal_sync`).
+    pub(crate) async fn commit_before_durable(mut self) -> Result<Durable> {
         self.log_schedule_changes().await?;
         self.tx.commit().await?;
         if let Some(checkpoints) = &self.checkpoints {
             // One waiting wake-up is enough: the checkpointer takes all.
             let _ = checkpoints.try_send(());
         }
-        Ok(())
+        Ok(Durable::after_commit(self.wal.as_deref()))
     }
 
     /// Makes other transactions that lock the same `key` in this

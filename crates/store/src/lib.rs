@@ -21,6 +21,7 @@ mod scheduling;
 mod settings;
 pub mod testing;
 mod visits;
+mod wal_sync;
 
 pub use audit::{AuditFilter, AuditStats};
 pub use audit_writer::AuditWriter;

@@ -1951,6 +1951,35 @@ async fn read_audits_and_bookings_written_together_each_land_whole() {
     c.consistent().await;
 }
 
+/// Whoever is told a change was made is told once it is durable: on
+/// SQLite the writer commits without waiting for the disk and a thread
+/// syncs the WAL beside it, so an answer given early would show here as a
+/// commit still unsynced. (PostgreSQL's commits are durable when they
+/// return: nothing is ever unsynced there.)
+#[tokio::test]
+async fn answers_wait_until_their_commit_is_durable() {
+    let c = clinic().await;
+    let mut tx = c.db.begin(&c.org).await.unwrap();
+    tx.audit(AuditEntry::new("desk", Action::Read, Outcome::Success))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(c.db.unsynced_commits(), 0, "a transaction's commit");
+    let (bookings, audits) = BookingWriter::start_with_audit(c.db.clone());
+    for (i, start) in [monday(9, 0), monday(10, 0)].into_iter().enumerate() {
+        let booking = c.booking(&c.visit, i, start);
+        bookings
+            .book(&c.org, &booking, &actor(), now())
+            .await
+            .unwrap();
+        assert_eq!(c.db.unsynced_commits(), 0, "a group-written booking");
+        let read = AuditEntry::new("desk", Action::Read, Outcome::Success);
+        audits.append(&c.org, vec![read]).await.unwrap();
+        assert_eq!(c.db.unsynced_commits(), 0, "a group-written read audit");
+    }
+    c.consistent().await;
+}
+
 /// A server keeps the schedule set-up between computations; a change made
 /// through another server reaches it at its next computation.
 #[tokio::test]

@@ -26,6 +26,7 @@ use super::records::AppointmentRecord;
 use super::{Actor, us};
 use crate::audit_writer::{self, AuditQueue};
 use crate::db::by_org;
+use crate::wal_sync::Durable;
 use crate::{AuditWriter, Backend, Db, Result, StoreError, WriteTx, new_id};
 use carefront_domain::ValidationErrors;
 use carefront_domain::audit::AuditEntry;
@@ -227,41 +228,59 @@ async fn write_round(db: &Db, group: Vec<Pending>, reads: Vec<audit_writer::Pend
 /// Should the transaction itself fail (not a booking in it), each booking
 /// is written alone, and so are the read audits, so one caller's problem is
 /// not another's; so is each booking the group left for a transaction of
-/// its own.
+/// its own. The group's callers are answered once its commit is durable,
+/// while the writer goes on to the next round.
 async fn write_org(
     db: &Db,
     org_id: &str,
     pendings: Vec<Pending>,
     reads: Vec<audit_writer::Pending>,
 ) {
-    let answers =
-        match write_together(db, org_id, &pendings, audit_writer::entries_of(&reads)).await {
-            Ok(answers) => {
-                audit_writer::committed(reads);
-                answers
+    let mut alone = Vec::new();
+    match write_together(db, org_id, &pendings, audit_writer::entries_of(&reads)).await {
+        Ok((answers, durable)) => {
+            let mut answered = Vec::with_capacity(pendings.len());
+            for (p, answer) in pendings.into_iter().zip(answers) {
+                match answer {
+                    Some(result) => answered.push((p.done, result)),
+                    None => alone.push(p),
+                }
             }
-            Err(_) => {
-                audit_writer::append_each(db, reads).await;
-                pendings.iter().map(|_| None).collect()
-            }
-        };
-    for (p, answer) in pendings.into_iter().zip(answers) {
-        let result = match answer {
-            Some(result) => result,
-            None => book_alone(db, org_id, &p).await,
-        };
+            durable.then(move |made| match made {
+                Ok(()) => {
+                    audit_writer::committed(reads);
+                    for (done, result) in answered {
+                        let _ = done.send(result);
+                    }
+                }
+                Err(lost) => {
+                    audit_writer::lost(reads, &lost);
+                    for (done, _) in answered {
+                        let _ = done.send(Err(lost.clone().into()));
+                    }
+                }
+            });
+        }
+        Err(_) => {
+            audit_writer::append_each(db, reads).await;
+            alone = pendings;
+        }
+    }
+    for p in alone {
+        let result = book_alone(db, org_id, &p).await;
         let _ = p.done.send(result);
     }
 }
 
-/// The bookings' and read audits' transaction. Per booking, its answer, or
-/// `None` to book it alone. The outer error is the transaction's own.
+/// The bookings' and read audits' transaction, committed. Per booking, its
+/// answer, or `None` to book it alone; and when they may be given. The
+/// outer error is the transaction's own.
 async fn write_together(
     db: &Db,
     org_id: &str,
     pendings: &[Pending],
     reads: Vec<AuditEntry>,
-) -> Result<Vec<Option<Result<Booked>>>> {
+) -> Result<(Vec<Option<Result<Booked>>>, Durable)> {
     let mut tx = db.begin(org_id).await?;
     let (answers, mut entries) = if pendings.is_empty() {
         (Vec::new(), Vec::new())
@@ -270,8 +289,7 @@ async fn write_together(
     };
     entries.extend(reads);
     tx.audit_many(entries).await?;
-    tx.commit().await?;
-    Ok(answers)
+    Ok((answers, tx.commit_before_durable().await?))
 }
 
 /// Where one pending booking stands in its group's transaction.
