@@ -29,20 +29,20 @@ impl WriteTx {
         if entries.is_empty() {
             return Ok(Vec::new());
         }
-        sqlx::query(
-            "INSERT INTO audit_head (org_id, seq, hash) VALUES ($1, 0, $2) \
-             ON CONFLICT (org_id) DO NOTHING",
-        )
-        .bind(&self.org_id)
-        .bind(GENESIS_HASH)
-        .execute(&mut *self.tx)
-        .await?;
         let count = i64::try_from(entries.len()).unwrap_or(i64::MAX);
+        // One statement takes the sequence numbers, and starts the chain
+        // at its genesis for an organization's first events: each
+        // statement of the booking writer's round is two hand-offs between
+        // threads on SQLite. On PostgreSQL the row stays locked until
+        // commit, so chains are appended in turn.
         let (last_seq, mut prev_hash): (i64, String) = sqlx::query_as(
-            "UPDATE audit_head SET seq = seq + $2 WHERE org_id = $1 RETURNING seq, hash",
+            "INSERT INTO audit_head (org_id, seq, hash) VALUES ($1, $2, $3) \
+             ON CONFLICT (org_id) DO UPDATE SET seq = audit_head.seq + $2 \
+             RETURNING seq, hash",
         )
         .bind(&self.org_id)
         .bind(count)
+        .bind(GENESIS_HASH)
         .fetch_one(&mut *self.tx)
         .await?;
         let at = now_us();
