@@ -628,10 +628,11 @@ pub struct Booking {
     /// ones every client tried.
     pub slots: usize,
     pub popular: usize,
-    /// Answers 201 Created, 409 Conflict, and anything else.
+    /// Answers 201 Created, 409 Conflict, and anything else by status (0:
+    /// no answer).
     pub created: u64,
     pub conflicts: u64,
-    pub other: u64,
+    pub other: BTreeMap<u16, u64>,
     /// 201s for the popular slots: at most one each.
     pub popular_created: u64,
     /// Appointments stored before and after the race (read from the
@@ -645,6 +646,10 @@ pub struct Booking {
 impl Booking {
     pub fn stored_created(&self) -> i64 {
         self.stored_after - self.stored_before
+    }
+
+    pub fn others(&self) -> u64 {
+        self.other.values().sum()
     }
 
     pub fn counts_agree(&self) -> bool {
@@ -888,6 +893,7 @@ pub async fn book_race(
         );
         tasks.push(tokio::spawn(async move {
             let mut by_label: BTreeMap<&'static str, Latencies> = BTreeMap::new();
+            let mut other: BTreeMap<u16, u64> = BTreeMap::new();
             let mut own = (POPULAR_SLOTS + c..slots.len()).step_by(RACE_CLIENTS);
             for i in 0u64.. {
                 if Instant::now() >= deadline {
@@ -933,19 +939,26 @@ pub async fn book_race(
                     (201, true) => "popular-created-201",
                     (201, false) => "created-201",
                     (409, _) => "conflict-409",
-                    _ => "other",
+                    (status, _) => {
+                        *other.entry(status).or_default() += 1;
+                        "other"
+                    }
                 };
                 by_label
                     .entry(label)
                     .or_default()
                     .record(t.elapsed(), label != "other");
             }
-            by_label
+            (by_label, other)
         }));
     }
     let mut total = Figures::default();
     for t in tasks {
-        for (label, f) in t.await? {
+        let (by_label, other) = t.await?;
+        for (status, n) in other {
+            *booking.other.entry(status).or_default() += n;
+        }
+        for (label, f) in by_label {
             match label {
                 "popular-created-201" => {
                     booking.created += f.requests;
@@ -953,7 +966,7 @@ pub async fn book_race(
                 }
                 "created-201" => booking.created += f.requests,
                 "conflict-409" => booking.conflicts += f.requests,
-                _ => booking.other += f.requests,
+                _ => {}
             }
             total.all.add(f.clone());
             total.by_label.entry(label).or_default().add(f);

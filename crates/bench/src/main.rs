@@ -381,6 +381,22 @@ fn round(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
+/// `book-race`'s other answers by status, as ` (HTTP 422 x2, no answer x1)`;
+/// empty when there are none.
+fn other_statuses(other: &std::collections::BTreeMap<u16, u64>) -> String {
+    if other.is_empty() {
+        return String::new();
+    }
+    let each: Vec<String> = other
+        .iter()
+        .map(|(&status, n)| match status {
+            0 => format!("no answer x{n}"),
+            status => format!("HTTP {status} x{n}"),
+        })
+        .collect();
+    format!(" ({})", each.join(", "))
+}
+
 fn mib(bytes: u64) -> f64 {
     bytes as f64 / 1_048_576.0
 }
@@ -438,7 +454,8 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 v["popular_created_201"] = json!(b.popular_created);
                 v["created_201"] = json!(b.created);
                 v["conflicts_409"] = json!(b.conflicts);
-                v["other_answers"] = json!(b.other);
+                v["other_answers"] = json!(b.others());
+                v["other_statuses"] = json!(b.other);
                 v["bookings_per_s"] =
                     json!(round(b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)));
                 v["appointments_stored_before"] = json!(b.stored_before);
@@ -631,12 +648,13 @@ fn print_table(
             }
             if let Some(b) = booking {
                 println!(
-                    "  {} slots raced: {} booked (201), {} conflicts (409), {} other; \
+                    "  {} slots raced: {} booked (201), {} conflicts (409), {} other{}; \
                      {:.1} successful bookings/s",
                     b.slots,
                     b.created,
                     b.conflicts,
-                    b.other,
+                    b.others(),
+                    other_statuses(&b.other),
                     b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)
                 );
                 println!(
@@ -743,5 +761,18 @@ fn print_table(
             }
             Outcome::Load { .. } => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::other_statuses;
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn other_answers_are_named_by_status() {
+        assert_eq!(other_statuses(&BTreeMap::new()), "");
+        let other = BTreeMap::from([(422, 2), (0, 1)]);
+        assert_eq!(other_statuses(&other), " (no answer x1, HTTP 422 x2)");
     }
 }
