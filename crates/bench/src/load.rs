@@ -628,13 +628,13 @@ pub struct Booking {
     /// ones every client tried.
     pub slots: usize,
     pub popular: usize,
-    /// Answers 201 Created, 409 Conflict, and anything else by status (0:
+    /// Answers 200 (booked), 409 Conflict, and anything else by status (0:
     /// no answer).
-    pub created: u64,
+    pub booked: u64,
     pub conflicts: u64,
     pub other: BTreeMap<u16, u64>,
-    /// 201s for the popular slots: at most one each.
-    pub popular_created: u64,
+    /// 200s for the popular slots: at most one each.
+    pub popular_booked: u64,
     /// Appointments stored before and after the race (read from the
     /// database once the server stopped).
     pub stored_before: i64,
@@ -653,7 +653,7 @@ impl Booking {
     }
 
     pub fn counts_agree(&self) -> bool {
-        self.stored_created() == self.created as i64
+        self.stored_created() == self.booked as i64
     }
 }
 
@@ -667,7 +667,7 @@ fn find_at(location_id: &str, day: jiff::civil::Date) -> String {
 
 /// The free slots the race is about: `$find` at each location one day at a
 /// time from tomorrow, until there are `wanted` or [`RACE_DAYS`] are
-/// searched, turned into create bodies (without the patient). Slots that
+/// searched, turned into Appointments to book (without the patient). Slots that
 /// overlap one already taken for the same provider (the same time offered
 /// for another type) or the same room (offered with several providers) are
 /// left out, so each slot is a booking of its own that only a rival for
@@ -819,7 +819,7 @@ impl RacePatients {
         })
     }
 
-    /// The `n`th patient who may book the type of this create body.
+    /// The `n`th patient who may book the type of this Appointment.
     fn pick(&self, body: &Value, n: usize) -> Option<&String> {
         let type_id = body["serviceType"][0]["coding"][0]["code"].as_str()?;
         let among = match self.eligibility.get(type_id)? {
@@ -836,14 +836,16 @@ impl RacePatients {
     }
 }
 
-/// [`RACE_CLIENTS`] front-desk clients `POST /fhir/R4/Appointment` (each
-/// with its own `Idempotency-Key`) until `--seconds` run out: one request
+/// [`RACE_CLIENTS`] front-desk clients `POST /fhir/R4/Appointment/$book`
+/// (IHE ITI-117: a Parameters resource whose `appointment-resource` is the
+/// `$find` proposal with the patient added; each request with its own
+/// `Idempotency-Key`) until `--seconds` run out: one request
 /// in [`POPULAR_EVERY`] goes for one of [`POPULAR_SLOTS`] popular slots
 /// that every client keeps trying (exactly one may win each; the rest
 /// must get 409), the others book the client's own next free slot. Each
 /// attempt books a different dataset patient. Afterwards the store is
 /// checked: no claim inconsistency (no double booking) and as many new
-/// appointments as 201 answers.
+/// appointments as 200 answers.
 pub async fn book_race(
     server: &Server,
     data: &Dataset,
@@ -921,23 +923,27 @@ pub async fn book_race(
                         }),
                     );
                 }
+                let parameters = serde_json::json!({
+                    "resourceType": "Parameters",
+                    "parameter": [{ "name": "appointment-resource", "resource": body }],
+                });
                 let t = Instant::now();
                 let status = client
-                    .post(format!("{base}/fhir/R4/Appointment"))
+                    .post(format!("{base}/fhir/R4/Appointment/$book"))
                     .header("authorization", format!("Bearer {token}"))
                     .header("content-type", "application/fhir+json")
                     .header(
                         "idempotency-key",
                         format!("bench-race-{}-{c}-{i}", std::process::id()),
                     )
-                    .body(body.to_string())
+                    .body(parameters.to_string())
                     .send()
                     .await
                     .map(|r| r.status().as_u16())
                     .unwrap_or(0);
                 let label = match (status, popular) {
-                    (201, true) => "popular-created-201",
-                    (201, false) => "created-201",
+                    (200, true) => "popular-booked-200",
+                    (200, false) => "booked-200",
                     (409, _) => "conflict-409",
                     (status, _) => {
                         *other.entry(status).or_default() += 1;
@@ -960,11 +966,11 @@ pub async fn book_race(
         }
         for (label, f) in by_label {
             match label {
-                "popular-created-201" => {
-                    booking.created += f.requests;
-                    booking.popular_created += f.requests;
+                "popular-booked-200" => {
+                    booking.booked += f.requests;
+                    booking.popular_booked += f.requests;
                 }
-                "created-201" => booking.created += f.requests,
+                "booked-200" => booking.booked += f.requests,
                 "conflict-409" => booking.conflicts += f.requests,
                 _ => {}
             }

@@ -451,16 +451,16 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
             if let Some(b) = booking {
                 v["slots_raced"] = json!(b.slots);
                 v["popular_slots"] = json!(b.popular);
-                v["popular_created_201"] = json!(b.popular_created);
-                v["created_201"] = json!(b.created);
+                v["popular_booked_200"] = json!(b.popular_booked);
+                v["booked_200"] = json!(b.booked);
                 v["conflicts_409"] = json!(b.conflicts);
                 v["other_answers"] = json!(b.others());
                 v["other_statuses"] = json!(b.other);
                 v["bookings_per_s"] =
-                    json!(round(b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)));
+                    json!(round(b.booked as f64 / f.elapsed.as_secs_f64().max(1e-9)));
                 v["appointments_stored_before"] = json!(b.stored_before);
                 v["appointments_created"] = json!(b.stored_created());
-                v["created_equals_201"] = json!(b.counts_agree());
+                v["created_equals_booked"] = json!(b.counts_agree());
                 v["claim_inconsistencies"] = json!(b.claim_problems.len());
                 v["no_double_booking"] = json!(b.claim_problems.is_empty());
             }
@@ -648,24 +648,24 @@ fn print_table(
             }
             if let Some(b) = booking {
                 println!(
-                    "  {} slots raced: {} booked (201), {} conflicts (409), {} other{}; \
+                    "  {} slots raced: {} booked (200), {} conflicts (409), {} other{}; \
                      {:.1} successful bookings/s",
                     b.slots,
-                    b.created,
+                    b.booked,
                     b.conflicts,
                     b.others(),
                     other_statuses(&b.other),
-                    b.created as f64 / f.elapsed.as_secs_f64().max(1e-9)
+                    b.booked as f64 / f.elapsed.as_secs_f64().max(1e-9)
                 );
                 println!(
                     "  popular slots: {} tried by every client, {} won (more than one \
                      each only where the provider allows overbooking)",
-                    b.popular, b.popular_created
+                    b.popular, b.popular_booked
                 );
                 println!(
-                    "  check: appointments created {} = 201 answers {}: {}",
+                    "  check: appointments created {} = 200 answers {}: {}",
                     b.stored_created(),
-                    b.created,
+                    b.booked,
                     if b.counts_agree() { "yes" } else { "NO" }
                 );
                 println!(

@@ -175,3 +175,19 @@ fn import_creates_once_and_the_rerun_creates_nothing() {
     );
     assert!(number(&r, "throughput_per_s") > 0.0, "{r}");
 }
+
+#[test]
+fn book_race_books_through_book_and_never_twice() {
+    let r = run("book-race");
+    assert_load(&r);
+    assert!(number(&r, "booked_200") > 0.0, "{r}");
+    assert!(number(&r, "bookings_per_s") > 0.0, "{r}");
+    assert_eq!(number(&r, "other_answers"), 0.0, "{r}");
+    assert_eq!(r["created_equals_booked"], true, "{r}");
+    assert_eq!(r["no_double_booking"], true, "{r}");
+    assert_eq!(
+        number(&r, "appointments_created"),
+        number(&r, "booked_200"),
+        "{r}"
+    );
+}
