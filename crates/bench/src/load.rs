@@ -655,6 +655,11 @@ impl Booking {
     pub fn counts_agree(&self) -> bool {
         self.stored_created() == self.booked as i64
     }
+
+    /// Successful bookings per second over `elapsed`.
+    pub fn per_second(&self, elapsed: Duration) -> f64 {
+        self.booked as f64 / elapsed.as_secs_f64().max(1e-9)
+    }
 }
 
 /// `GET /fhir/R4/Appointment/$find` at one location for one day.
@@ -667,11 +672,11 @@ fn find_at(location_id: &str, day: jiff::civil::Date) -> String {
 
 /// The free slots the race is about: `$find` at each location one day at a
 /// time from tomorrow, until there are `wanted` or [`RACE_DAYS`] are
-/// searched, turned into Appointments to book (without the patient). Slots that
-/// overlap one already taken for the same provider (the same time offered
-/// for another type) or the same room (offered with several providers) are
-/// left out, so each slot is a booking of its own that only a rival for
-/// that very slot can take.
+/// searched, turned into Appointments to book (without the patient).
+/// Slots that overlap one already taken for the same provider (the same
+/// time offered for another type) or the same room (offered with several
+/// providers) are left out, so each slot is a booking of its own that only
+/// a rival for that very slot can take.
 async fn race_slots(
     client: &reqwest::Client,
     base: &str,

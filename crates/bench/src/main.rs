@@ -456,8 +456,7 @@ fn outcome_json(args: &Args, outcome: &Outcome) -> Value {
                 v["conflicts_409"] = json!(b.conflicts);
                 v["other_answers"] = json!(b.others());
                 v["other_statuses"] = json!(b.other);
-                v["bookings_per_s"] =
-                    json!(round(b.booked as f64 / f.elapsed.as_secs_f64().max(1e-9)));
+                v["bookings_per_s"] = json!(round(b.per_second(f.elapsed)));
                 v["appointments_stored_before"] = json!(b.stored_before);
                 v["appointments_created"] = json!(b.stored_created());
                 v["created_equals_booked"] = json!(b.counts_agree());
@@ -655,7 +654,7 @@ fn print_table(
                     b.conflicts,
                     b.others(),
                     other_statuses(&b.other),
-                    b.booked as f64 / f.elapsed.as_secs_f64().max(1e-9)
+                    b.per_second(f.elapsed)
                 );
                 println!(
                     "  popular slots: {} tried by every client, {} won (more than one \
